@@ -1,0 +1,19 @@
+# embedlab: documents -> chunks -> synthetic queries -> fine-tuned embedding models -> evaluation -> report.
+# Usage: snakemake --cores 8 --resources gpu=1   (see README.md)
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/corpus.smk"
+include: "rules/queries.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,67 @@
+# Query stage: one file per generator, merged into the dataset, then split by chunk group.
+
+
+rule generate_queries:
+    input:
+        "results/chunks/{corpus}/{lang}.json",
+    output:
+        "results/qa/{corpus}/{lang}/queries/{generator}.json",
+    params:
+        settings=lambda wc: config["generators"].get(wc.generator, {}),
+        seed=config["seed"],
+    log:
+        "logs/generate_queries/{corpus}/{lang}/{generator}.log",
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=60,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/generate_queries.py"
+
+
+rule dataset:
+    input:
+        chunks="results/chunks/{corpus}/{lang}.json",
+        queries=lambda wc: expand(
+            "results/qa/{{corpus}}/{{lang}}/queries/{generator}.json",
+            generator=cfg.generators(config, wc.corpus),
+        ),
+    output:
+        dataset="results/qa/{corpus}/{lang}/dataset.json",
+        provenance="results/qa/{corpus}/{lang}/provenance.json",
+    log:
+        "logs/dataset/{corpus}/{lang}.log",
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/dataset.py"
+
+
+rule split:
+    input:
+        chunks="results/chunks/{corpus}/{lang}.json",
+        dataset="results/qa/{corpus}/{lang}/dataset.json",
+        provenance="results/qa/{corpus}/{lang}/provenance.json",
+    output:
+        train="results/qa/{corpus}/{lang}/train.json",
+        val="results/qa/{corpus}/{lang}/val.json",
+        report="results/qa/{corpus}/{lang}/split.json",
+    params:
+        val_fraction=config["split"]["val_fraction"],
+        seed=config["seed"],
+    log:
+        "logs/split/{corpus}/{lang}.log",
+    threads: 1
+    resources:
+        mem_mb=1024,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../scripts/split.py"

@@ -1,0 +1,89 @@
+"""Config validation and lookups: the schema decides what is allowed, this module says it in one line.
+
+`validate_config` runs snakemake's own `validate` (which also fills the schema's defaults) and rewrites a
+jsonschema error as "config error at <key path>: <what is wrong> (allowed: …)", then checks what a schema
+cannot express (overlap below size, a corpus_root that exists). The Snakefile calls it before any rule.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from embedlab.errors import EmbedlabError
+
+CORPUS_ROOT_ENV = "EMBEDLAB_CORPUS_ROOT"
+
+
+def _describe(error: Any) -> str:
+    """One line for a jsonschema ValidationError: where, what, and what would be accepted."""
+    path = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        hint = f"allowed: {', '.join(allowed)}" if allowed else "no keys are allowed here"
+        return f"config error at {path}: unknown key {', '.join(map(repr, extra))} ({hint})"
+    if error.validator == "enum":
+        return f"config error at {path}: {error.instance!r} is not allowed (allowed: {', '.join(map(str, error.validator_value))})"
+    if error.validator == "required":
+        return f"config error at {path}: {error.message}"
+    if error.validator == "type":
+        return f"config error at {path}: {error.instance!r} is not of type {error.validator_value}"
+    if error.validator == "pattern" and error.absolute_path and isinstance(error.instance, str):
+        return f"config error at {path}: {error.instance!r} does not match {error.validator_value!r}"
+    return f"config error at {path}: {error.message}"
+
+
+def _deepest(error: Any) -> Any:
+    """jsonschema reports `$ref`/anyOf failures at the outer level; the useful message is the innermost."""
+    while error.context:
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+    return error
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
+    """Validate in place (defaults filled) and return `config`; raise EmbedlabError with one line."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(Path(schema_path).resolve()))
+    except WorkflowError as exc:
+        inner = next((a for a in exc.args if isinstance(a, jsonschema.ValidationError)), None)
+        if inner is None:
+            raise
+        raise EmbedlabError(_describe(_deepest(inner))) from None
+    if not config.get("corpus_root"):
+        config["corpus_root"] = os.environ.get(CORPUS_ROOT_ENV) or None
+    root = config["corpus_root"]
+    if root and not Path(root).is_dir():
+        raise EmbedlabError(f"config error at corpus_root: {root!r} is not a folder (set it to where the corpus files are)")
+    for corpus in config["corpora"]:
+        settings = chunking(config, corpus)
+        if settings["chunk_overlap"] >= settings["chunk_size"]:
+            raise EmbedlabError(
+                f"config error at corpora.{corpus}.chunking: chunk_overlap ({settings['chunk_overlap']}) "
+                f"must be smaller than chunk_size ({settings['chunk_size']})"
+            )
+    return config
+
+
+def chunking(config: dict[str, Any], corpus: str) -> dict[str, Any]:
+    """Top-level chunking settings with the corpus's overrides applied."""
+    return {**config["chunking"], **config["corpora"][corpus].get("chunking", {})}
+
+
+def generators(config: dict[str, Any], corpus: str) -> list[str]:
+    return list(config["corpora"][corpus].get("generators") or config["generators"]["use"])
+
+
+def corpus_languages(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(corpus, lang) pairs in config order: the unit of chunks, datasets and evaluation."""
+    return [(c, lang) for c, spec in config["corpora"].items() for lang in spec["languages"]]
+
+
+def language_spec(config: dict[str, Any], corpus: str, lang: str) -> dict[str, Any]:
+    return config["corpora"][corpus]["languages"][lang]

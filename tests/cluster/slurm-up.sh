@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# slurm-up.sh - a real one-node SLURM cluster on this machine, for CI and for trying the slurm profile.
+#
+# Debian 12, as root, no systemd needed. Installs munge + slurm (+ slurmdbd and MariaDB so that `sacct`, which the
+# Snakemake SLURM executor uses for status checks, works), writes /etc/slurm/{slurm,gres}.conf for one node
+# `localhost` with CPUs=nproc and one FAKE gpu GRES (File=/dev/null), starts every daemon in the background on
+# loopback, records their PIDs under $EMBEDLAB_SLURM_DIR/pids, waits until the node is idle and smoke-tests
+# `srun --gres=gpu:1` and `sbatch --gpus=1` (+ `sacct`). Re-running it stops what it started and starts again.
+# Stop everything with tests/cluster/slurm-down.sh.
+#
+# Environment:
+#   EMBEDLAB_SLURM_DIR         state, logs, pid files, MariaDB data   (default /tmp/embedlab-slurm)
+#   EMBEDLAB_SLURM_ACCOUNTING  dbd | none   (default dbd; `none` skips slurmdbd+MariaDB: faster, but then
+#                              there is no sacct: run snakemake with `--slurm-status-command squeue`)
+#   EMBEDLAB_SLURM_GPUS        number of fake GPUs on the node (default 1)
+#   EMBEDLAB_SLURM_NO_APT      1 = never call apt-get (fail if a package is missing)
+# Ports used on 127.0.0.1: 6817 slurmctld, 6818 slurmd, 6819 slurmdbd, 13306 MariaDB.
+set -euo pipefail
+
+STATE=${EMBEDLAB_SLURM_DIR:-/tmp/embedlab-slurm}
+ACCOUNTING=${EMBEDLAB_SLURM_ACCOUNTING:-dbd}
+NGPU=${EMBEDLAB_SLURM_GPUS:-1}
+NODE=localhost
+DB_PORT=13306
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+T0=$(date +%s%N)
+
+say() {
+  local ds=$((($(date +%s%N) - T0) / 100000000))
+  printf '[slurm-up %3d.%ds] %s\n' $((ds / 10)) $((ds % 10)) "$*"
+}
+die() { echo "slurm-up: $*" >&2; exit 1; }
+started=()
+# all_alive: every daemon started so far is still running (so a crash fails fast, with its log)
+all_alive() {
+  local name pid
+  for name in "${started[@]}"; do
+    pid=$(cat "$STATE/pids/$name.pid")
+    if [ ! -d "/proc/$pid" ]; then
+      tail -n 5 "$STATE/log/$name".* >&2 || true
+      die "$name (pid $pid) exited; logs in $STATE/log"
+    fi
+  done
+}
+# wait_until SECONDS COMMAND...: poll every 0.25 s
+wait_until() {
+  local secs=$1 i; shift
+  for ((i = 0; i < secs * 4; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    all_alive
+    sleep 0.25
+  done
+  die "gave up after ${secs}s waiting for: $* (logs in $STATE/log)"
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# record NAME PIDFILE: copy the daemon's own pid file into $STATE/pids (the one place slurm-down reads)
+record() {
+  wait_until 30 test -s "$2"
+  cp "$2" "$STATE/pids/$1.pid"
+  started+=("$1")
+  say "$1 up (pid $(cat "$STATE/pids/$1.pid"))"
+}
+
+[ "$(id -u)" = 0 ] || die "must run as root (it installs packages and writes /etc/slurm)"
+case $ACCOUNTING in dbd | none) ;; *) die "EMBEDLAB_SLURM_ACCOUNTING must be dbd or none, not '$ACCOUNTING'" ;; esac
+
+# ---- 1. packages -------------------------------------------------------------------------------------
+pkgs=(munge slurmctld slurmd slurm-client)
+[ "$ACCOUNTING" = dbd ] && pkgs+=(slurmdbd mariadb-server)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  [ "${EMBEDLAB_SLURM_NO_APT:-0}" = 1 ] && die "missing packages: ${missing[*]} (EMBEDLAB_SLURM_NO_APT=1)"
+  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get"
+  echo "[slurm-up] apt-get update + install: ${missing[*]}"
+  apt-get update -qq
+  # policy-rc.d 101: Debian's postinst must not start the daemons itself (we start them below, on our paths)
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  rm -f /usr/sbin/policy-rc.d
+fi
+say "packages: slurm $(dpkg-query -W -f='${Version}' slurmctld), munge $(dpkg-query -W -f='${Version}' munge)"
+
+# ---- 2. stop what an earlier run started (idempotent restart) ------------------------------------------
+bash "$HERE/slurm-down.sh" >/dev/null
+ports=(6817 6818)
+[ "$ACCOUNTING" = dbd ] && ports+=(6819 $DB_PORT)
+for p in "${ports[@]}"; do
+  ! port_open "$p" || die "port $p on 127.0.0.1 is taken by a process this script did not start"
+done
+
+# ---- 3. config ---------------------------------------------------------------------------------------
+mkdir -p "$STATE"/{pids,log,run,ctld,spool,munge} /etc/slurm
+chown munge:munge "$STATE/munge"
+MUNGE_SOCK=$STATE/munge/munge.socket
+CPUS=$(nproc)
+MEM_MB=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
+if [ "$ACCOUNTING" = dbd ]; then
+  acct="AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=6819
+# for the munge auth plugin this is the munge socket, not a password
+AccountingStoragePass=$MUNGE_SOCK
+AccountingStorageTRES=gres/gpu
+JobAcctGatherType=jobacct_gather/linux"
+else
+  acct="AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none"
+fi
+# /etc/slurm is required: the slurm-jobstep plugin clears every SLURM_* variable (SLURM_CONF too) before
+# its inner srun, which then only finds the compiled-in path.
+cat >/etc/slurm/slurm.conf <<EOF
+# written by embedlab tests/cluster/slurm-up.sh: one node, fake GPUs, loopback only
+ClusterName=embedlab
+SlurmctldHost=$NODE
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort=6817
+SlurmdPort=6818
+AuthType=auth/munge
+AuthInfo=socket=$MUNGE_SOCK
+StateSaveLocation=$STATE/ctld
+SlurmdSpoolDir=$STATE/spool
+SlurmctldPidFile=$STATE/run/slurmctld.pid
+SlurmdPidFile=$STATE/run/slurmd.pid
+SlurmctldLogFile=$STATE/log/slurmctld.log
+SlurmdLogFile=$STATE/log/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+MailProg=/bin/true
+$acct
+JobCompType=jobcomp/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=500
+ReturnToService=2
+# keep finished jobs visible to squeue for 5 min (needed by --slurm-status-command squeue)
+MinJobAge=300
+# small ticks so a CI workflow is not paced by scheduler defaults
+SchedulerParameters=sched_interval=2,bf_interval=2
+GresTypes=gpu
+NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:$NGPU State=UNKNOWN
+PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+EOF
+{
+  echo "AutoDetect=off"
+  # without File= slurmd reports 0 GPUs and the node drains ("gres/gpu count reported lower than configured")
+  for ((i = 0; i < NGPU; i++)); do echo "NodeName=$NODE Name=gpu File=/dev/null"; done
+} >/etc/slurm/gres.conf
+cp /etc/slurm/slurm.conf /etc/slurm/gres.conf "$STATE/"
+
+# ---- 4. munge ----------------------------------------------------------------------------------------
+[ -s /etc/munge/munge.key ] || mungekey --create 2>/dev/null || create-munge-key -f
+rm -f "$STATE/munge/munged.pid"
+setsid runuser -u munge -- munged --foreground --socket="$MUNGE_SOCK" --pid-file="$STATE/munge/munged.pid" \
+  --log-file="$STATE/log/munged.log" --seed-file="$STATE/munge/munged.seed" \
+  </dev/null >>"$STATE/log/munged.out" 2>&1 &
+record munged "$STATE/munge/munged.pid"
+wait_until 20 bash -c "munge -S '$MUNGE_SOCK' -n | unmunge -S '$MUNGE_SOCK'"
+
+# ---- 5. MariaDB + slurmdbd ---------------------------------------------------------------------------
+if [ "$ACCOUNTING" = dbd ]; then
+  DB=$STATE/mysql
+  mkdir -p "$DB/data" "$DB/run"
+  chown -R mysql:mysql "$DB"
+  if [ ! -d "$DB/data/mysql" ]; then
+    mariadb-install-db --user=mysql --datadir="$DB/data" --auth-root-authentication-method=socket \
+      --skip-test-db >"$STATE/log/mariadb-install.log" 2>&1
+  fi
+  SOCK=$DB/run/mysqld.sock
+  rm -f "$DB/run/mysqld.pid"
+  setsid mariadbd --no-defaults --user=mysql --datadir="$DB/data" --socket="$SOCK" \
+    --pid-file="$DB/run/mysqld.pid" --bind-address=127.0.0.1 --port=$DB_PORT \
+    --log-error="$STATE/log/mariadb.err" --innodb-buffer-pool-size=32M --skip-name-resolve \
+    </dev/null >>"$STATE/log/mariadb.out" 2>&1 &
+  record mariadbd "$DB/run/mysqld.pid"
+  wait_until 60 mariadb-admin --socket="$SOCK" ping
+  mariadb --socket="$SOCK" <<'EOF'
+CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY 'slurm-ci';
+GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';
+FLUSH PRIVILEGES;
+EOF
+  umask 077
+  cat >/etc/slurm/slurmdbd.conf <<EOF
+AuthType=auth/munge
+AuthInfo=socket=$MUNGE_SOCK
+DbdHost=localhost
+DbdPort=6819
+SlurmUser=root
+LogFile=$STATE/log/slurmdbd.log
+PidFile=$STATE/run/slurmdbd.pid
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$DB_PORT
+StorageUser=slurm
+StoragePass=slurm-ci
+StorageLoc=slurm_acct_db
+EOF
+  umask 022
+  rm -f "$STATE/run/slurmdbd.pid"
+  setsid slurmdbd -D </dev/null >>"$STATE/log/slurmdbd.out" 2>&1 &
+  record slurmdbd "$STATE/run/slurmdbd.pid"
+  wait_until 60 port_open 6819
+fi
+
+# ---- 6. slurmctld + slurmd ---------------------------------------------------------------------------
+rm -f "$STATE/run/slurmctld.pid" "$STATE/run/slurmd.pid"
+setsid slurmctld -D </dev/null >>"$STATE/log/slurmctld.out" 2>&1 &
+record slurmctld "$STATE/run/slurmctld.pid"
+wait_until 60 scontrol ping
+setsid slurmd -D -N "$NODE" </dev/null >>"$STATE/log/slurmd.out" 2>&1 &
+record slurmd "$STATE/run/slurmd.pid"
+node_state() { sinfo -h -n "$NODE" -o %T; }
+wait_until 60 bash -c "sinfo -h -n $NODE -o %T | grep -Eq '^(idle|mixed|allocated|drain)'"
+# a node drained by an earlier broken config stays drained across restarts: resume it
+if node_state | grep -q drain; then scontrol update NodeName="$NODE" State=RESUME; fi
+wait_until 30 bash -c "sinfo -h -n $NODE -o %T | grep -qx idle"
+say "node $NODE idle: $(sinfo -h -n $NODE -o '%C cpus (A/I/O/T), %m MB, gres %G')"
+
+# ---- 7. smoke tests ----------------------------------------------------------------------------------
+out=$(srun -t 1 --gres=gpu:1 bash -c 'echo "$SLURM_JOB_ID ${CUDA_VISIBLE_DEVICES:-unset}"')
+say "srun --gres=gpu:1 ok: job ${out% *}, CUDA_VISIBLE_DEVICES=${out#* }"
+job=$(sbatch --parsable --gpus=1 -t 1 -o /dev/null --wrap true)
+if [ "$ACCOUNTING" = dbd ]; then
+  # the COMPLETED record can reach slurmdbd a moment before the job's TRES: wait for both
+  wait_until 60 bash -c "sacct -X -n -P -j $job -o State,ReqTRES | grep -q '^COMPLETED|.'"
+  tres=$(sacct -X -n -P -j "$job" -o ReqTRES)
+  case $tres in *gres/gpu=1*) ;; *) die "sacct shows no GPU request for sbatch --gpus=1: '$tres'" ;; esac
+  say "sbatch --gpus=1 ok: job $job COMPLETED, sacct ReqTRES=$tres"
+else
+  wait_until 60 bash -c "squeue -h -j $job -t all -o %T | grep -q COMPLETED"
+  say "sbatch --gpus=1 ok: job $job COMPLETED (squeue; accounting off)"
+fi
+say "SLURM ready (state in $STATE; stop with $HERE/slurm-down.sh)"
