@@ -2,6 +2,11 @@ from embedlab.chunking import chunk_corpus
 from embedlab.logs import run_rule
 
 run_rule(
-    snakemake, chunk_corpus, snakemake.input[0], snakemake.output[0],
-    snakemake.wildcards.corpus, snakemake.wildcards.lang, **snakemake.params.settings,
+    snakemake,
+    chunk_corpus,
+    snakemake.input[0],
+    snakemake.output[0],
+    snakemake.wildcards.corpus,
+    snakemake.wildcards.lang,
+    **snakemake.params.settings,
 )

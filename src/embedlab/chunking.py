@@ -54,7 +54,9 @@ def _token_counter(tokenizer: str) -> Callable[[str], Sequence[Any]]:
 
         return get_tokenizer()  # llama-index ships this encoding's file, so it works offline
     path = Path(resolve_model_source(tokenizer))
-    if (path / "tokenizer.json").is_file():  # the fast path: `tokenizers` alone imports in a fraction of a second
+    if (
+        path / "tokenizer.json"
+    ).is_file():  # the fast path: `tokenizers` alone imports in a fraction of a second
         from tokenizers import Tokenizer
 
         tok = Tokenizer.from_file(str(path / "tokenizer.json"))
@@ -125,16 +127,18 @@ def chunk_blocks(
             if cid in seen:  # identical text at the same place twice: keep the first
                 continue
             seen.add(cid)
-            chunks.append({
-                "id": cid,
-                "text": piece,
-                "source": block.source,
-                "page": block.page_at(max(start, 0)) if block.pages else None,
-                "headings": [h.to_json() for h in block.headings],
-                "heading_path": PATH_SEP.join(h.display() for h in block.headings),
-                "group": group_key(block.headings, cid),
-                "n_tokens": len(count(piece)),
-            })
+            chunks.append(
+                {
+                    "id": cid,
+                    "text": piece,
+                    "source": block.source,
+                    "page": block.page_at(max(start, 0)) if block.pages else None,
+                    "headings": [h.to_json() for h in block.headings],
+                    "heading_path": PATH_SEP.join(h.display() for h in block.headings),
+                    "group": group_key(block.headings, cid),
+                    "n_tokens": len(count(piece)),
+                }
+            )
     return chunks
 
 

@@ -26,7 +26,8 @@ def _describe(error: Any) -> str:
         hint = f"allowed: {', '.join(allowed)}" if allowed else "no keys are allowed here"
         return f"config error at {path}: unknown key {', '.join(map(repr, extra))} ({hint})"
     if error.validator == "enum":
-        return f"config error at {path}: {error.instance!r} is not allowed (allowed: {', '.join(map(str, error.validator_value))})"
+        allowed = ", ".join(map(str, error.validator_value))
+        return f"config error at {path}: {error.instance!r} is not allowed (allowed: {allowed})"
     if error.validator == "required":
         return f"config error at {path}: {error.message}"
     if error.validator == "type":
@@ -46,21 +47,23 @@ def _deepest(error: Any) -> Any:
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """Validate in place (defaults filled) and return `config`; raise EmbedlabError with one line."""
     import jsonschema
-    from snakemake.exceptions import WorkflowError
+    import yaml
     from snakemake.utils import validate
 
-    try:
-        validate(config, str(Path(schema_path).resolve()))
-    except WorkflowError as exc:
-        inner = next((a for a in exc.args if isinstance(a, jsonschema.ValidationError)), None)
-        if inner is None:
-            raise
-        raise EmbedlabError(_describe(_deepest(inner))) from None
+    schema_path = Path(schema_path).resolve()
+    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    # jsonschema first, for a one-line message; snakemake's validate then fills the defaults.
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is not None:
+        raise EmbedlabError(_describe(_deepest(error)))
+    validate(config, str(schema_path))
     if not config.get("corpus_root"):
         config["corpus_root"] = os.environ.get(CORPUS_ROOT_ENV) or None
     root = config["corpus_root"]
     if root and not Path(root).is_dir():
-        raise EmbedlabError(f"config error at corpus_root: {root!r} is not a folder (set it to where the corpus files are)")
+        raise EmbedlabError(
+            f"config error at corpus_root: {root!r} is not a folder (set it to where the corpus files are)"
+        )
     for corpus in config["corpora"]:
         settings = chunking(config, corpus)
         if settings["chunk_overlap"] >= settings["chunk_size"]:

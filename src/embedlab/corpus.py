@@ -29,8 +29,15 @@ from embedlab.outline import (
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = {".pdf": "pdf", ".html": "html", ".htm": "html", ".xhtml": "html", ".md": "markdown",
-            ".markdown": "markdown", ".txt": "text"}
+SUFFIXES = {
+    ".pdf": "pdf",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".txt": "text",
+}
 
 
 # --- where files live ------------------------------------------------------------------------------------
@@ -51,7 +58,9 @@ def download(url: str, dest: str | Path, timeout: float = 60.0) -> None:
         raise EmbedlabError(f"corpus url {url!r} is not http(s): give a local file instead")
     log.info("downloading %s -> %s", url, dest)
     try:
-        response = requests.get(url, timeout=timeout, headers={"User-Agent": "embedlab/0.1 (+corpus download)"})
+        response = requests.get(
+            url, timeout=timeout, headers={"User-Agent": "embedlab/0.1 (+corpus download)"}
+        )
         response.raise_for_status()
     except requests.RequestException as exc:
         raise EmbedlabError(
@@ -95,14 +104,27 @@ def load_path(path: str | Path, corpus: str = "?") -> list[Block]:
             log.warning("corpus %s: skipping %s (unsupported format)", corpus, file)
             continue
         name = file.relative_to(base).as_posix()
-        file_blocks = LOADERS[kind](file, name)
+        try:
+            file_blocks = LOADERS[kind](file, name)
+        except EmbedlabError as exc:
+            raise EmbedlabError(f"corpus {corpus}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise EmbedlabError(
+                f"corpus {corpus}: {file} is not UTF-8 text ({exc.reason}): convert it to UTF-8"
+            ) from None
         if not any(b.paragraphs for b in file_blocks):
-            raise EmbedlabError(f"corpus {corpus}: {file} contains no text (scanned or empty?): remove it or OCR it")
+            raise EmbedlabError(
+                f"corpus {corpus}: {file} contains no extractable text: remove it, or OCR it if it is a scan"
+            )
         blocks.extend(file_blocks)
     if skipped:
-        log.warning("corpus %s: skipped %d unsupported file(s): %s", corpus, sum(skipped.values()), dict(skipped))
+        log.warning(
+            "corpus %s: skipped %d unsupported file(s): %s", corpus, sum(skipped.values()), dict(skipped)
+        )
     if not blocks:
-        raise EmbedlabError(f"corpus {corpus}: no supported documents in {path} ({', '.join(sorted(SUFFIXES))})")
+        raise EmbedlabError(
+            f"corpus {corpus}: no supported documents in {path} ({', '.join(sorted(SUFFIXES))})"
+        )
     return blocks
 
 
@@ -187,9 +209,13 @@ def load_pdf(path: Path, name: str) -> list[Block]:
             try:
                 ok = reader.decrypt("")
             except Exception as exc:  # pypdf raises several types for unsupported encryption
-                raise EmbedlabError(f"{path} is encrypted ({exc}): decrypt it (e.g. qpdf --decrypt) first") from exc
+                raise EmbedlabError(
+                    f"{path} is encrypted ({exc}): decrypt it (e.g. qpdf --decrypt) first"
+                ) from exc
             if not ok:
-                raise EmbedlabError(f"{path} is encrypted with a password: decrypt it (e.g. qpdf --decrypt) first")
+                raise EmbedlabError(
+                    f"{path} is encrypted with a password: decrypt it (e.g. qpdf --decrypt) first"
+                )
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
         raise EmbedlabError(f"{path} is not a readable PDF ({exc}): re-export or replace it") from exc
@@ -207,8 +233,12 @@ def load_pdf(path: Path, name: str) -> list[Block]:
         for line in lines:
             if structure.feed(line, number):
                 current = builder.blocks[-1] if builder.blocks else None
-                open_paragraph = bool(current and current.paragraphs and builder.is_open()
-                                      and not current.paragraphs[-1].endswith(_SENTENCE_END))
+                open_paragraph = bool(
+                    current
+                    and current.paragraphs
+                    and builder.is_open()
+                    and not current.paragraphs[-1].endswith(_SENTENCE_END)
+                )
                 continue
             if open_paragraph:
                 prev = builder.blocks[-1].paragraphs[-1]
@@ -237,7 +267,9 @@ def load_html(path: Path, name: str) -> list[Block]:
 
     raw = path.read_bytes()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)  # EUR-Lex serves XHTML; lxml's HTML parser copes
+        warnings.simplefilter(
+            "ignore", XMLParsedAsHTMLWarning
+        )  # EUR-Lex serves XHTML; lxml's HTML parser copes
         soup = BeautifulSoup(raw, "lxml")
     for tag in soup(["script", "style", "noscript", "head", "nav"]):
         tag.decompose()

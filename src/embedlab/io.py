@@ -40,20 +40,18 @@ def _umask() -> int:
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write UTF-8 text atomically, fsync'd, so the file is either complete or absent."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write bytes atomically, fsync'd."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def dumps_json(obj: Any) -> str:

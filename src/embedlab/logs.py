@@ -22,7 +22,9 @@ def run_rule(snakemake: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
     if len(snakemake.log):
         handlers.append(logging.FileHandler(snakemake.log[0], mode="w", encoding="utf-8"))
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", handlers=handlers,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
         force=True,
     )
     log.info("rule %s", getattr(snakemake, "rule", "?"))

@@ -53,15 +53,20 @@ def model_spec(config: dict[str, Any], name: str) -> ModelSpec:
         return ModelSpec(name=name, **models[name])
     if name in finetunes:
         base = model_spec(config, finetunes[name]["base"])
-        fields = {**base.to_json(), "name": name, "kind": "sentence-transformers",
-                  "source": f"results/models/{name}", "base": base.name}
+        fields = {
+            **base.to_json(),
+            "name": name,
+            "kind": "sentence-transformers",
+            "source": f"results/models/{name}",
+            "base": base.name,
+        }
         return ModelSpec(**fields)
     known = sorted(set(models) | set(finetunes))
     raise EmbedlabError(f"unknown model {name!r}; defined models: {', '.join(known) or '(none)'}")
 
 
 def pick_device(requested: str = "auto") -> str:
-    """`auto` takes CUDA when present (the slot allocator has set CUDA_VISIBLE_DEVICES), else MPS, else CPU."""
+    """`auto` takes CUDA when present (the GPU slot allocator set CUDA_VISIBLE_DEVICES), else MPS, else CPU."""
     if requested != "auto":
         return requested
     import torch
@@ -82,12 +87,15 @@ def load_sentence_transformer(spec: ModelSpec, device: str = "auto") -> Any:
     path = resolve_model_source(spec.source)
     try:
         model = SentenceTransformer(
-            path, device=pick_device(device), trust_remote_code=spec.trust_remote_code,
-            model_kwargs=spec.model_kwargs or None, tokenizer_kwargs=spec.tokenizer_kwargs or None,
+            path,
+            device=pick_device(device),
+            trust_remote_code=spec.trust_remote_code,
+            model_kwargs=spec.model_kwargs or None,
+            tokenizer_kwargs=spec.tokenizer_kwargs or None,
         )
     except OSError as exc:
         raise EmbedlabError(
-            f"model {spec.name}: cannot load {spec.source!r} ({exc}); offline, use a local dir or a pkg: source"
+            f"model {spec.name}: cannot load {spec.source!r} ({exc}); offline, use a local dir or a pkg: one"
         ) from exc
     if spec.max_seq_length:
         model.max_seq_length = spec.max_seq_length

@@ -18,7 +18,20 @@ TITLE_SEP = " — "
 LEVEL_PART, LEVEL_CHAPTER, LEVEL_SECTION, LEVEL_ARTICLE = 1, 2, 3, 4
 
 _ZH_NUM = "零〇一二三四五六七八九十百千两"
-_ZH_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_ZH_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _ZH_UNITS = {"十": 10, "百": 100, "千": 1000}
 
 
@@ -44,7 +57,9 @@ class Heading:
     def display(self) -> str:
         if not self.title:
             return self.label
-        return f"{self.label} {self.title}" if is_cjk(self.label[-1]) else f"{self.label}{TITLE_SEP}{self.title}"
+        return (
+            f"{self.label} {self.title}" if is_cjk(self.label[-1]) else f"{self.label}{TITLE_SEP}{self.title}"
+        )
 
     def to_json(self) -> dict[str, str | None]:
         return {"label": self.label, "title": self.title}

@@ -61,7 +61,7 @@ def count_words(text: str) -> int:
 
 @dataclass
 class IctGenerator:
-    """Inverse cloze task: a sentence of the chunk is the query, the chunk without it the training positive."""
+    """Inverse cloze task: a sentence of the chunk is the query, the rest of the chunk its training positive."""
 
     queries_per_chunk: int = 1
     min_words: int = 6
@@ -76,7 +76,8 @@ class IctGenerator:
             sentences = [s for s in split_sentences(chunk["text"]) if s.strip()]
             headings = {h["label"] for h in chunk["headings"]} | {chunk["heading_path"].split(" › ")[-1]}
             candidates = [
-                i for i, s in enumerate(sentences)
+                i
+                for i, s in enumerate(sentences)
                 if self.min_words <= count_words(s) <= self.max_words and s.strip() not in headings
             ]
             if len(sentences) < 2 or not candidates:
@@ -86,10 +87,15 @@ class IctGenerator:
             for k, i in enumerate(picks):
                 keep = rng.random() < self.keep_sentence_prob
                 positive = chunk["text"] if keep else "".join(sentences[:i] + sentences[i + 1 :]).strip()
-                queries.append(Query(
-                    id=f"ict.{chunk['id']}.{k}", text=" ".join(sentences[i].split()), chunk_ids=[chunk["id"]],
-                    generator="ict", positive_text=positive,
-                ))
+                queries.append(
+                    Query(
+                        id=f"ict.{chunk['id']}.{k}",
+                        text=" ".join(sentences[i].split()),
+                        chunk_ids=[chunk["id"]],
+                        generator="ict",
+                        positive_text=positive,
+                    )
+                )
         stats["queries"] = len(queries)
         return GeneratorResult(queries, dict(stats))
 
@@ -132,9 +138,14 @@ class HeadingsGenerator:
             if len(members) < self.min_positives:
                 stats["headings_dropped_too_few_chunks"] += 1
                 continue
-            queries.append(Query(
-                id=f"headings.{_slug(key)}", text=text, chunk_ids=[c["id"] for c in members], generator="headings",
-            ))
+            queries.append(
+                Query(
+                    id=f"headings.{_slug(key)}",
+                    text=text,
+                    chunk_ids=[c["id"] for c in members],
+                    generator="headings",
+                )
+            )
         queries.sort(key=lambda q: q.id)
         stats["queries"] = len(queries)
         stats["positives"] = sum(len(q.chunk_ids) for q in queries)
@@ -195,7 +206,10 @@ def generate_queries(
 
 
 def build_dataset(
-    chunks_path: str | Path, query_paths: Sequence[str | Path], dataset_out: str | Path, provenance_out: str | Path
+    chunks_path: str | Path,
+    query_paths: Sequence[str | Path],
+    dataset_out: str | Path,
+    provenance_out: str | Path,
 ) -> None:
     """Merge generators' queries into one EmbeddingQAFinetuneDataset file plus its provenance.
 
@@ -214,7 +228,9 @@ def build_dataset(
         for q in doc["queries"]:
             missing = [cid for cid in q["chunk_ids"] if cid not in corpus]
             if missing:
-                raise EmbedlabError(f"{path}: query {q['id']} points at unknown chunk {missing[0]}: rerun its rule")
+                raise EmbedlabError(
+                    f"{path}: query {q['id']} points at unknown chunk {missing[0]}: rerun its rule"
+                )
             if _norm(q["text"]) in seen:
                 dropped += 1
                 continue
@@ -223,11 +239,22 @@ def build_dataset(
             relevant[q["id"]] = q["chunk_ids"]
             provenance[q["id"]] = {k: v for k, v in q.items() if k not in ("id", "text")}
         generators[doc["generator"]] = {
-            "settings": doc["settings"], "seed": doc["seed"], "stats": doc["stats"], "duplicates_dropped": dropped,
+            "settings": doc["settings"],
+            "seed": doc["seed"],
+            "stats": doc["stats"],
+            "duplicates_dropped": dropped,
         }
-    io.write_json(dataset_out, {"queries": queries, "corpus": corpus, "relevant_docs": relevant, "mode": "text"})
-    io.write_json(provenance_out, {
-        "format": PROVENANCE_FORMAT, "corpus": chunks_doc["corpus"], "lang": chunks_doc["lang"],
-        "generators": generators, "queries": provenance,
-    })
+    io.write_json(
+        dataset_out, {"queries": queries, "corpus": corpus, "relevant_docs": relevant, "mode": "text"}
+    )
+    io.write_json(
+        provenance_out,
+        {
+            "format": PROVENANCE_FORMAT,
+            "corpus": chunks_doc["corpus"],
+            "lang": chunks_doc["lang"],
+            "generators": generators,
+            "queries": provenance,
+        },
+    )
     log.info("dataset %s: %d queries over %d chunks", dataset_out, len(queries), len(corpus))

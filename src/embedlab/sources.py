@@ -17,7 +17,7 @@ PKG_PREFIX = "pkg:"
 def resolve_model_source(source: str) -> str:
     """Return a path (packaged or local model) or the Hugging Face id unchanged."""
     if source.startswith(PKG_PREFIX):
-        package, _, sub = source[len(PKG_PREFIX):].partition("/")
+        package, _, sub = source[len(PKG_PREFIX) :].partition("/")
         try:
             root = importlib.resources.files(package)
         except ModuleNotFoundError as exc:
@@ -27,7 +27,9 @@ def resolve_model_source(source: str) -> str:
             ) from exc
         path = Path(str(root / sub)) if sub else Path(str(root))
         if not path.is_dir():
-            raise EmbedlabError(f"model source {source!r}: {path} is not a directory inside package {package!r}")
+            raise EmbedlabError(
+                f"model source {source!r}: {path} is not a directory inside package {package!r}"
+            )
         return str(path)
     if source.startswith((".", "/", "~")) or Path(source).expanduser().is_dir():
         path = Path(source).expanduser()

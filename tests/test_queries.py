@@ -1,0 +1,128 @@
+import pytest
+
+from embedlab import io
+from embedlab.chunking import chunk_corpus
+from embedlab.errors import EmbedlabError
+from embedlab.queries import (
+    HeadingsGenerator,
+    IctGenerator,
+    build_dataset,
+    count_words,
+    generate_queries,
+    make_generator,
+)
+
+from conftest import MINILM
+
+
+@pytest.fixture(scope="module")
+def en_chunks(corpora, tmp_path_factory):
+    path = tmp_path_factory.mktemp("q") / "en.json"
+    chunk_corpus(corpora / "eu_ai_act" / "EN.md", path, "eu_ai_act", "en", 240, 24, MINILM)
+    return path
+
+
+@pytest.fixture(scope="module")
+def zh_chunks(corpora, tmp_path_factory):
+    path = tmp_path_factory.mktemp("q") / "zh.json"
+    chunk_corpus(
+        corpora / "securities_law" / "securities_law_2019.md", path, "securities_law", "zh", 240, 24, MINILM
+    )
+    return path
+
+
+def test_count_words_counts_cjk_characters():
+    assert count_words("The AI Act applies.") == 4
+    assert count_words("证券交易") == 4
+
+
+def test_ict_queries_are_sentences_of_their_chunk_and_positive_drops_them(en_chunks):
+    chunks = io.read_json(en_chunks)["chunks"]
+    result = IctGenerator().generate(chunks, "en", seed=7)
+    by_id = {c["id"]: c for c in chunks}
+    assert len(result.queries) > 400
+    for q in result.queries[:200]:
+        chunk = by_id[q.chunk_ids[0]]["text"]
+        assert q.text in " ".join(chunk.split())
+        assert q.text not in " ".join(q.positive_text.split())
+        assert 6 <= count_words(q.text) <= 60
+    again = IctGenerator().generate(chunks, "en", seed=7)
+    other = IctGenerator().generate(chunks, "en", seed=8)
+    assert [q.text for q in again.queries] == [q.text for q in result.queries]
+    assert [q.text for q in other.queries] != [q.text for q in result.queries]
+
+
+def test_ict_chinese(zh_chunks):
+    chunks = io.read_json(zh_chunks)["chunks"]
+    result = IctGenerator(queries_per_chunk=2).generate(chunks, "zh", seed=1)
+    assert result.queries and all(
+        q.text.endswith(("。", "；", "：", "！", "？")) for q in result.queries[:50]
+    )
+
+
+def test_headings_queries_carry_every_chunk_under_their_heading(en_chunks, zh_chunks):
+    chunks = io.read_json(en_chunks)["chunks"]
+    result = HeadingsGenerator().generate(chunks, "en", seed=0)
+    texts = {q.text: q for q in result.queries}
+    q5 = texts["Prohibited AI practices"]
+    expected = [c["id"] for c in chunks if c["heading_path"].endswith("Article 5 — Prohibited AI practices")]
+    assert q5.chunk_ids == expected and len(expected) > 3
+    assert len(result.queries) >= 120  # 113 articles + annexes
+    zh = io.read_json(zh_chunks)["chunks"]
+    zh_result = HeadingsGenerator().generate(zh, "zh", seed=0)
+    ztexts = {q.text for q in zh_result.queries}
+    assert {"总则", "一般规定", "禁止的交易行为"} <= ztexts
+    for q in zh_result.queries:
+        groups = {c["group"] for c in zh if c["id"] in q.chunk_ids}
+        assert len(groups) == 1
+        assert q.chunk_ids == [c["id"] for c in zh if c["group"] in groups]
+
+
+def test_unknown_generator():
+    with pytest.raises(EmbedlabError, match="unknown query generator 'nope'"):
+        make_generator("nope", {})
+
+
+def test_dataset_loads_with_llamaindex_and_has_provenance(en_chunks, tmp_path):
+    from llama_index.finetuning import EmbeddingQAFinetuneDataset
+
+    paths = []
+    for gen in ("ict", "headings"):
+        paths.append(tmp_path / f"{gen}.json")
+        generate_queries(en_chunks, paths[-1], gen, {}, 42)
+    build_dataset(en_chunks, paths, tmp_path / "dataset.json", tmp_path / "provenance.json")
+    ds = EmbeddingQAFinetuneDataset.from_json(str(tmp_path / "dataset.json"))
+    prov = io.read_json(tmp_path / "provenance.json")
+    assert set(ds.queries) == set(prov["queries"])
+    assert len(ds.corpus) == len(io.read_json(en_chunks)["chunks"])
+    kinds = {p["generator"] for p in prov["queries"].values()}
+    assert kinds == {"ict", "headings"}
+    sample = next(iter(prov["queries"].values()))
+    assert {"chunk_ids", "generator", "llm_model", "prompt_hash", "raw_text"} <= set(sample)
+
+
+def _chunk(cid, headings):
+    from embedlab.chunking import group_key
+    from embedlab.outline import Heading
+
+    hs = [Heading(label, title) for label, title in headings]
+    return {
+        "id": cid,
+        "text": "x",
+        "headings": [h.to_json() for h in hs],
+        "heading_path": " › ".join(h.display() for h in hs),
+        "group": group_key(hs, cid),
+    }
+
+
+def test_repeated_titles_are_qualified_or_dropped():
+    chunks = [
+        _chunk("a", [("第一章", "发行"), ("第一节", "一般规定")]),
+        _chunk("b", [("第二章", "交易"), ("第一节", "一般规定")]),
+        _chunk("c", [("Article 1", "Scope")]),
+        _chunk("d", [("Article 9", "Scope")]),
+        _chunk("e", [("Recital (1)", None)]),
+    ]
+    result = HeadingsGenerator().generate(chunks, "zh", seed=0)
+    assert sorted(q.text for q in result.queries) == ["交易 › 一般规定", "发行 › 一般规定"]
+    assert result.stats["headings_dropped_ambiguous"] == 2

@@ -1,0 +1,91 @@
+import pytest
+
+from embedlab import io
+from embedlab.chunking import chunk_corpus
+from embedlab.queries import build_dataset, generate_queries
+from embedlab.split import POSITIVE_SEP, split_dataset
+
+from conftest import MINILM
+
+
+@pytest.fixture(
+    scope="module",
+    params=[
+        ("eu_ai_act", "en", "eu_ai_act/EN.md"),
+        ("securities_law", "zh", "securities_law/securities_law_2019.md"),
+    ],
+)
+def split_run(request, corpora, tmp_path_factory):
+    corpus, lang, rel = request.param
+    d = tmp_path_factory.mktemp(corpus)
+    chunk_corpus(corpora / rel, d / "chunks.json", corpus, lang, 240, 24, MINILM)
+    for gen in ("ict", "headings"):
+        generate_queries(d / "chunks.json", d / f"{gen}.json", gen, {}, 42)
+    build_dataset(
+        d / "chunks.json", [d / "ict.json", d / "headings.json"], d / "dataset.json", d / "prov.json"
+    )
+    report = split_dataset(
+        d / "chunks.json",
+        d / "dataset.json",
+        d / "prov.json",
+        d / "train.json",
+        d / "val.json",
+        d / "split.json",
+        0.2,
+        42,
+    )
+    return d, report
+
+
+def test_no_chunk_on_both_sides(split_run):
+    d, report = split_run
+    train, val = io.read_json(d / "train.json"), io.read_json(d / "val.json")
+    train_pos = {cid.split(POSITIVE_SEP)[0] for ids in train["relevant_docs"].values() for cid in ids}
+    val_pos = {cid for ids in val["relevant_docs"].values() for cid in ids}
+    assert train_pos and val_pos and not train_pos & val_pos
+    assert not {c.split(POSITIVE_SEP)[0] for c in train["corpus"]} & val_pos
+    assert set(val["queries"]).isdisjoint(train["queries"])
+    assert report["queries"]["dropped_straddling"] == 0
+
+
+def test_val_corpus_is_every_chunk_and_queries_point_at_val_chunks(split_run):
+    d, report = split_run
+    chunks = io.read_json(d / "chunks.json")["chunks"]
+    val = io.read_json(d / "val.json")
+    assert set(val["corpus"]) == {c["id"] for c in chunks}
+    side = report["side"]
+    assert all(side[cid] == "val" for ids in val["relevant_docs"].values() for cid in ids)
+    share = report["chunks"]["val"] / len(chunks)
+    assert 0.1 < share < 0.45
+
+
+def test_groups_stay_whole_and_split_is_deterministic(split_run, tmp_path):
+    d, report = split_run
+    chunks = io.read_json(d / "chunks.json")["chunks"]
+    by_group = {}
+    for c in chunks:
+        by_group.setdefault(c["group"], set()).add(report["side"][c["id"]])
+    assert all(len(sides) == 1 for sides in by_group.values())
+    again = split_dataset(
+        d / "chunks.json",
+        d / "dataset.json",
+        d / "prov.json",
+        tmp_path / "t.json",
+        tmp_path / "v.json",
+        tmp_path / "s.json",
+        0.2,
+        42,
+    )
+    assert (tmp_path / "t.json").read_bytes() == (d / "train.json").read_bytes()
+    assert again["side"] == report["side"]
+
+
+def test_train_ict_positive_is_the_chunk_without_the_sentence(split_run):
+    d, _ = split_run
+    train = io.read_json(d / "train.json")
+    ict = [q for q in train["queries"] if q.startswith("ict.")]
+    assert ict
+    for qid in ict[:50]:
+        (pid,) = train["relevant_docs"][qid]
+        assert pid.endswith(POSITIVE_SEP + qid)
+        assert train["queries"][qid] not in " ".join(train["corpus"][pid].split())

