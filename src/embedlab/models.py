@@ -66,7 +66,7 @@ def model_spec(config: dict[str, Any], name: str) -> ModelSpec:
 
 
 def pick_device(requested: str = "auto") -> str:
-    """`auto` takes CUDA when present (the GPU slot allocator set CUDA_VISIBLE_DEVICES), else MPS, else CPU."""
+    """`auto`: CUDA when present (the GPU slot allocator set CUDA_VISIBLE_DEVICES), else MPS, else CPU."""
     if requested != "auto":
         return requested
     import torch

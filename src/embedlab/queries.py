@@ -61,7 +61,7 @@ def count_words(text: str) -> int:
 
 @dataclass
 class IctGenerator:
-    """Inverse cloze task: a sentence of the chunk is the query, the rest of the chunk its training positive."""
+    """Inverse cloze task: a sentence of the chunk is the query, the rest of the chunk the positive."""
 
     queries_per_chunk: int = 1
     min_words: int = 6
