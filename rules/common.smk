@@ -7,7 +7,8 @@ from pathlib import Path
 # The library is importable from a plain checkout, in rule scripts, conda envs and cluster jobs alike.
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p)
+# (set, not required: so no `envvars:` directive)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 
 from embedlab import config as cfg
 from embedlab.corpus import resolve_source

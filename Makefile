@@ -1,0 +1,34 @@
+# Two commands: `make run` (the pipeline) and `make test` (the test suite). Both set up .venv first.
+# TORCH=... picks the torch build (default: the CPU wheel pinned below; e.g. TORCH="torch==2.13.0" with
+# --index-url for CUDA builds on a GPU machine). Extra snakemake arguments: make run ARGS="--dry-run".
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+CORES ?= 8
+ARGS ?=
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.embedlab-installed
+
+.PHONY: setup run test lint report clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 $(ARGS)
+
+test: setup
+	$(BIN)/pytest $(ARGS)
+
+lint: setup
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
+	$(BIN)/snakemake --lint --configfile .test/config.yaml
+
+clean:
+	rm -rf results logs .snakemake

