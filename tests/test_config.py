@@ -134,3 +134,12 @@ def test_default_config_plans_download_then_chunks(tmp_path, monkeypatch):
     res = _dry_run(tmp_path)
     assert res.returncode == 0, res.output
     assert "rule download:" in res.output and "resources/eu_ai_act/EN.html" in res.output
+
+
+def test_tutorial_config_plans_its_full_run(tmp_path, monkeypatch):
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    res = _dry_run(tmp_path, "--configfile", str(REPO / "config" / "tutorial.yaml"))
+    assert res.returncode == 0, res.output[-3000:]
+    for lang in ("EN", "FR", "CS", "HU"):
+        assert f"resources/eu_ai_act/{lang}.html" in res.output
+    assert "securities_law" not in res.output  # --configfile replaces the default config

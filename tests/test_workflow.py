@@ -142,3 +142,39 @@ def test_killed_chunking_leaves_no_partial_file(tmp_path, corpora):
     proc.wait()
     assert not out.exists()
     assert not out.parent.exists() or not any(p.suffix == ".json" for p in out.parent.iterdir())
+
+
+def test_url_source_is_downloaded_once_into_resources(tmp_path, corpora):
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(corpora / "eu_ai_act"))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/FR.md"
+        cfg = {
+            "corpora": {"act": {"languages": {"fr": {"file": "act/FR.md", "url": url}}}},
+            "generators": {"use": ["headings"]},
+        }
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+        res = snakemake(tmp_path, "results/qa/act/fr/split.json")
+        assert res.returncode == 0, res.output[-3000:]
+        assert (tmp_path / "resources" / "act" / "FR.md").read_bytes() == (
+            corpora / "eu_ai_act" / "FR.md"
+        ).read_bytes()
+        res = snakemake(tmp_path, "results/qa/act/fr/split.json", "-n")
+        assert "Nothing to be done" in res.output
+    finally:
+        server.shutdown()
+        server.server_close()
+    # offline: the download fails with the URL and the path where the file can be put by hand
+    other = tmp_path / "offline"
+    other.mkdir()
+    (other / "config.yaml").write_text(yaml.safe_dump(cfg))
+    res = snakemake(other, "results/chunks/act/fr.json")
+    assert res.returncode != 0
+    log = (other / "logs" / "download" / "act" / "FR.md.log").read_text()
+    assert f"cannot download {url}" in log and "save it as resources/act/FR.md" in log
