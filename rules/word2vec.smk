@@ -1,0 +1,46 @@
+# Word2vec primer: skip-gram word vectors (PyTorch, negative sampling) on the tutorial's toy sentences or a
+# corpus's chunks, with vectors, loss curve, 2-D scatter and nearest neighbours. Runs: config word2vec.runs.
+
+import re
+
+from embedlab import word2vec as w2v
+from embedlab.errors import EmbedlabError
+
+try:
+    W2V_RUNS = w2v.runs(config)
+except EmbedlabError as _exc:
+    raise WorkflowError(str(_exc)) from None
+
+# Every configured run's output files (for `rule all`, or `snakemake word2vec_all`).
+W2V_TARGETS = expand("results/word2vec/{name}/{file}", name=list(W2V_RUNS), file=w2v.OUTPUT_FILES)
+
+
+rule word2vec:
+    input:
+        lambda wc: w2v.run_inputs(W2V_RUNS[wc.name]),
+    output:
+        vectors="results/word2vec/{name}/vectors.tsv",
+        loss="results/word2vec/{name}/loss.csv",
+        neighbours="results/word2vec/{name}/neighbours.json",
+        scatter="results/word2vec/{name}/scatter.png",
+        loss_plot="results/word2vec/{name}/loss.png",
+    params:
+        settings=lambda wc: w2v.run_settings(W2V_RUNS[wc.name], config["seed"]),
+    wildcard_constraints:
+        name="|".join(re.escape(n) for n in W2V_RUNS) or "(?!)",
+    log:
+        "logs/word2vec/{name}.log",
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=30,
+    conda:
+        "../envs/word2vec.yaml"
+    script:
+        "../scripts/word2vec.py"
+
+
+rule word2vec_all:
+    localrule: True
+    input:
+        W2V_TARGETS,
