@@ -14,9 +14,11 @@ if not workflow.overwrite_configfiles:
 include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/queries.smk"
+include: "rules/word2vec.smk"
 
 
 rule all:
     input:
         all_targets(),
+        W2V_TARGETS,
     default_target: True

@@ -41,11 +41,11 @@ def source_path(wildcards):
     spec = cfg.language_spec(config, wildcards.corpus, wildcards.lang)
     path = resolve_source(spec["file"], config["corpus_root"], RESOURCES)
     if not path.exists() and spec["file"] not in _URL_FILES:
-        where = "corpus_root" if config["corpus_root"] else "resources_dir (or set corpus_root)"
-        src = f" (download it from {spec['url']})" if spec.get("url") else ""
+        src = f" (download it from {spec['url']})" if spec.get("url") else " (see README: Getting the corpora)"
+        where = "point corpus_root" if config["corpus_root"] else "set corpus_root"
         raise WorkflowError(
             f"corpus {wildcards.corpus}/{wildcards.lang}: missing {path}: put the file there{src}, "
-            f"or point {where} at a folder that holds {spec['file']}"
+            f"or {where} at a folder that holds {spec['file']}"
         )
     return str(path)
 
