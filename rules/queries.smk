@@ -21,6 +21,38 @@ rule generate_queries:
         "../scripts/generate_queries.py"
 
 
+# The llm generator has its own rule: a drop report as a second output, a checkpoint beside the output that
+# is deliberately NOT an output (Snakemake never deletes it, so a killed or failed run resumes from it), and
+# a GPU slot only when the model computes on this machine (Ollama/OpenAI-compatible server on localhost).
+from embedlab.llm_providers import uses_gpu as _llm_uses_gpu
+
+
+ruleorder: generate_llm_queries > generate_queries
+
+
+rule generate_llm_queries:
+    input:
+        "results/chunks/{corpus}/{lang}.json",
+    output:
+        queries="results/qa/{corpus}/{lang}/queries/llm.json",
+        report="results/qa/{corpus}/{lang}/queries/llm.report.json",
+    params:
+        settings=lambda wc: config["generators"]["llm"],
+        seed=config["seed"],
+        checkpoint=lambda wc: f"results/qa/{wc.corpus}/{wc.lang}/queries/llm.checkpoint.jsonl",
+    log:
+        "logs/generate_queries/{corpus}/{lang}/llm.log",
+    threads: 1
+    resources:
+        mem_mb=2048,
+        runtime=1440,
+        gpu=lambda wc: int(_llm_uses_gpu(config["generators"]["llm"])),
+    conda:
+        "../envs/llm.yaml"
+    script:
+        "../scripts/generate_llm_queries.py"
+
+
 rule dataset:
     input:
         chunks="results/chunks/{corpus}/{lang}.json",
