@@ -33,7 +33,9 @@ def _describe(error: Any) -> str:
     if error.validator == "type":
         return f"config error at {path}: {error.instance!r} is not of type {error.validator_value}"
     if error.validator == "pattern" and error.absolute_path and isinstance(error.instance, str):
-        return f"config error at {path}: {error.instance!r} does not match {error.validator_value!r}"
+        key = str(error.absolute_path[-1]).lower()
+        shown = "(value hidden)" if "key" in key or "token" in key else repr(error.instance)  # a pasted secret
+        return f"config error at {path}: {shown} does not match {error.validator_value!r}"
     return f"config error at {path}: {error.message}"
 
 
