@@ -15,6 +15,7 @@ include: "rules/common.smk"
 include: "rules/corpus.smk"
 include: "rules/queries.smk"
 include: "rules/word2vec.smk"
+include: "rules/evaluate.smk"
 
 
 rule all:

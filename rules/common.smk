@@ -57,4 +57,6 @@ def split_files(corpus, lang):
 
 
 def all_targets():
-    return [f for corpus, lang in PAIRS for f in split_files(corpus, lang)]
+    from embedlab import eval_plan
+
+    return [f for corpus, lang in PAIRS for f in split_files(corpus, lang)] + eval_plan.targets(config)

@@ -1,0 +1,17 @@
+from embedlab.crosscheck import crosscheck
+from embedlab.logs import run_rule
+
+p = snakemake.params
+run_rule(
+    snakemake,
+    crosscheck,
+    snakemake.input.val,
+    snakemake.output.report,
+    snakemake.output.st_csv,
+    p.spec,
+    evaluators=p.evaluators,
+    ks=p.ks,
+    device=p.device,
+    cache_dir=p.cache,
+    gpus=snakemake.resources.get("gpu", 0),
+)

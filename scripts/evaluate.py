@@ -1,0 +1,21 @@
+from embedlab.evaluation import evaluate
+from embedlab.logs import run_rule
+
+p = snakemake.params
+run_rule(
+    snakemake,
+    evaluate,
+    snakemake.input.val,
+    snakemake.output.summary,
+    snakemake.output.queries,
+    p.spec,
+    corpus=snakemake.wildcards.corpus,
+    lang=snakemake.wildcards.lang,
+    ks=p.ks,
+    bootstrap_samples=p.bootstrap,
+    seed=p.seed,
+    device=p.device,
+    cache_dir=p.cache,
+    gpus=snakemake.resources.get("gpu", 0),
+    exact_max_corpus=p.exact_max_corpus,
+)

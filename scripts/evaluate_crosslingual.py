@@ -1,0 +1,23 @@
+from embedlab.crosslingual import evaluate_crosslingual
+from embedlab.logs import run_rule
+
+p, w = snakemake.params, snakemake.wildcards
+run_rule(
+    snakemake,
+    evaluate_crosslingual,
+    snakemake.input.val,
+    snakemake.input.src_chunks,
+    snakemake.input.tgt_chunks,
+    snakemake.output.summary,
+    snakemake.output.queries,
+    p.spec,
+    corpus=w.corpus,
+    src=w.src,
+    tgt=w.tgt,
+    ks=p.ks,
+    bootstrap_samples=p.bootstrap,
+    seed=p.seed,
+    device=p.device,
+    cache_dir=p.cache,
+    gpus=snakemake.resources.get("gpu", 0),
+)

@@ -1,0 +1,169 @@
+"""Retrieval metrics from exact ranks, with bootstrap confidence intervals and a paired test.
+
+Everything starts from the full-corpus rank of every relevant chunk of every query (1-based; ties broken by
+ascending chunk id, the order sentence-transformers' InformationRetrievalEvaluator uses), so all metrics
+count every positive (the tutorial looked at the first one only) and the per-query file can say where the
+first relevant chunk landed even when it is outside the top k.
+
+Definitions (binary relevance, R = number of relevant chunks of the query, r_1 < r_2 < … their ranks):
+hit@k = [r_1 ≤ k]; MRR@k = 1/r_1 if r_1 ≤ k else 0; recall@k = |{r_j ≤ k}| / R;
+nDCG@10 = Σ_{r_j ≤ 10} 1/log2(r_j+1) / Σ_{i=1..min(R,10)} 1/log2(i+1);
+MAP@100 = Σ_{r_j ≤ 100} (j / r_j) / min(R, 100). These match sentence-transformers' evaluator exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+NDCG_K = 10
+MAP_K = 100
+
+
+def metric_names(ks: Sequence[int]) -> list[str]:
+    ks = sorted(set(ks))
+    return (
+        [f"hit@{k}" for k in ks]
+        + [f"mrr@{k}" for k in ks]
+        + [f"recall@{k}" for k in ks]
+        + [f"ndcg@{NDCG_K}", f"map@{MAP_K}"]
+    )
+
+
+def _scores_block(q: Any, d: Any) -> np.ndarray:
+    s = q @ d.T
+    if hasattr(s, "toarray"):
+        s = s.toarray()
+    return np.asarray(s, dtype=np.float32)
+
+
+def tie_order(corpus_ids: Sequence[str]) -> np.ndarray:
+    """Position of each chunk in ascending id order: the tie-break (lower id wins)."""
+    order = np.argsort(np.asarray(corpus_ids, dtype=object), kind="stable")
+    pos = np.empty(len(corpus_ids), dtype=np.int64)
+    pos[order] = np.arange(len(corpus_ids))
+    return pos
+
+
+def relevant_ranks(
+    q: Any,
+    d: Any,
+    relevant: Sequence[Sequence[int]],
+    ties: np.ndarray,
+    block: int = 256,
+    top: int | None = None,
+) -> list[np.ndarray]:
+    """Sorted 1-based ranks of each query's relevant chunks among all chunks, by dot product.
+
+    Exact: rank = 1 + #(higher score) + #(equal score, lower id). With `top` set (large corpora), only the
+    best `top` chunks are ranked (argpartition) and relevant chunks outside them get rank inf.
+    """
+    out: list[np.ndarray] = []
+    n_docs = d.shape[0]
+    for start in range(0, q.shape[0], block):
+        scores = _scores_block(q[start : start + block], d)
+        for row, rel in zip(scores, relevant[start : start + block], strict=True):
+            rel = np.asarray(rel, dtype=np.int64)
+            if top is not None and top < n_docs:
+                cand = np.argpartition(-row, top - 1)[:top]
+                cand = cand[np.lexsort((ties[cand], -row[cand]))]
+                pos = {int(c): i + 1 for i, c in enumerate(cand)}
+                ranks = np.array([pos.get(int(r), np.inf) for r in rel], dtype=np.float64)
+            else:
+                sr = row[rel][:, None]
+                higher = (row[None, :] > sr).sum(1)
+                tied = ((row[None, :] == sr) & (ties[None, :] < ties[rel][:, None])).sum(1)
+                ranks = (1 + higher + tied).astype(np.float64)
+            out.append(np.sort(ranks))
+    return out
+
+
+def per_query(ranks: Sequence[np.ndarray], ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """Per-query values of every metric (one array per metric name), plus first_rank and reciprocal_rank."""
+    ks = sorted(set(ks))
+    n = len(ranks)
+    first = np.array([r[0] if len(r) else np.inf for r in ranks], dtype=np.float64)
+    n_rel = np.array([len(r) for r in ranks], dtype=np.float64)
+    out: dict[str, np.ndarray] = {}
+    for k in ks:
+        out[f"hit@{k}"] = (first <= k).astype(np.float64)
+    for k in ks:
+        out[f"mrr@{k}"] = np.where(first <= k, 1.0 / first, 0.0)
+    for k in ks:
+        out[f"recall@{k}"] = np.array([(r <= k).sum() for r in ranks], dtype=np.float64) / np.maximum(
+            n_rel, 1
+        )
+    ndcg = np.zeros(n)
+    ap = np.zeros(n)
+    for i, r in enumerate(ranks):
+        top = r[r <= NDCG_K]
+        ideal = (1.0 / np.log2(np.arange(2, min(len(r), NDCG_K) + 2))).sum()
+        ndcg[i] = (1.0 / np.log2(top + 1)).sum() / ideal if ideal > 0 else 0.0
+        within = r[r <= MAP_K]
+        ap[i] = (np.arange(1, len(within) + 1) / within).sum() / min(len(r), MAP_K) if len(r) else 0.0
+    out[f"ndcg@{NDCG_K}"] = ndcg
+    out[f"map@{MAP_K}"] = ap
+    out["first_rank"] = first
+    out["reciprocal_rank"] = np.where(np.isfinite(first), 1.0 / first, 0.0)
+    return out
+
+
+def _resample_counts(rng: np.random.Generator, n: int, samples: int, chunk: int = 200):
+    """Bootstrap resamples as count vectors (draws per query): a mean is then counts @ values / n."""
+    p = np.full(n, 1.0 / n)
+    for start in range(0, samples, chunk):
+        yield rng.multinomial(n, p, size=min(chunk, samples - start)).astype(np.float64)
+
+
+def bootstrap_ci(
+    values: dict[str, np.ndarray], samples: int = 1000, seed: int = 42, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Percentile bootstrap CI of each metric's mean over queries (queries resampled with replacement)."""
+    names = list(values)
+    if not names:
+        return {}
+    mat = np.stack([values[k] for k in names], axis=1)
+    n = mat.shape[0]
+    if n == 0 or samples <= 0:
+        return {k: (float("nan"), float("nan")) for k in names}
+    rng = np.random.default_rng(seed)
+    means = np.concatenate([c @ mat / n for c in _resample_counts(rng, n, samples)])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha], axis=0)
+    return {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)}
+
+
+def paired_test(
+    a: np.ndarray, b: np.ndarray, samples: int = 10000, seed: int = 42, level: float = 0.95
+) -> dict[str, Any]:
+    """Is b better than a on the same queries? Mean difference (b - a), its paired-bootstrap CI, and a
+    two-sided sign-flip permutation p-value (exchangeable under 'no difference')."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    diff = b - a
+    n = len(diff)
+    if n == 0:
+        return {"n": 0, "mean_a": None, "mean_b": None, "diff": None, "ci": [None, None], "p_value": None}
+    rng = np.random.default_rng(seed)
+    boots = np.concatenate([c @ diff / n for c in _resample_counts(rng, n, samples)])
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(boots, [alpha, 1 - alpha])
+    observed = abs(diff.mean())
+    extreme = 0
+    for start in range(0, samples, 500):
+        m = min(500, samples - start)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(m, n))
+        extreme += int((np.abs(signs @ diff / n) >= observed - 1e-12).sum())
+    return {
+        "n": n,
+        "mean_a": float(a.mean()),
+        "mean_b": float(b.mean()),
+        "diff": float(diff.mean()),
+        "ci": [float(lo), float(hi)],
+        "p_value": (extreme + 1) / (samples + 1),
+        "b_better": int((diff > 0).sum()),
+        "a_better": int((diff < 0).sum()),
+        "ties": int((diff == 0).sum()),
+    }

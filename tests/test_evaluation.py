@@ -1,0 +1,230 @@
+"""Evaluation on real val splits (slices of ../shared/corpora): BM25, MiniLM vs random, the embedding cache,
+bad input, cross-lingual alignment and the paired comparison."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from eval_data import MINILM, build_split
+
+from embedlab import io
+from embedlab.crosslingual import crosslingual_qa, evaluate_crosslingual, heading_key, structure_key
+from embedlab.errors import EmbedlabError
+from embedlab.evaluation import compare, evaluate, load_qa, open_encoder, qa_from_dataset, retrieve
+from embedlab.models import ModelSpec
+
+MINI = {"name": "minilm", "source": MINILM, "max_seq_length": 128, "batch_size": 32}
+
+
+@pytest.fixture(scope="module")
+def splits(corpora, tmp_path_factory):
+    root = tmp_path_factory.mktemp("splits")
+    return {lang: build_split(corpora, lang, root / lang) for lang in ("en", "fr", "zh")}
+
+
+def read_row(path):
+    with open(path, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1
+    return rows[0]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_bm25_on_real_val_splits(splits, tmp_path, lang):
+    d = splits[lang]
+    row = evaluate(
+        d / "val.json",
+        tmp_path / "s.csv",
+        tmp_path / "q.csv",
+        {"name": "bm25", "kind": "bm25"},
+        corpus="c",
+        lang=lang,
+        bootstrap_samples=200,
+        cache_dir=tmp_path / "cache",
+    )
+    val = io.read_json(d / "val.json")
+    assert row["n_queries"] == len(val["queries"]) and row["n_chunks"] == len(val["corpus"])
+    assert row["mrr@10"] > 0.4  # ICT queries are sentences of their chunk: lexical overlap is high
+    assert row["mrr@10_lo"] <= row["mrr@10"] <= row["mrr@10_hi"]
+    assert row["hit@1"] <= row["hit@3"] <= row["hit@5"] <= row["hit@10"]
+    on_disk = read_row(tmp_path / "s.csv")
+    assert on_disk["model"] == "bm25" and float(on_disk["mrr@10"]) == pytest.approx(row["mrr@10"])
+    with open(tmp_path / "q.csv", encoding="utf-8") as fh:
+        per = list(csv.DictReader(fh))
+    assert [p["query_id"] for p in per] == list(val["queries"])
+    assert np.mean([float(p["mrr@10"]) for p in per]) == pytest.approx(row["mrr@10"])
+    first = [float(p["first_rank"]) for p in per]
+    assert all(r >= 1 for r in first)
+
+
+def test_minilm_beats_random_and_the_cache_skips_all_encoding(splits, tmp_path):
+    val = splits["en"] / "val.json"
+    cache = tmp_path / "cache"
+    random = evaluate(
+        val,
+        tmp_path / "r.csv",
+        tmp_path / "rq.csv",
+        {"name": "random", "kind": "custom", "class_path": "custom_models:RandomEncoder"},
+        corpus="c",
+        lang="en",
+        bootstrap_samples=100,
+        cache_dir=None,
+    )
+    first = evaluate(
+        val,
+        tmp_path / "m.csv",
+        tmp_path / "mq.csv",
+        MINI,
+        corpus="c",
+        lang="en",
+        bootstrap_samples=100,
+        cache_dir=cache,
+    )
+    assert first["mrr@10"] > random["mrr@10"] + 0.3 and first["mrr@10_lo"] > random["mrr@10_hi"]
+    assert first["encoded_texts"] > 0 and first["cached_texts"] == 0
+    again = evaluate(
+        val,
+        tmp_path / "m2.csv",
+        tmp_path / "mq2.csv",
+        MINI,
+        corpus="c",
+        lang="en",
+        bootstrap_samples=100,
+        cache_dir=cache,
+    )
+    assert again["encoded_texts"] == 0 and again["cached_texts"] == first["encoded_texts"]
+    for k in ("hit@1", "mrr@10", "ndcg@10", "map@100", "mrr@10_lo"):
+        assert again[k] == first[k]
+    assert again["encode_seconds"] < first["encode_seconds"] * 0.5
+
+
+def test_cache_encodes_only_new_texts_and_counts_encoder_calls(splits, tmp_path):
+    qa = load_qa(splits["zh"] / "val.json")
+    spec = ModelSpec(name="hash", kind="custom", class_path="custom_models:HashingEncoder")
+    enc = open_encoder(spec, "cpu", tmp_path)
+    retrieve(enc, qa, [1, 10])
+    assert enc.encoder.calls == len(qa.queries) + len(qa.corpus)
+    enc.close()
+    enc = open_encoder(spec, "cpu", tmp_path)  # a fresh process would see the same
+    retrieve(enc, qa, [1, 10])
+    assert enc.encoder.calls == 0
+    enc.encode_queries(
+        [*qa.queries[:3], "一个全新的问题", "一个全新的问题"]
+    )  # a repeated new text: encoded once
+    assert enc.encoder.calls == 1
+    changed = ModelSpec(**{**spec.to_json(), "query_prefix": "查询: "})
+    enc2 = open_encoder(changed, "cpu", tmp_path)  # new settings -> new model identity -> nothing reused
+    retrieve(enc2, qa, [1])
+    assert enc2.encoder.calls == len(qa.queries) + len(qa.corpus)
+    enc.close()
+    enc2.close()
+
+
+def test_bad_input_is_clear_or_counted(tmp_path):
+    with pytest.raises(EmbedlabError, match="no query"):
+        qa_from_dataset({"queries": {}, "corpus": {"c1": "x"}, "relevant_docs": {}}, "val.json")
+    with pytest.raises(EmbedlabError, match="corpus is empty"):
+        qa_from_dataset({"queries": {"q": "x"}, "corpus": {}, "relevant_docs": {}}, "val.json")
+    with pytest.raises(EmbedlabError, match="not in the corpus"):
+        qa_from_dataset({"queries": {"q": "x"}, "corpus": {"c1": "x"}, "relevant_docs": {"q": ["c9"]}}, "v")
+    qa = qa_from_dataset(
+        {
+            "queries": {"q1": "alpha beta", "q2": "gamma", "q3": "  "},
+            "corpus": {"c1": "alpha beta text", "c2": "gamma text"},
+            "relevant_docs": {"q1": ["c1"], "q2": [], "q3": ["c2"]},
+        },
+        "v",
+    )
+    assert qa.query_ids == ["q1"] and qa.skipped == {"no_relevant": 1, "empty_text": 1}
+    path = tmp_path / "val.json"
+    io.write_json(
+        path,
+        {
+            "queries": {"q1": "alpha", "q2": "zzz"},
+            "corpus": {"c1": "alpha", "c2": "beta"},
+            "relevant_docs": {"q1": ["c1"], "q2": ["c2"]},
+        },
+    )
+    row = evaluate(
+        path,
+        tmp_path / "s.csv",
+        tmp_path / "q.csv",
+        {"name": "b", "kind": "bm25"},
+        corpus="c",
+        lang="en",
+        bootstrap_samples=10,
+        cache_dir=None,
+    )
+    assert row["zero_vectors"] == 1 and row["n_queries"] == 2  # "zzz" matches nothing: scored 0, ranked last
+
+
+def test_structure_keys_align_languages():
+    assert heading_key("Article 5") == heading_key("Článek 5") == heading_key("5. cikk") == "article:5"
+    assert heading_key("Article premier") == "article:1"
+    assert heading_key("第八十四条") == "article:84"
+    assert heading_key("Recital (12)") == "recital:12"
+    assert heading_key("ANNEXE III") == heading_key("ANNEX III") == "annex:III"
+    assert structure_key([{"label": "ANNEX IV"}, {"label": "Section 2"}]) == "annex:IV"
+    assert structure_key([{"label": "CHAPTER I"}]) is None
+
+
+def test_crosslingual_en_queries_against_fr_chunks(splits, tmp_path):
+    en, fr = splits["en"], splits["fr"]
+    qa = crosslingual_qa(
+        io.read_json(en / "val.json"),
+        io.read_json(en / "chunks.json")["chunks"],
+        io.read_json(fr / "chunks.json")["chunks"],
+    )
+    fr_chunks = {c["id"]: c for c in io.read_json(fr / "chunks.json")["chunks"]}
+    en_chunks = {c["id"]: c for c in io.read_json(en / "chunks.json")["chunks"]}
+    val = io.read_json(en / "val.json")
+    for qid, rel in zip(qa.query_ids, qa.relevant, strict=True):
+        want = {structure_key(en_chunks[c]["headings"]) for c in val["relevant_docs"][qid]}
+        got = {structure_key(fr_chunks[qa.corpus_ids[i]]["headings"]) for i in rel}
+        assert got <= want and got
+    assert len(qa.query_ids) >= len(val["queries"]) - sum(qa.skipped.values())
+    row = evaluate_crosslingual(
+        en / "val.json",
+        en / "chunks.json",
+        fr / "chunks.json",
+        tmp_path / "x.csv",
+        tmp_path / "xq.csv",
+        {"name": "bm25", "kind": "bm25"},
+        corpus="eu_ai_act",
+        src="en",
+        tgt="fr",
+        bootstrap_samples=50,
+        cache_dir=None,
+    )
+    assert row["lang"] == "en-fr" and row["n_chunks"] == len(fr_chunks) and 0 <= row["mrr@10"] <= 1
+
+
+def test_compare_writes_a_paired_test(tmp_path):
+    header = "query_id,n_relevant,first_rank,reciprocal_rank,mrr@10\n"
+    rng = np.random.default_rng(0)
+    a = rng.random(80)
+    b = np.clip(a + 0.2, 0, 1)
+    for name, vals in (("a", a), ("b", b)):
+        (tmp_path / f"{name}.csv").write_text(
+            header + "".join(f"q{i},1,1,1,{v}\n" for i, v in enumerate(vals)), encoding="utf-8"
+        )
+    res = compare(
+        tmp_path / "a.csv",
+        tmp_path / "b.csv",
+        tmp_path / "c.json",
+        model_a="base",
+        model_b="tuned",
+        samples=500,
+    )
+    assert res["diff"] > 0 and res["p_value"] < 0.05 and "better" in res["verdict"]
+    assert json.loads((tmp_path / "c.json").read_text())["model_b"] == "tuned"
+    with pytest.raises(EmbedlabError, match="metric"):
+        compare(
+            tmp_path / "a.csv",
+            tmp_path / "b.csv",
+            tmp_path / "c.json",
+            model_a="a",
+            model_b="b",
+            metric="ndcg@10",
+        )

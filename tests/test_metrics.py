@@ -1,0 +1,90 @@
+"""Metrics on hand-made rankings (ties, several positives, k beyond the corpus), bootstrap, paired test."""
+
+import math
+
+import numpy as np
+import pytest
+
+from embedlab import metrics
+
+
+def ranks_for(scores, relevant, ids=None):
+    scores = np.asarray(scores, dtype=np.float32)
+    ids = ids or [f"d{i}" for i in range(scores.shape[1])]
+    q = scores
+    d = np.eye(scores.shape[1], dtype=np.float32)  # q @ d.T == scores
+    return metrics.relevant_ranks(q, d, relevant, metrics.tie_order(ids))
+
+
+def test_single_positive_by_hand():
+    # query 0: relevant d2 ranked 3rd; query 1: relevant d0 ranked 1st
+    ranks = ranks_for([[0.9, 0.8, 0.7, 0.1], [0.9, 0.1, 0.2, 0.3]], [[2], [0]])
+    assert [r.tolist() for r in ranks] == [[3.0], [1.0]]
+    v = metrics.per_query(ranks, [1, 3, 5])
+    assert v["hit@1"].tolist() == [0, 1]
+    assert v["hit@3"].tolist() == [1, 1]
+    assert v["mrr@1"].tolist() == [0, 1]
+    assert v["mrr@3"].tolist() == pytest.approx([1 / 3, 1])
+    assert v["ndcg@10"].tolist() == pytest.approx([1 / math.log2(4), 1])
+    assert v["map@100"].tolist() == pytest.approx([1 / 3, 1])
+
+
+def test_multi_positive_mrr_counts_the_first_relevant_anywhere():
+    # relevant {d3, d1}: ranks 2 (d1) and 4 (d3); the tutorial would look at d3 only (MRR 1/4)
+    ranks = ranks_for([[0.9, 0.8, 0.7, 0.6]], [[3, 1]])
+    assert ranks[0].tolist() == [2.0, 4.0]
+    v = metrics.per_query(ranks, [1, 3, 5])
+    assert v["mrr@3"][0] == pytest.approx(0.5)
+    assert v["hit@1"][0] == 0 and v["hit@3"][0] == 1
+    assert v["recall@3"][0] == pytest.approx(0.5)
+    assert v["recall@5"][0] == pytest.approx(1.0)
+    idcg = 1 + 1 / math.log2(3)
+    assert v["ndcg@10"][0] == pytest.approx((1 / math.log2(3) + 1 / math.log2(5)) / idcg)
+    assert v["map@100"][0] == pytest.approx((1 / 2 + 2 / 4) / 2)
+    assert v["first_rank"][0] == 2 and v["reciprocal_rank"][0] == pytest.approx(0.5)
+
+
+def test_ties_break_by_ascending_chunk_id():
+    # all scores tied: rank = position of the id in sorted order ("a" < "b" < "c")
+    ranks = ranks_for([[0.5, 0.5, 0.5]], [[0]], ids=["c", "a", "b"])
+    assert ranks[0].tolist() == [3.0]
+    ranks = ranks_for([[0.5, 0.5, 0.5]], [[1]], ids=["c", "a", "b"])
+    assert ranks[0].tolist() == [1.0]
+
+
+def test_k_larger_than_the_corpus():
+    ranks = ranks_for([[0.1, 0.9]], [[0]])
+    v = metrics.per_query(ranks, [1, 5, 100])
+    assert v["hit@100"][0] == 1 and v["recall@100"][0] == 1 and v["mrr@100"][0] == pytest.approx(0.5)
+
+
+def test_topk_mode_matches_exact_within_k():
+    rng = np.random.default_rng(0)
+    q, d = rng.normal(size=(20, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    rel = [sorted(rng.choice(50, size=3, replace=False).tolist()) for _ in range(20)]
+    ties = metrics.tie_order([f"d{i:02d}" for i in range(50)])
+    exact = metrics.per_query(metrics.relevant_ranks(q, d, rel, ties), [1, 5, 10])
+    top = metrics.per_query(metrics.relevant_ranks(q, d, rel, ties, top=10), [1, 5, 10])
+    for k in ("hit@10", "mrr@10", "recall@10", "ndcg@10"):
+        assert np.allclose(exact[k], top[k])
+
+
+def test_bootstrap_ci_contains_the_estimate_and_is_seeded():
+    rng = np.random.default_rng(1)
+    vals = {"mrr@10": rng.random(200), "hit@1": (rng.random(200) > 0.4).astype(float)}
+    a = metrics.bootstrap_ci(vals, samples=500, seed=7)
+    b = metrics.bootstrap_ci(vals, samples=500, seed=7)
+    c = metrics.bootstrap_ci(vals, samples=500, seed=8)
+    assert a == b and a != c
+    for k, (lo, hi) in a.items():
+        assert lo <= vals[k].mean() <= hi and hi - lo < 0.2
+
+
+def test_paired_test_detects_a_real_difference_and_not_noise():
+    rng = np.random.default_rng(2)
+    base = rng.random(300)
+    better = np.clip(base + 0.1 + rng.normal(0, 0.05, 300), 0, 1)
+    res = metrics.paired_test(base, better, samples=2000, seed=3)
+    assert res["diff"] > 0 and res["p_value"] < 0.01 and res["ci"][0] > 0
+    same = metrics.paired_test(base, base[rng.permutation(300)], samples=2000, seed=3)
+    assert same["p_value"] > 0.05

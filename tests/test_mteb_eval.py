@@ -1,0 +1,105 @@
+"""MTEB: the custom val-split task offline (user classes and BM25 too), a standard task offline, the card."""
+
+import pytest
+from eval_data import MINILM, build_split
+
+from embedlab import io
+from embedlab.errors import EmbedlabError
+from embedlab.evaluation import evaluate
+from embedlab.mteb_eval import custom_task_name, model_card, run_mteb
+
+
+@pytest.fixture(scope="module")
+def val(corpora, tmp_path_factory):
+    return build_split(corpora, "zh", tmp_path_factory.mktemp("zh")) / "val.json"
+
+
+def test_custom_task_offline_matches_our_ndcg(val, tmp_path):
+    spec = {"name": "minilm", "source": MINILM, "max_seq_length": 128}
+    task = custom_task_name("securities_law", "zh")
+    res = run_mteb(
+        tmp_path / f"{task}.json",
+        spec,
+        task,
+        val_path=val,
+        corpus="securities_law",
+        lang="zh",
+        cache_dir=tmp_path / "cache",
+        device="cpu",
+    )
+    assert res["status"] == "ok" and res["type"] == "Retrieval"
+    on_disk = io.read_json(tmp_path / f"{task}.json")
+    scores = on_disk["mteb"]["scores"]["test"][0]
+    assert scores["languages"] == ["cmn-Hans"] and on_disk["main_score"] == pytest.approx(
+        scores["ndcg_at_10"]
+    )
+    ours = evaluate(
+        val,
+        tmp_path / "e.csv",
+        tmp_path / "q.csv",
+        spec,
+        corpus="securities_law",
+        lang="zh",
+        bootstrap_samples=10,
+        cache_dir=tmp_path / "cache",
+    )
+    assert ours["encoded_texts"] == 0  # mteb's run filled the embedding cache
+    assert scores["ndcg_at_10"] == pytest.approx(ours["ndcg@10"], abs=1e-4)
+    assert scores["mrr_at_10"] == pytest.approx(ours["mrr@10"], abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"name": "hash", "kind": "custom", "class_path": "custom_models:HashingEncoder"},
+        {"name": "bm25", "kind": "bm25"},
+    ],
+)
+def test_user_classes_and_bm25_run_in_mteb(val, tmp_path, spec):
+    task = custom_task_name("securities_law", "zh")
+    res = run_mteb(tmp_path / "r.json", spec, task, val_path=val, corpus="securities_law", lang="zh")
+    assert res["status"] == "ok" and 0 < res["main_score"] <= 1
+
+
+def test_standard_task_offline_is_unavailable_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    res = run_mteb(
+        tmp_path / "Banking77Classification.json",
+        {"name": "minilm", "source": MINILM},
+        "Banking77Classification",
+    )
+    assert (
+        res["status"] == "unavailable" and "Hugging Face hub" in res["reason"] and "network" in res["reason"]
+    )
+    assert io.read_json(tmp_path / "Banking77Classification.json")["status"] == "unavailable"
+    bm = run_mteb(tmp_path / "b.json", {"name": "bm25", "kind": "bm25"}, "Banking77Classification")
+    assert bm["status"] == "unsupported"
+    with pytest.raises(EmbedlabError, match="unknown MTEB task"):
+        run_mteb(tmp_path / "x.json", {"name": "bm25", "kind": "bm25"}, "Banking77Clasification")
+
+
+def test_model_card_from_results(val, tmp_path):
+    task = custom_task_name("securities_law", "zh")
+    run_mteb(
+        tmp_path / "a.json",
+        {"name": "bm25", "kind": "bm25"},
+        task,
+        val_path=val,
+        corpus="securities_law",
+        lang="zh",
+    )
+    io.write_json(
+        tmp_path / "b.json",
+        {
+            "format": "embedlab.mteb/1",
+            "model": "bm25",
+            "task": "T2Retrieval",
+            "status": "unavailable",
+            "reason": "offline",
+        },
+    )
+    meta = model_card([tmp_path / "a.json", tmp_path / "b.json"], tmp_path / "README.md", "bm25")
+    text = (tmp_path / "README.md").read_text(encoding="utf-8")
+    assert text.startswith("---\n") and "model-index:" in text and "T2Retrieval: unavailable" in text
+    result = meta["model-index"][0]["results"][0]
+    assert result["dataset"]["type"] == task and any(m["type"] == "ndcg_at_10" for m in result["metrics"])
