@@ -7,19 +7,7 @@ MTEB_CFG = config.get("mteb", {})
 EVAL_KS = EVAL.get("ks", [1, 3, 5, 10])
 EMB_CACHE = EVAL.get("cache", {}).get("dir", "results/cache/embeddings") if EVAL.get("cache", {}).get("enabled", True) else None
 MTEB_CUSTOM = eval_plan.mteb_custom_tasks(config)
-_MODEL_RE = "|".join(re.escape(m) for m in {*eval_plan.eval_models(config), *eval_plan.mteb_models(config)}) or "(?!)"
-
-
-def _spec(wc):
-    return eval_plan.spec_of(config, wc.model).to_json()
-
-
-def _gpus(wc):
-    return eval_plan.gpus_for(config, wc.model)
-
-
-def _mem(wc):
-    return 12000 if eval_plan.gpus_for(config, wc.model) else 4000
+_MODEL_RE = "|".join(re.escape(m) for m in sorted({*eval_plan.eval_models(config), *eval_plan.mteb_models(config)})) or "(?!)"
 
 
 rule evaluate:
@@ -32,7 +20,7 @@ rule evaluate:
     wildcard_constraints:
         model=_MODEL_RE,
     params:
-        spec=_spec,
+        spec=lambda wc: eval_plan.spec_of(config, wc.model).to_json(),
         ks=EVAL_KS,
         bootstrap=EVAL.get("bootstrap_samples", 1000),
         seed=config["seed"],
@@ -43,8 +31,8 @@ rule evaluate:
         "logs/evaluate/{model}/{corpus}/{lang}.log",
     threads: 2
     resources:
-        gpu=_gpus,
-        mem_mb=_mem,
+        gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
+        mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
         runtime=120,
     conda:
         "../envs/eval.yaml"
@@ -66,7 +54,7 @@ rule evaluate_crosslingual:
         src="[a-z]{2,3}",
         tgt="[a-z]{2,3}",
     params:
-        spec=_spec,
+        spec=lambda wc: eval_plan.spec_of(config, wc.model).to_json(),
         ks=EVAL_KS,
         bootstrap=EVAL.get("bootstrap_samples", 1000),
         seed=config["seed"],
@@ -76,8 +64,8 @@ rule evaluate_crosslingual:
         "logs/evaluate_crosslingual/{model}/{corpus}/{src}-{tgt}.log",
     threads: 2
     resources:
-        gpu=_gpus,
-        mem_mb=_mem,
+        gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
+        mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
         runtime=120,
     conda:
         "../envs/eval.yaml"
@@ -95,7 +83,7 @@ rule crosscheck:
     wildcard_constraints:
         model=_MODEL_RE,
     params:
-        spec=_spec,
+        spec=lambda wc: eval_plan.spec_of(config, wc.model).to_json(),
         evaluators=EVAL.get("cross_check", []),
         ks=EVAL_KS,
         device=EVAL.get("device", "auto"),
@@ -104,8 +92,8 @@ rule crosscheck:
         "logs/crosscheck/{model}/{corpus}/{lang}.log",
     threads: 2
     resources:
-        gpu=_gpus,
-        mem_mb=_mem,
+        gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
+        mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
         runtime=240,
     conda:
         "../envs/eval.yaml"
@@ -138,16 +126,9 @@ rule compare:
         "../scripts/compare.py"
 
 
-def _mteb_val(wc):
-    if wc.task in MTEB_CUSTOM:
-        corpus, lang = MTEB_CUSTOM[wc.task]
-        return [f"results/qa/{corpus}/{lang}/val.json"]
-    return []
-
-
 rule mteb:
     input:
-        val=_mteb_val,
+        val=lambda wc: eval_plan.mteb_val_input(config, wc.task),
         model=lambda wc: eval_plan.model_inputs(config, wc.model),
     output:
         "results/mteb/{model}/{task}.json",
@@ -155,7 +136,7 @@ rule mteb:
         model=_MODEL_RE,
         task="[A-Za-z0-9_.-]+",
     params:
-        spec=_spec,
+        spec=lambda wc: eval_plan.spec_of(config, wc.model).to_json(),
         custom=lambda wc: MTEB_CUSTOM.get(wc.task),
         filters={k: MTEB_CFG.get(k) for k in ("languages", "eval_splits", "task_types", "categories")},
         device=EVAL.get("device", "auto"),
@@ -165,8 +146,8 @@ rule mteb:
         "logs/mteb/{model}/{task}.log",
     threads: 2
     resources:
-        gpu=_gpus,
-        mem_mb=_mem,
+        gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
+        mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
         runtime=480,
     conda:
         "../envs/eval.yaml"

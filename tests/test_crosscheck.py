@@ -48,3 +48,18 @@ def test_custom_kind_goes_through_the_adapter_and_first_only_is_the_tutorial(val
     assert first["hit@5"] <= multi["hit@5"]
     with pytest.raises(EmbedlabError, match="bm25"):
         llamaindex_loop(qa, ModelSpec(name="b", kind="bm25"), [5])
+
+
+def test_the_loop_can_reuse_cached_vectors(val, tmp_path):
+    from embedlab.crosscheck import _encoder_embedding
+    from embedlab.evaluation import open_encoder, retrieve
+
+    qa = load_qa(val)
+    spec = ModelSpec(name="hash", kind="custom", class_path="custom_models:HashingEncoder")
+    enc = open_encoder(spec, "cpu", tmp_path)
+    ours = retrieve(enc, qa, [1, 5]).per_query
+    loop = llamaindex_loop(qa, spec, [1, 5], embed_model=_encoder_embedding(enc))
+    assert enc.stats["encoded"] == len(qa.queries) + len(qa.corpus)  # the loop was served from the cache
+    assert (
+        abs(loop["mrr@5"] - ours["mrr@5"].mean()) < 1e-6 and abs(loop["hit@1"] - ours["hit@1"].mean()) < 1e-6
+    )

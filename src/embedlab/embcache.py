@@ -83,6 +83,10 @@ class CachedEncoder:
     def spec(self) -> Any:
         return self.encoder.spec
 
+    @property
+    def name(self) -> str:
+        return self.encoder.name
+
     def encode_queries(self, texts: Sequence[str]) -> Any:
         return self._encode(list(texts), "query")
 

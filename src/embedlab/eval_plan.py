@@ -37,6 +37,19 @@ def gpus_for(config: dict[str, Any], name: str) -> int:
     return int(needs_gpu(model_spec(config, name)))
 
 
+def mem_mb_for(config: dict[str, Any], name: str) -> int:
+    return 12000 if gpus_for(config, name) else 4000
+
+
+def mteb_val_input(config: dict[str, Any], task: str) -> list[str]:
+    """The val split a custom MTEB task is built from (none for standard tasks)."""
+    custom = mteb_custom_tasks(config)
+    if task not in custom:
+        return []
+    corpus, lang = custom[task]
+    return [f"results/qa/{corpus}/{lang}/val.json"]
+
+
 def model_inputs(config: dict[str, Any], name: str) -> list[str]:
     """Files a model needs before it can be evaluated: a fine-tuned model's folder (made by training)."""
     return [f"results/models/{name}"] if name in config.get("finetune", {}) else []
