@@ -39,7 +39,7 @@ stop munged
 
 if [ "${1:-}" = --purge ]; then
   # only the files slurm-up.sh writes, and only if they carry its marker / live in its state dir
-  if grep -q 'embedlab tests/cluster/slurm-up.sh' /etc/slurm/slurm.conf 2>/dev/null; then
+  if grep -q 'written by embedlab tests/cluster/slurm-up.sh' /etc/slurm/slurm.conf 2>/dev/null; then
     rm -f /etc/slurm/slurm.conf /etc/slurm/gres.conf /etc/slurm/slurmdbd.conf
   fi
   case $STATE in /tmp/?*) rm -rf "$STATE" ;; *) echo "[slurm-down] not purging $STATE (outside /tmp)" ;; esac

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # slurm-up.sh - a real one-node SLURM cluster on this machine, for CI and for trying the slurm profile.
 #
-# Debian 12, as root, no systemd needed. Installs munge + slurm (+ slurmdbd and MariaDB so that `sacct`, which the
-# Snakemake SLURM executor uses for status checks, works), writes /etc/slurm/{slurm,gres}.conf for one node
-# `localhost` with CPUs=nproc and one FAKE gpu GRES (File=/dev/null), starts every daemon in the background on
-# loopback, records their PIDs under $EMBEDLAB_SLURM_DIR/pids, waits until the node is idle and smoke-tests
+# Debian 12, as root, no systemd needed. Installs munge + slurm (+ slurmdbd and MariaDB so that `sacct`, which
+# the Snakemake SLURM executor uses for status checks, works), writes /etc/slurm/{slurm,gres}.conf for one
+# node `localhost` with one FAKE gpu GRES (File=/dev/null), starts every daemon in the background on loopback,
+# records their PIDs under $EMBEDLAB_SLURM_DIR/pids, waits until the node is idle and smoke-tests
 # `srun --gres=gpu:1` and `sbatch --gpus=1` (+ `sacct`). Re-running it stops what it started and starts again.
-# Stop everything with tests/cluster/slurm-down.sh.
+# Stop everything with tests/cluster/slurm-down.sh. Takes ~7 s with the packages installed, ~37 s without.
 #
 # Environment:
 #   EMBEDLAB_SLURM_DIR         state, logs, pid files, MariaDB data   (default /tmp/embedlab-slurm)
 #   EMBEDLAB_SLURM_ACCOUNTING  dbd | none   (default dbd; `none` skips slurmdbd+MariaDB: faster, but then
 #                              there is no sacct: run snakemake with `--slurm-status-command squeue`)
 #   EMBEDLAB_SLURM_GPUS        number of fake GPUs on the node (default 1)
+#   EMBEDLAB_SLURM_CPUS        CPUs the node claims   (default max(nproc, 8))
+#   EMBEDLAB_SLURM_MEM_MB      memory the node claims (default max(80% of RAM, 32768))
 #   EMBEDLAB_SLURM_NO_APT      1 = never call apt-get (fail if a package is missing)
+#   EMBEDLAB_SLURM_FORCE       1 = overwrite an /etc/slurm/slurm.conf that this script did not write
 # Ports used on 127.0.0.1: 6817 slurmctld, 6818 slurmd, 6819 slurmdbd, 13306 MariaDB.
+# Exit status: 0 ready, 3 packages missing and not installable (no apt / no mirror), 4 this machine already
+# has another SLURM (its config or its ports), anything else: a real failure (see $EMBEDLAB_SLURM_DIR/log).
 set -euo pipefail
 
 STATE=${EMBEDLAB_SLURM_DIR:-/tmp/embedlab-slurm}
@@ -29,7 +34,7 @@ say() {
   local ds=$((($(date +%s%N) - T0) / 100000000))
   printf '[slurm-up %3d.%ds] %s\n' $((ds / 10)) $((ds % 10)) "$*"
 }
-die() { echo "slurm-up: $*" >&2; exit 1; }
+die() { echo "slurm-up: $1" >&2; exit "${2:-1}"; }
 started=()
 # all_alive: every daemon started so far is still running (so a crash fails fast, with its log)
 all_alive() {
@@ -62,7 +67,10 @@ record() {
 }
 
 [ "$(id -u)" = 0 ] || die "must run as root (it installs packages and writes /etc/slurm)"
-case $ACCOUNTING in dbd | none) ;; *) die "EMBEDLAB_SLURM_ACCOUNTING must be dbd or none, not '$ACCOUNTING'" ;; esac
+case $ACCOUNTING in
+  dbd | none) ;;
+  *) die "EMBEDLAB_SLURM_ACCOUNTING must be dbd or none, not '$ACCOUNTING'" ;;
+esac
 
 # ---- 1. packages -------------------------------------------------------------------------------------
 pkgs=(munge slurmctld slurmd slurm-client)
@@ -72,32 +80,42 @@ for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  [ "${EMBEDLAB_SLURM_NO_APT:-0}" = 1 ] && die "missing packages: ${missing[*]} (EMBEDLAB_SLURM_NO_APT=1)"
-  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get"
+  [ "${EMBEDLAB_SLURM_NO_APT:-0}" = 1 ] && die "missing packages: ${missing[*]} (EMBEDLAB_SLURM_NO_APT=1)" 3
+  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get" 3
   echo "[slurm-up] apt-get update + install: ${missing[*]}"
-  apt-get update -qq
+  apt-get update -qq || die "apt-get update failed (no package mirror?)" 3
   # policy-rc.d 101: Debian's postinst must not start the daemons itself (we start them below, on our paths)
-  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  rm -f /usr/sbin/policy-rc.d
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get install ${missing[*]} failed" 3
 fi
 say "packages: slurm $(dpkg-query -W -f='${Version}' slurmctld), munge $(dpkg-query -W -f='${Version}' munge)"
 
 # ---- 2. stop what an earlier run started (idempotent restart) ------------------------------------------
+MARK="written by embedlab tests/cluster/slurm-up.sh"
+if [ -e /etc/slurm/slurm.conf ] && ! grep -q "$MARK" /etc/slurm/slurm.conf; then
+  [ "${EMBEDLAB_SLURM_FORCE:-0}" = 1 ] ||
+    die "/etc/slurm/slurm.conf is another SLURM setup's; not touching it (EMBEDLAB_SLURM_FORCE=1 overrides)" 4
+fi
 bash "$HERE/slurm-down.sh" >/dev/null
 ports=(6817 6818)
 [ "$ACCOUNTING" = dbd ] && ports+=(6819 $DB_PORT)
 for p in "${ports[@]}"; do
-  ! port_open "$p" || die "port $p on 127.0.0.1 is taken by a process this script did not start"
+  ! port_open "$p" || die "port $p on 127.0.0.1 is taken by a process this script did not start" 4
 done
 
 # ---- 3. config ---------------------------------------------------------------------------------------
 mkdir -p "$STATE"/{pids,log,run,ctld,spool,munge} /etc/slurm
 chown munge:munge "$STATE/munge"
 MUNGE_SOCK=$STATE/munge/munge.socket
-CPUS=$(nproc)
-MEM_MB=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
+# The node may claim more than the machine has (config_overrides): profiles/slurm asks for up to 8 CPUs and
+# 32 GB per job, and CI jobs are tiny. Nothing enforces the limits here (no cgroups).
+real_mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
+CPUS=${EMBEDLAB_SLURM_CPUS:-$(($(nproc) > 8 ? $(nproc) : 8))}
+MEM_MB=${EMBEDLAB_SLURM_MEM_MB:-$((real_mem > 32768 ? real_mem : 32768))}
 if [ "$ACCOUNTING" = dbd ]; then
   acct="AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
@@ -105,6 +123,8 @@ AccountingStoragePort=6819
 # for the munge auth plugin this is the munge socket, not a password
 AccountingStoragePass=$MUNGE_SOCK
 AccountingStorageTRES=gres/gpu
+# keep sbatch --comment (the Snakemake plugin puts the rule name there) visible to sacct
+AccountingStoreFlags=job_comment
 JobAcctGatherType=jobacct_gather/linux"
 else
   acct="AccountingStorageType=accounting_storage/none
@@ -113,7 +133,7 @@ fi
 # /etc/slurm is required: the slurm-jobstep plugin clears every SLURM_* variable (SLURM_CONF too) before
 # its inner srun, which then only finds the compiled-in path.
 cat >/etc/slurm/slurm.conf <<EOF
-# written by embedlab tests/cluster/slurm-up.sh: one node, fake GPUs, loopback only
+# $MARK: one node, fake GPUs, loopback only
 ClusterName=embedlab
 SlurmctldHost=$NODE
 SlurmUser=root
@@ -139,6 +159,7 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 DefMemPerCPU=500
 ReturnToService=2
+SlurmdParameters=config_overrides
 # keep finished jobs visible to squeue for 5 min (needed by --slurm-status-command squeue)
 MinJobAge=300
 # small ticks so a CI workflow is not paced by scheduler defaults
