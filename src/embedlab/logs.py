@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from embedlab.errors import EmbedlabError
+from embedlab.gpu import gpu_slot
 
 log = logging.getLogger("embedlab")
 
@@ -29,7 +30,10 @@ def run_rule(snakemake: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
     )
     log.info("rule %s", getattr(snakemake, "rule", "?"))
     try:
-        return func(*args, **kwargs)
+        # GPU rules get their own device on multi-GPU machines (a no-op on SLURM and on CPU-only machines);
+        # this must happen before anything initialises CUDA.
+        with gpu_slot(int(snakemake.resources.get("gpu", 0))):
+            return func(*args, **kwargs)
     except EmbedlabError as exc:
         log.error("%s", exc)
         sys.exit(1)
