@@ -16,6 +16,7 @@ include: "rules/corpus.smk"
 include: "rules/queries.smk"
 include: "rules/word2vec.smk"
 include: "rules/evaluate.smk"
+include: "rules/finetune.smk"
 
 
 rule all:

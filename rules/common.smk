@@ -59,4 +59,8 @@ def split_files(corpus, lang):
 def all_targets():
     from embedlab import eval_plan
 
-    return [f for corpus, lang in PAIRS for f in split_files(corpus, lang)] + eval_plan.targets(config)
+    return (
+        [f for corpus, lang in PAIRS for f in split_files(corpus, lang)]
+        + eval_plan.targets(config)
+        + [f"results/models/{name}" for name in config.get("finetune") or {}]
+    )

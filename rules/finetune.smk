@@ -1,0 +1,30 @@
+# Fine-tuning stage: one model directory per `finetune` entry (backends sentence-transformers, llamaindex,
+# autotrain). The directory is written atomically; SentenceTransformer(path) loads it offline.
+from embedlab.training import finetune_inputs, finetune_params, validate_finetune
+
+FINETUNES = config.get("finetune") or {}
+try:
+    validate_finetune(config)
+except EmbedlabError as _exc:
+    raise WorkflowError(str(_exc)) from None
+
+
+rule finetune:
+    input:
+        unpack(lambda wc: finetune_inputs(config, wc.name)),
+    output:
+        directory("results/models/{name}"),
+    wildcard_constraints:
+        name="|".join(re.escape(n) for n in FINETUNES) or "(?!)",
+    params:
+        datasets=lambda wc: FINETUNES[wc.name]["datasets"],
+        ft=lambda wc: finetune_params(config, wc.name),
+    log:
+        "logs/finetune/{name}.log",
+    threads: threads_of("finetune", 8)
+    resources:
+        **res("finetune", gpu=1, mem_mb=8000, runtime=240),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../scripts/finetune.py"

@@ -1,0 +1,17 @@
+from embedlab.logs import run_rule
+from embedlab.training import finetune
+
+inp, p = snakemake.input, snakemake.params
+run_rule(
+    snakemake,
+    finetune,
+    snakemake.wildcards.name,
+    snakemake.output[0],
+    [
+        dict(name=n, train=t, val=v, chunks=c)
+        for n, t, v, c in zip(p.datasets, inp.train, inp.val, inp.chunks, strict=True)
+    ],
+    threads=snakemake.threads,
+    gpus=snakemake.resources.get("gpu", 0),
+    **p.ft,
+)

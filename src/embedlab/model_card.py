@@ -1,0 +1,140 @@
+"""README.md model card of a fine-tuned model, rendered from the facts also stored in training.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADLINE = ("mrr@10", "ndcg@10", "accuracy@1", "recall@10")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value and abs(value) < 0.01:
+            return f"{value:.3g}"
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:.0f}"
+    if value is None:
+        return "—"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_fmt(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_model_card(facts: dict[str, Any]) -> str:
+    """Markdown with a Hugging Face-style YAML header; every number comes from `facts`."""
+    base = facts["base"]
+    datasets = facts["datasets"]
+    exported = facts.get("status") == "exported"
+    out = [
+        "---",
+        "library_name: sentence-transformers",
+        "pipeline_tag: sentence-similarity",
+        f"base_model: {base['source']}",
+        "tags: ["
+        + ", ".join(
+            dict.fromkeys(["sentence-transformers", "sentence-similarity", "embedlab", facts["backend"]])
+        )
+        + "]",
+        "---",
+        "",
+        f"# {facts['name']}",
+        "",
+    ]
+    if exported:
+        out += [
+            f"**Not trained yet**: embedlab exported AutoTrain training data for base model `{base['name']}` "
+            f"(`{base['source']}`) into `autotrain/`. {facts['autotrain']['how_to_run']}",
+            "",
+        ]
+    else:
+        out += [
+            f"Fine-tuned by embedlab from `{base['name']}` (`{base['source']}`) with the "
+            f"`{facts['backend']}` backend on synthetic queries over the datasets below. Load offline with "
+            f'`SentenceTransformer("{facts["path"]}")`.',
+            "",
+        ]
+        if base.get("query_prefix") or base.get("passage_prefix"):
+            out += [
+                f"Prefixes (as in training): queries `{base.get('query_prefix', '')!r}`, passages "
+                f"`{base.get('passage_prefix', '')!r}`.",
+                "",
+            ]
+    out += ["## Training data", ""]
+    rows = [
+        [name, s["pairs"], s["train_queries"], s["dev_queries"], s["dev_groups"], s["val_queries"]]
+        for name, s in datasets.items()
+    ]
+    out += [
+        _table(
+            ["dataset", "training pairs", "train.json queries", "dev queries", "dev groups", "val queries"],
+            rows,
+        ),
+        "",
+        f"Training pairs in all: **{facts['pairs']}**. The dev slice (checkpoint selection) is carved out of "
+        "train.json by chunk group; val.json (held out by chunk group in the split) is used only for the "
+        "numbers below, never for selection.",
+        "",
+    ]
+    hn = facts.get("hard_negatives") or {}
+    if hn.get("used"):
+        out += [
+            f"Hard negatives: {hn['num']} per pair, mined with `mine_hard_negatives` (relative margin "
+            f"{hn['margin']}) against training chunks only ({hn.get('mined', 0)} mined, "
+            f"{hn.get('random_fill', 0)} random fills).",
+            "",
+        ]
+    if exported:
+        at = facts["autotrain"]
+        out += [
+            "## AutoTrain export",
+            "",
+            _table(["file", "rows"], [[f, n] for f, n in at["files"].items()]),
+            "",
+            f"Task `{at['task']}`, config `autotrain/config.yml`.",
+            "",
+        ]
+        return "\n".join(out)
+    hp = facts["hyperparameters"]
+    loss = facts["loss"]
+    loss_text = loss["name"] + (
+        f" (mini-batch {loss['mini_batch_size']})" if "mini_batch_size" in loss else ""
+    )
+    if loss.get("matryoshka_dims"):
+        loss_text = f"MatryoshkaLoss({loss_text}, dims {loss['matryoshka_dims']})"
+    out += [
+        "## Training",
+        "",
+        _table(
+            ["setting", "value"],
+            [
+                ["loss", loss_text],
+                ["batch sampler", facts.get("batch_sampler")],
+                *[[k, v] for k, v in hp.items()],
+                ["selection", facts["selection"].get("metric")],
+                ["best step", facts["selection"].get("best_step")],
+                ["best dev score", facts["selection"].get("best_score")],
+                ["training time (s)", facts["training_time_s"]],
+                ["total time (s)", facts.get("total_time_s")],
+                ["pairs/s", facts.get("pairs_per_second")],
+            ],
+        ),
+        "",
+        "Hardware: " + ", ".join(f"{k} {v}" for k, v in facts["hardware"].items()) + ".",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in facts.get("versions", {}).items()) + ".",
+        "",
+        "## Validation (val.json, before → after)",
+        "",
+    ]
+    rows = []
+    for name, v in facts["val"].items():
+        for metric in HEADLINE:
+            b, a = v["before"].get(f"cosine_{metric}"), v["after"].get(f"cosine_{metric}")
+            if b is None or a is None:
+                continue
+            rows.append([name, metric, b, a, f"{a - b:+.4f}"])
+    out += [_table(["dataset", "metric", "before", "after", "change"], rows), ""]
+    out += ["The loss curve and all metrics are in `training.json`.", ""]
+    return "\n".join(out)

