@@ -91,7 +91,7 @@ def load_sentence_transformer(spec: ModelSpec, device: str = "auto") -> Any:
             device=pick_device(device),
             trust_remote_code=spec.trust_remote_code,
             model_kwargs=spec.model_kwargs or None,
-            tokenizer_kwargs=spec.tokenizer_kwargs or None,
+            processor_kwargs=spec.tokenizer_kwargs or None,  # sentence-transformers 6 name
         )
     except OSError as exc:
         raise EmbedlabError(
