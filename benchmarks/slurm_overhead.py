@@ -2,8 +2,8 @@
 
 The chain chunk -> finetune (gpu=1) -> report does no work, so the times are pure overhead: Snakemake start,
 sbatch, the job's own Snakemake start inside SLURM, and the executor's status polling. Variants:
-- local, `--profile profiles/default`;
-- SLURM, `--profile profiles/slurm` (first status check after 2 s, sacct);
+- local, `--workflow-profile profiles/default`;
+- SLURM, `--workflow-profile profiles/slurm` (first status check after 2 s, sacct);
 - the same with `--slurm-status-command squeue`, and with the first check after 10 s and after 40 s (the
   plugin's default);
 - starting (restarting) and stopping the cluster with tests/cluster/slurm-{up,down}.sh.
@@ -79,8 +79,10 @@ def main() -> None:
 
     rows: list[tuple[str, float]] = []
     rows.append(("slurm-up.sh (restart incl. smoke tests)", timed(["bash", str(CLUSTER / "slurm-up.sh")])))
-    slurm = ["--executor", "slurm", "--profile", str(REPO / "profiles" / "slurm")]
-    rows.append(("local, profiles/default", workflow("--profile", str(REPO / "profiles" / "default"))))
+    slurm = ["--executor", "slurm", "--workflow-profile", str(REPO / "profiles" / "slurm")]
+    rows.append(
+        ("local, profiles/default", workflow("--workflow-profile", str(REPO / "profiles" / "default")))
+    )
     rows.append(("SLURM, profiles/slurm (first check 2 s, sacct)", workflow(*slurm)))
     rows.append(
         ("SLURM, --slurm-status-command squeue", workflow(*slurm, "--slurm-status-command", "squeue"))

@@ -50,6 +50,21 @@ def source_path(wildcards):
     return str(path)
 
 
+def res(rule, **base):
+    """A rule's `resources:` (use as `**res("rule", mem_mb=..., runtime=...)`): its own numbers or functions
+    of wildcards, scaled by the config's `resources` section and grown per retry (src/embedlab/resources.py)."""
+    from embedlab.resources import rule_resources
+
+    return rule_resources(config, rule, base)
+
+
+def threads_of(rule, default):
+    """A rule's `threads:`: config resources.rules.<rule>.threads, else `default`."""
+    from embedlab.resources import threads
+
+    return threads(config, rule, default)
+
+
 def split_files(corpus, lang):
     return expand(
         "results/qa/{corpus}/{lang}/{name}.json", corpus=corpus, lang=lang, name=["train", "val", "split"]

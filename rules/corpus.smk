@@ -8,10 +8,9 @@ rule download:
         url=lambda wc: _URL_FILES[wc.url_file],
     log:
         "logs/download/{url_file}.log",
-    threads: 1
+    threads: threads_of("download", 1)
     resources:
-        mem_mb=512,
-        runtime=30,
+        **res("download", mem_mb=512, runtime=30),
     conda:
         "../envs/data.yaml"
     script:
@@ -27,10 +26,9 @@ rule chunk:
         settings=lambda wc: cfg.chunking(config, wc.corpus),
     log:
         "logs/chunk/{corpus}/{lang}.log",
-    threads: 1
+    threads: threads_of("chunk", 1)
     resources:
-        mem_mb=2048,
-        runtime=20,
+        **res("chunk", mem_mb=2048, runtime=20),
     conda:
         "../envs/data.yaml"
     script:

@@ -29,11 +29,14 @@ rule evaluate:
         exact_max_corpus=EVAL.get("exact_max_corpus", 200000),
     log:
         "logs/evaluate/{model}/{corpus}/{lang}.log",
-    threads: 2
+    threads: threads_of("evaluate", 2)
     resources:
-        gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
-        mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
-        runtime=120,
+        **res(
+            "evaluate",
+            gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
+            mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
+            runtime=120,
+        ),
     conda:
         "../envs/eval.yaml"
     script:
@@ -62,11 +65,14 @@ rule evaluate_crosslingual:
         cache=EMB_CACHE,
     log:
         "logs/evaluate_crosslingual/{model}/{corpus}/{src}-{tgt}.log",
-    threads: 2
+    threads: threads_of("evaluate_crosslingual", 2)
     resources:
-        gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
-        mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
-        runtime=120,
+        **res(
+            "evaluate_crosslingual",
+            gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
+            mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
+            runtime=120,
+        ),
     conda:
         "../envs/eval.yaml"
     script:
@@ -90,11 +96,14 @@ rule crosscheck:
         cache=EMB_CACHE,
     log:
         "logs/crosscheck/{model}/{corpus}/{lang}.log",
-    threads: 2
+    threads: threads_of("crosscheck", 2)
     resources:
-        gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
-        mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
-        runtime=240,
+        **res(
+            "crosscheck",
+            gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
+            mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
+            runtime=240,
+        ),
     conda:
         "../envs/eval.yaml"
     script:
@@ -116,10 +125,9 @@ rule compare:
         seed=config["seed"],
     log:
         "logs/compare/{a}__vs__{b}/{corpus}/{lang}.log",
-    threads: 1
+    threads: threads_of("compare", 1)
     resources:
-        mem_mb=1024,
-        runtime=10,
+        **res("compare", mem_mb=1024, runtime=10),
     conda:
         "../envs/eval.yaml"
     script:
@@ -144,11 +152,14 @@ rule mteb:
         probe_network=MTEB_CFG.get("probe_network", True),
     log:
         "logs/mteb/{model}/{task}.log",
-    threads: 2
+    threads: threads_of("mteb", 2)
     resources:
-        gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
-        mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
-        runtime=480,
+        **res(
+            "mteb",
+            gpu=lambda wc: eval_plan.gpus_for(config, wc.model),
+            mem_mb=lambda wc: eval_plan.mem_mb_for(config, wc.model),
+            runtime=480,
+        ),
     conda:
         "../envs/eval.yaml"
     script:
@@ -164,10 +175,9 @@ rule mteb_card:
         model=_MODEL_RE,
     log:
         "logs/mteb_card/{model}.log",
-    threads: 1
+    threads: threads_of("mteb_card", 1)
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res("mteb_card", mem_mb=1024, runtime=5),
     conda:
         "../envs/eval.yaml"
     script:

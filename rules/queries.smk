@@ -11,10 +11,9 @@ rule generate_queries:
         seed=config["seed"],
     log:
         "logs/generate_queries/{corpus}/{lang}/{generator}.log",
-    threads: 1
+    threads: threads_of("generate_queries", 1)
     resources:
-        mem_mb=2048,
-        runtime=60,
+        **res("generate_queries", mem_mb=2048, runtime=60),
     conda:
         "../envs/data.yaml"
     script:
@@ -42,11 +41,14 @@ rule generate_llm_queries:
         checkpoint=lambda wc: f"results/qa/{wc.corpus}/{wc.lang}/queries/llm.checkpoint.jsonl",
     log:
         "logs/generate_queries/{corpus}/{lang}/llm.log",
-    threads: 1
+    threads: threads_of("generate_llm_queries", 1)
     resources:
-        mem_mb=2048,
-        runtime=1440,
-        gpu=lambda wc: int(_llm_uses_gpu(config["generators"]["llm"])),
+        **res(
+            "generate_llm_queries",
+            mem_mb=2048,
+            runtime=1440,
+            gpu=lambda wc: int(_llm_uses_gpu(config["generators"]["llm"])),
+        ),
     conda:
         "../envs/llm.yaml"
     script:
@@ -65,10 +67,9 @@ rule dataset:
         provenance="results/qa/{corpus}/{lang}/provenance.json",
     log:
         "logs/dataset/{corpus}/{lang}.log",
-    threads: 1
+    threads: threads_of("dataset", 1)
     resources:
-        mem_mb=1024,
-        runtime=10,
+        **res("dataset", mem_mb=1024, runtime=10),
     conda:
         "../envs/data.yaml"
     script:
@@ -89,10 +90,9 @@ rule split:
         seed=config["seed"],
     log:
         "logs/split/{corpus}/{lang}.log",
-    threads: 1
+    threads: threads_of("split", 1)
     resources:
-        mem_mb=1024,
-        runtime=10,
+        **res("split", mem_mb=1024, runtime=10),
     conda:
         "../envs/data.yaml"
     script:

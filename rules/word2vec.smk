@@ -30,10 +30,9 @@ rule word2vec:
         name="|".join(re.escape(n) for n in W2V_RUNS) or "(?!)",
     log:
         "logs/word2vec/{name}.log",
-    threads: 1
+    threads: threads_of("word2vec", 1)
     resources:
-        mem_mb=2048,
-        runtime=30,
+        **res("word2vec", mem_mb=2048, runtime=30),
     conda:
         "../envs/word2vec.yaml"
     script:

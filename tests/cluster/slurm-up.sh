@@ -111,8 +111,8 @@ done
 mkdir -p "$STATE"/{pids,log,run,ctld,spool,munge} /etc/slurm
 chown munge:munge "$STATE/munge"
 MUNGE_SOCK=$STATE/munge/munge.socket
-# The node may claim more than the machine has (config_overrides): profiles/slurm asks for up to 8 CPUs and
-# 32 GB per job, and CI jobs are tiny. Nothing enforces the limits here (no cgroups).
+# The node may claim more than the machine has (config_overrides): the rules ask for up to 8 CPUs and 24 GB
+# per job, and CI jobs are tiny. CPUs are not enforced (no cgroups); memory is, per job (OverMemoryKill).
 real_mem=$(awk '/MemTotal/ {print int($2 / 1024 * 0.8)}' /proc/meminfo)
 CPUS=${EMBEDLAB_SLURM_CPUS:-$(($(nproc) > 8 ? $(nproc) : 8))}
 MEM_MB=${EMBEDLAB_SLURM_MEM_MB:-$((real_mem > 32768 ? real_mem : 32768))}
@@ -125,7 +125,11 @@ AccountingStoragePass=$MUNGE_SOCK
 AccountingStorageTRES=gres/gpu
 # keep sbatch --comment (the Snakemake plugin puts the rule name there) visible to sacct
 AccountingStoreFlags=job_comment
-JobAcctGatherType=jobacct_gather/linux"
+JobAcctGatherType=jobacct_gather/linux
+# enforce --mem as a site's cgroups would (there are none here): sample every second, kill a step above it
+# (state OUT_OF_MEMORY), so the workflow's memory requests and retries are tested for real
+JobAcctGatherParams=OverMemoryKill
+JobAcctGatherFrequency=task=1"
 else
   acct="AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none"

@@ -1,0 +1,161 @@
+"""Rule resources: every rule declares them through res()/threads_of(), the config scales and overrides them,
+and a retried job (Snakemake's `attempt`) asks for more memory and time."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from embedlab.config import validate_config
+from embedlab.errors import EmbedlabError
+from embedlab.resources import rule_resources, threads, value
+
+from conftest import REPO
+
+SCHEMA = REPO / "schemas" / "config.schema.yaml"
+RULE_RE = re.compile(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", re.M | re.S)
+
+
+def _rules() -> dict[str, str]:
+    """Rule name -> body, from every rules/*.smk and the Snakefile."""
+    out = {}
+    for path in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]:
+        out.update(RULE_RE.findall(path.read_text(encoding="utf-8")))
+    return out
+
+
+def _job_rules() -> dict[str, str]:
+    """Rules that run a job (the others are local target lists: all, report, word2vec_all)."""
+    return {
+        name: body for name, body in _rules().items() if re.search(r"^    (script|shell|run):", body, re.M)
+    }
+
+
+def test_every_job_rule_declares_threads_resources_and_conda_env() -> None:
+    rules = _job_rules()
+    assert {"chunk", "split", "evaluate", "word2vec"} <= set(rules)
+    for name, body in rules.items():
+        assert f'    threads: threads_of("{name}", ' in body, f"rule {name}: threads: threads_of({name!r}, N)"
+        res = re.search(
+            rf'^    resources:\n        \*\*res\(\n?\s*"{name}",(.*?)\),?\n    \w', body, re.M | re.S
+        )
+        assert res, f'rule {name}: resources: **res("{name}", mem_mb=..., runtime=...)'
+        assert "mem_mb=" in res[1] and "runtime=" in res[1], f"rule {name}: mem_mb and runtime"
+        env = re.search(r'^    conda:\n        "\.\./(envs/[\w.-]+\.yaml)"', body, re.M)
+        assert env and (REPO / env[1]).is_file(), f"rule {name}: conda: an existing ../envs/*.yaml"
+
+
+def test_gpu_is_declared_where_models_run() -> None:
+    rules = _job_rules()
+    for name in (
+        "finetune",
+        "evaluate",
+        "evaluate_crosslingual",
+        "crosscheck",
+        "mteb",
+        "generate_llm_queries",
+    ):
+        if name in rules:
+            assert "gpu=" in rules[name], f"rule {name} computes embeddings / trains / may run an LLM: gpu"
+    for name in ("chunk", "generate_queries", "dataset", "split", "compare", "mteb_card", "report_summary"):
+        if name in rules:
+            assert "gpu=" not in rules[name], name
+
+
+def test_schema_lists_every_job_rule() -> None:
+    """resources.rules accepts exactly the rule names (a typo is a config error), so a new rule goes there."""
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    names = schema["properties"]["resources"]["properties"]["rules"]["propertyNames"]["enum"]
+    assert sorted(set(_job_rules()) - set(names)) == []
+    assert len(names) == len(set(names))
+
+
+def _config(section: dict | None = None) -> dict:
+    cfg = {"corpora": {"c": {"languages": {"en": {"file": "x.txt"}}}}}
+    if section is not None:
+        cfg["resources"] = section
+    return validate_config(cfg, SCHEMA)
+
+
+def test_defaults_leave_the_rules_numbers_and_grow_retries() -> None:
+    cfg = _config()
+    assert cfg["resources"] == {
+        "scale_mem": 1.0,
+        "scale_runtime": 1.0,
+        "retry_mem": 1.5,
+        "retry_runtime": 2.0,
+        "rules": {},
+    }
+    assert [value(cfg, "chunk", "mem_mb", 2048, attempt=a) for a in (1, 2, 3)] == [2048, 3072, 4608]
+    assert [value(cfg, "chunk", "runtime", 20, attempt=a) for a in (1, 2, 3)] == [20, 40, 80]
+    assert value(cfg, "evaluate", "gpu", 1, attempt=3) == 1  # GPUs are neither scaled nor grown
+
+
+def test_scale_and_per_rule_overrides() -> None:
+    cfg = _config(
+        {
+            "scale_mem": 0.5,
+            "scale_runtime": 3,
+            "retry_mem": 1,
+            "rules": {"finetune": {"mem_mb": 64000, "threads": 16, "gpu": 2}, "chunk": {"runtime": 7}},
+        }
+    )
+    assert value(cfg, "chunk", "mem_mb", 2049) == 1025  # rounded up
+    assert value(cfg, "split", "runtime", 10) == 30
+    assert value(cfg, "chunk", "runtime", 20) == 7  # an override is exact, not scaled ...
+    assert value(cfg, "chunk", "runtime", 20, attempt=2) == 14  # ... but still grows on a retry
+    assert value(cfg, "finetune", "mem_mb", 8000, attempt=2) == 64000  # retry_mem 1
+    assert value(cfg, "finetune", "gpu", 1) == 2
+    assert threads(cfg, "finetune", 8) == 16 and threads(cfg, "chunk", 1) == 1
+
+
+def test_rule_resources_are_snakemake_callables_of_wildcards_and_attempt() -> None:
+    cfg = _config({"rules": {"evaluate": {"gpu": 0}}})
+    base = {"gpu": 1, "mem_mb": lambda wc: 12000 if wc.model == "minilm" else 4000, "runtime": 120}
+    res = rule_resources(cfg, "evaluate", base)
+    assert set(res) == {"gpu", "mem_mb", "runtime"}
+    wc = SimpleNamespace(model="minilm")
+    assert [res["mem_mb"](wc, 2), res["runtime"](wc, 2), res["gpu"](wc, 1)] == [18000, 240, 0]
+    assert res["mem_mb"](SimpleNamespace(model="bm25"), 1) == 4000
+    # an override may add a resource the rule does not declare
+    extra = rule_resources(_config({"rules": {"chunk": {"gpu": 1}}}), "chunk", {"mem_mb": 1, "runtime": 1})
+    assert extra["gpu"](None, 1) == 1
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"rules": {"finetun": {"mem_mb": 1}}}, "finetun"),
+        ({"rules": {"chunk": {"memory": 1}}}, "unknown key 'memory'"),
+        ({"scale_mem": 0}, "scale_mem"),
+        ({"retry_runtime": 0.5}, "retry_runtime"),
+    ],
+)
+def test_config_mistakes_are_one_line_errors(section: dict, message: str) -> None:
+    with pytest.raises(EmbedlabError, match=re.escape(message)):
+        _config(section)
+
+
+def test_profiles_do_not_override_rule_resources() -> None:
+    """A number under set-resources/set-threads would replace the config scaling and the retry growth."""
+    for profile in ("default", "slurm"):
+        cfg = yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text(encoding="utf-8"))
+        assert not cfg.get("set-threads"), profile
+        for rule, res in (cfg.get("set-resources") or {}).items():
+            for key in ("mem_mb", "runtime", "threads"):
+                assert key not in res or "attempt" in str(res[key]), f"{profile}: set-resources {rule}.{key}"
+    slurm = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text(encoding="utf-8"))
+    assert slurm["retries"] >= 1 and slurm["executor"] == "slurm"
+
+
+def test_local_profile_sets_what_a_cluster_run_must_not_inherit() -> None:
+    """profiles/default is Snakemake's implicit workflow profile and overrides --profile key by key, so the
+    cluster command must replace it (--workflow-profile profiles/slurm); the README says so."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "--workflow-profile profiles/slurm" in readme
+    assert not re.search(r"snakemake --profile profiles/slurm(?! --workflow-profile)", readme)
+    assert Path(REPO / "profiles" / "default" / "config.yaml").is_file()
