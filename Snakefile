@@ -17,6 +17,7 @@ include: "rules/queries.smk"
 include: "rules/word2vec.smk"
 include: "rules/evaluate.smk"
 include: "rules/finetune.smk"
+include: "rules/report.smk"
 
 
 rule all:

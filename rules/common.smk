@@ -72,10 +72,11 @@ def split_files(corpus, lang):
 
 
 def all_targets():
-    from embedlab import eval_plan
+    from embedlab import eval_plan, reporting
 
     return (
         [f for corpus, lang in PAIRS for f in split_files(corpus, lang)]
         + eval_plan.targets(config)
         + [f"results/models/{name}" for name in config.get("finetune") or {}]
+        + reporting.targets(config)
     )

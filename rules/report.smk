@@ -1,0 +1,80 @@
+# Report: every result in one table (summary.csv), readable Markdown (summary.md) and seaborn plots, all
+# under results/report/. `snakemake report` builds it; `snakemake report --forcerun plots` redraws the plots
+# only. `snakemake --report results/report.html` then packs them into Snakemake's self-contained HTML report.
+from embedlab import reporting
+
+REPORT_PLAN = reporting.plan(config)
+REPORT_SETTINGS = reporting.settings(config)
+
+
+report: "../report/workflow.rst"
+
+
+rule report_summary:
+    input:
+        evals=REPORT_PLAN.eval_csvs,
+        queries=REPORT_PLAN.query_csvs,
+        provenance=REPORT_PLAN.provenance,
+        models=REPORT_PLAN.model_dirs,
+        mteb=REPORT_PLAN.mteb,
+    output:
+        csv=report(
+            "results/report/summary.csv",
+            caption="../report/summary_csv.rst",
+            category="Tables",
+            labels={"table": "summary.csv"},
+        ),
+        md=report(
+            "results/report/summary.md",
+            caption="../report/summary_md.rst",
+            category="Tables",
+            labels={"table": "summary.md"},
+        ),
+    params:
+        bases=REPORT_PLAN.bases,
+        models=REPORT_PLAN.models,
+        notes=REPORT_PLAN.notes,
+        metric=REPORT_SETTINGS["metric"],
+        paired_metric=REPORT_SETTINGS["paired_metric"],
+        test_samples=REPORT_SETTINGS["test_samples"],
+        seed=config["seed"],
+    log:
+        "logs/report/summary.log",
+    threads: threads_of("report_summary", 1)
+    resources:
+        **res("report_summary", mem_mb=2048, runtime=10),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/report_summary.py"
+
+
+rule plots:
+    input:
+        summary="results/report/summary.csv",
+        queries=REPORT_PLAN.query_csvs,
+        models=REPORT_PLAN.model_dirs,
+        mteb=REPORT_PLAN.mteb,
+    output:
+        **reporting.plot_outputs(REPORT_PLAN, report),
+    params:
+        plots={name: reporting.plot_paths(name) for name in REPORT_PLAN.plots},
+        models=REPORT_PLAN.models,
+        metric=REPORT_SETTINGS["metric"],
+        dpi=REPORT_SETTINGS["dpi"],
+    log:
+        "logs/report/plots.log",
+    threads: threads_of("plots", 1)
+    resources:
+        **res("plots", mem_mb=2048, runtime=10),
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../scripts/report_plots.py"
+
+
+rule report:
+    localrule: True
+    input:
+        rules.report_summary.output,
+        rules.plots.output,

@@ -1,0 +1,20 @@
+from embedlab.logs import run_rule
+from embedlab.reporting import summarize
+
+run_rule(
+    snakemake,
+    summarize,
+    list(snakemake.input.evals),
+    snakemake.output.csv,
+    snakemake.output.md,
+    provenance=list(snakemake.input.provenance),
+    model_dirs=list(snakemake.input.models),
+    mteb=list(snakemake.input.mteb),
+    bases=snakemake.params.bases,
+    models=snakemake.params.models,
+    metric=snakemake.params.metric,
+    paired_metric=snakemake.params.paired_metric,
+    test_samples=snakemake.params.test_samples,
+    seed=snakemake.params.seed,
+    notes=snakemake.params.notes,
+)
