@@ -12,6 +12,7 @@ of the training loop alone. Target: embedlab / bare <= 1.15.
 
 Needs the chunk and split outputs (run the workflow up to the splits first). Runs bare first, then embedlab,
 then bare again (the mean of the two bare runs is the baseline, which evens out warm caches and CPU load).
+Wall and CPU seconds are both reported: on a shared machine the CPU ratio is the steadier one.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ def embedlab_run(files, out: Path, args) -> dict:
                     "base": "minilm",
                     "datasets": [files[0].name],
                     "batch_size": args.batch_size,
-                    "max_steps": args.max_steps,
+                    "max_steps": args.max_steps or None,
                     "learning_rate": args.lr,
                     "max_seq_length": args.max_seq_length,
                     "dev_fraction": args.dev_fraction,
@@ -147,6 +148,14 @@ def embedlab_run(files, out: Path, args) -> dict:
         "mrr_before": v["before"]["cosine_mrr@10"],
         "mrr_after": v["after"]["cosine_mrr@10"],
     }
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process (all threads): unlike wall time, not inflated by other jobs' load."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -174,7 +183,9 @@ def main() -> None:
     runs = {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, fn in (("bare_1", bare), ("embedlab", embedlab_run), ("bare_2", bare)):
+            cpu0 = _cpu_s()
             runs[label] = fn(files, Path(tmp) / label, args)
+            runs[label]["cpu_s"] = _cpu_s() - cpu0
             print(
                 label,
                 json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in runs[label].items()}),
@@ -182,6 +193,7 @@ def main() -> None:
             )
     base = (runs["bare_1"]["wall_s"] + runs["bare_2"]["wall_s"]) / 2
     ratio = runs["embedlab"]["wall_s"] / base
+    base_cpu = (runs["bare_1"]["cpu_s"] + runs["bare_2"]["cpu_s"]) / 2
     samples = min(runs["embedlab"]["pairs"], runs["embedlab"]["steps"] * args.batch_size)
     summary = {
         "dataset": args.dataset,
@@ -190,6 +202,10 @@ def main() -> None:
         "bare_wall_s": round(base, 2),
         "embedlab_wall_s": round(runs["embedlab"]["wall_s"], 2),
         "overhead_ratio": round(ratio, 3),
+        "bare_cpu_s": round(base_cpu, 2),
+        "embedlab_cpu_s": round(runs["embedlab"]["cpu_s"], 2),
+        "overhead_ratio_cpu": round(runs["embedlab"]["cpu_s"] / base_cpu, 3),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "target": "<= 1.15",
         "pairs_per_s_training_loop": round(samples / runs["embedlab"]["train_s"], 2),
         "runs": runs,

@@ -12,6 +12,5 @@ run_rule(
         for n, t, v, c in zip(p.datasets, inp.train, inp.val, inp.chunks, strict=True)
     ],
     threads=snakemake.threads,
-    gpus=snakemake.resources.get("gpu", 0),
     **p.ft,
 )

@@ -11,6 +11,7 @@ place and renamed at the end, so a killed run never leaves a directory that look
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import os
@@ -36,6 +37,8 @@ LOSSES = {"mnrl": "MultipleNegativesRankingLoss", "cached_mnrl": "CachedMultiple
 SELECTION_METRIC = "cosine_mrr@10"  # on the dev slice; the issue's headline metric
 DEFAULT_EVALUATIONS = 4  # dev evaluations per run when eval_steps is not set
 CHECKPOINTS = ".checkpoints"
+LLAMAINDEX_LR = 2e-5  # SentenceTransformer.fit's default, which the engine does not let us change
+INFERENCE_ONLY_KWARGS = {"torch_dtype", "dtype", "load_in_4bit", "load_in_8bit", "quantization_config"}
 
 
 # ---------------------------------------------------------------------------------------------- config
@@ -213,6 +216,11 @@ def load_base(spec: ModelSpec, device: str) -> Any:
             f"base model {spec.name}: {path} is not a sentence-transformers model directory "
             "(no modules.json or config.json): point models.<name>.source at a saved model"
         )
+    dropped = sorted(k for k in spec.model_kwargs if k in INFERENCE_ONLY_KWARGS or k.startswith("bnb_"))
+    if dropped:  # optimizer states need fp32 weights; mixed precision comes from `precision`
+        log.info("base model %s: training loads it without %s", spec.name, ", ".join(dropped))
+        kept = {k: v for k, v in spec.model_kwargs.items() if k not in dropped}
+        spec = dataclasses.replace(spec, model_kwargs=kept)
     try:
         return load_sentence_transformer(spec, device=device)
     except EmbedlabError as exc:  # hub messages span lines: the rule log gets one
@@ -477,6 +485,7 @@ def _train_sentence_transformers(
     return {
         "training_time_s": train_time,
         "steps": trainer.state.global_step,
+        "epochs_run": float(trainer.state.epoch or 0),
         "eval_steps": eval_steps if selecting else None,
         "selection": {
             "metric": f"dev {SELECTION_METRIC}" if selecting else None,
@@ -577,6 +586,7 @@ def _train_llamaindex(
     return model, {
         "training_time_s": train_time,
         "steps": progress.history[-1].get("step") if progress.history else None,
+        "epochs_run": float(progress.history[-1].get("epoch") or 0) if progress.history else 0.0,
         "eval_steps": eval_steps if dev_ds else None,
         "selection": {
             "metric": "dev cosine_ndcg@10 (llama-index engine)" if dev_ds else None,
@@ -603,8 +613,10 @@ def finetune(
 ) -> dict[str, Any]:
     """Fine-tune `base` on `datasets` per `settings` (a `finetune` entry, defaults filled) into `output`.
 
-    Returns the facts written to `output/training.json`. `gpus` (the rule's gpu resource) takes a GPU slot
-    from `embedlab.gpu` before anything touches CUDA; `threads` caps torch's CPU threads.
+    Returns the facts written to `output/training.json`. `threads` caps torch's CPU threads. `gpus` takes
+    a GPU slot (`embedlab.gpu.gpu_slot`) before anything touches CUDA, for callers outside Snakemake: rule
+    scripts leave it 0, because `run_rule` already holds the slot of the rule's `gpu` resource (a second
+    slot in the same process would wait on its own lock).
     """
     from embedlab.gpu import gpu_slot
 
@@ -672,6 +684,14 @@ def _train(
     )
     hn = settings["hard_negatives"]
     neg_counts = None
+    if backend == "llamaindex" and settings["learning_rate"] != LLAMAINDEX_LR:
+        log.warning(
+            "fine-tune %s: the llamaindex engine trains at its fixed learning rate %g; learning_rate %g "
+            "is ignored (use backend sentence-transformers)",
+            name,
+            LLAMAINDEX_LR,
+            settings["learning_rate"],
+        )
     if hn["enabled"] and backend == "llamaindex":
         log.warning(
             "fine-tune %s: the llamaindex engine trains on (query, positive) pairs: hard negatives "
@@ -736,7 +756,9 @@ def _train(
         "hyperparameters": {
             "epochs": settings["epochs"],
             "batch_size": settings["batch_size"],
-            "learning_rate": settings["learning_rate"] if backend == "sentence-transformers" else 2e-5,
+            "learning_rate": settings["learning_rate"]
+            if backend == "sentence-transformers"
+            else LLAMAINDEX_LR,
             "warmup": settings["warmup"],
             "weight_decay": settings["weight_decay"],
             "max_steps": settings["max_steps"],
@@ -755,11 +777,7 @@ def _train(
         },
         "val": {ds: {"before": before[ds], "after": after[ds]} for ds in data.val},
         "training_time_s": round(run["training_time_s"], 2),
-        "pairs_per_second": round(
-            min(n_pairs * settings["epochs"], (run["steps"] or 0) * settings["batch_size"])
-            / max(run["training_time_s"], 1e-9),
-            2,
-        ),
+        "pairs_per_second": round(run["epochs_run"] * n_pairs / max(run["training_time_s"], 1e-9), 2),
         "hardware": hardware(device, precision),
         "versions": versions(),
         "loss_curve": run["loss_curve"],
