@@ -168,7 +168,9 @@ def slurm_cluster() -> Iterator[None]:
     try:
         yield
     finally:
-        subprocess.run(["bash", str(CLUSTER / "slurm-down.sh")], capture_output=True, timeout=120)
+        # --purge removes our /etc/slurm config too: with a config but no controller, every later snakemake
+        # start waits ~9 s on the SLURM plugin's `scontrol show config`.
+        subprocess.run(["bash", str(CLUSTER / "slurm-down.sh"), "--purge"], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
