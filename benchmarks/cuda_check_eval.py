@@ -43,28 +43,11 @@ def val_file(tmp: Path) -> Path:
         return default
     corpora = REPO.parent / "shared/corpora/eu_ai_act/EN.md"
     if corpora.exists():
-        from embedlab.chunking import chunk_corpus
-        from embedlab.queries import build_dataset, generate_queries
-        from embedlab.split import split_dataset
+        from embedlab.prepare import prepare_dataset
 
         lines = corpora.read_text(encoding="utf-8").splitlines()
         (tmp / "en.md").write_text("\n".join(lines[:1] + lines[388:1400]) + "\n", encoding="utf-8")
-        chunk_corpus(tmp / "en.md", tmp / "c.json", "eu_ai_act", "en", 240, 24, MINILM)
-        for g in ("ict", "headings"):
-            generate_queries(tmp / "c.json", tmp / f"{g}.json", g, {}, 42)
-        build_dataset(
-            tmp / "c.json", [tmp / "ict.json", tmp / "headings.json"], tmp / "d.json", tmp / "p.json"
-        )
-        split_dataset(
-            tmp / "c.json",
-            tmp / "d.json",
-            tmp / "p.json",
-            tmp / "t.json",
-            tmp / "val.json",
-            tmp / "s.json",
-            0.3,
-            42,
-        )
+        prepare_dataset(tmp / "en.md", tmp, "eu_ai_act", "en", val_fraction=0.3)
         return tmp / "val.json"
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(500)]

@@ -34,9 +34,7 @@ def dataset(tmp: Path, corpora: Path | None):
     files = dataset_paths("securities_law/zh", str(REPO / "results"))
     if all(Path(f).is_file() for f in (files.train, files.val, files.chunks)):
         return files
-    from embedlab.chunking import chunk_corpus
-    from embedlab.queries import build_dataset, generate_queries
-    from embedlab.split import split_dataset
+    from embedlab.prepare import prepare_dataset
     from embedlab.training_data import DatasetFiles
 
     root = corpora or REPO.parent / "shared" / "corpora"
@@ -45,23 +43,7 @@ def dataset(tmp: Path, corpora: Path | None):
         sys.exit(
             f"no data: neither results/qa/securities_law/zh nor {src}; carry results/qa and results/chunks"
         )
-    d = tmp / "data"
-    chunk_corpus(src, d / "chunks.json", "securities_law", "zh", 240, 24, MINILM)
-    for gen in ("ict", "headings"):
-        generate_queries(d / "chunks.json", d / f"{gen}.json", gen, {}, 42)
-    build_dataset(
-        d / "chunks.json", [d / "ict.json", d / "headings.json"], d / "dataset.json", d / "prov.json"
-    )
-    split_dataset(
-        d / "chunks.json",
-        d / "dataset.json",
-        d / "prov.json",
-        d / "train.json",
-        d / "val.json",
-        d / "split.json",
-        0.2,
-        42,
-    )
+    d = prepare_dataset(src, tmp / "data", "securities_law", "zh")
     return DatasetFiles("securities_law/zh", d / "train.json", d / "val.json", d / "chunks.json")
 
 

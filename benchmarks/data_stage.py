@@ -46,8 +46,20 @@ def llama_index_baseline(path: Path) -> float:
 
 
 def snakemake(workdir: Path, *args: str) -> float:
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(REPO / "config.yaml"), "--cores", "2", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(REPO / "config.yaml"),
+        "--cores",
+        "2",
+        *args,
+    ]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
     return time.perf_counter() - start
@@ -60,8 +72,10 @@ def main() -> None:
     os.environ["EMBEDLAB_CORPUS_ROOT"] = str(corpora)
     tmp = Path(tempfile.mkdtemp())
     rows = []
-    for name, rel, lang in [("eu_ai_act", "eu_ai_act/EN.html", "en"),
-                            ("securities_law", "securities_law/securities_law_2019.pdf", "zh")]:
+    for name, rel, lang in [
+        ("eu_ai_act", "eu_ai_act/EN.html", "en"),
+        ("securities_law", "securities_law/securities_law_2019.pdf", "zh"),
+    ]:
         out = tmp / f"{name}.json"
         ours = timed(chunk_corpus, corpora / rel, out, name, lang, 240, 24, MINILM)
         base = llama_index_baseline(corpora / rel)
@@ -79,8 +93,10 @@ def main() -> None:
     for rel, ours, base, ict, head in rows:
         print(f"| {rel} | {ours:.2f} | {base:.2f} | {ours / base:.2f} | {ict:.3f} | {head:.3f} |")
     print()
-    print(f"snakemake -n (default config): {dry:.2f} s; rerun with nothing changed: {rerun:.2f} s; "
-          f"bare interpreter start: {python_floor:.2f} s")
+    print(
+        f"snakemake -n (default config): {dry:.2f} s; rerun with nothing changed: {rerun:.2f} s; "
+        f"bare interpreter start: {python_floor:.2f} s"
+    )
     shutil.rmtree(tmp)
 
 

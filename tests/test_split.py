@@ -1,11 +1,8 @@
 import pytest
 
 from embedlab import io
-from embedlab.chunking import chunk_corpus
-from embedlab.queries import build_dataset, generate_queries
+from embedlab.prepare import prepare_dataset
 from embedlab.split import POSITIVE_SEP, split_dataset
-
-from conftest import MINILM
 
 
 @pytest.fixture(
@@ -18,22 +15,8 @@ from conftest import MINILM
 def split_run(request, corpora, tmp_path_factory):
     corpus, lang, rel = request.param
     d = tmp_path_factory.mktemp(corpus)
-    chunk_corpus(corpora / rel, d / "chunks.json", corpus, lang, 240, 24, MINILM)
-    for gen in ("ict", "headings"):
-        generate_queries(d / "chunks.json", d / f"{gen}.json", gen, {}, 42)
-    build_dataset(
-        d / "chunks.json", [d / "ict.json", d / "headings.json"], d / "dataset.json", d / "prov.json"
-    )
-    report = split_dataset(
-        d / "chunks.json",
-        d / "dataset.json",
-        d / "prov.json",
-        d / "train.json",
-        d / "val.json",
-        d / "split.json",
-        0.2,
-        42,
-    )
+    prepare_dataset(corpora / rel, d, corpus, lang, val_fraction=0.2, seed=42)
+    report = io.read_json(d / "split.json")
     return d, report
 
 

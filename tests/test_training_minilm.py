@@ -6,9 +6,7 @@ from __future__ import annotations
 import pytest
 from ft_fixtures import MINILM
 
-from embedlab.chunking import chunk_corpus
-from embedlab.queries import build_dataset, generate_queries
-from embedlab.split import split_dataset
+from embedlab.prepare import prepare_dataset
 from embedlab.training import finetune, finetune_params
 from embedlab.training_data import DatasetFiles
 
@@ -23,16 +21,7 @@ def test_minilm_on_securities_law_improves_val_mrr(corpora, tmp_path):
 
     d = tmp_path / "data"
     src = corpora / "securities_law" / "securities_law_2019.md"
-    chunk_corpus(src, d / "chunks.json", "securities_law", "zh", 240, 24, MINILM)
-    for gen in ("ict", "headings"):
-        generate_queries(d / "chunks.json", d / f"{gen}.json", gen, {}, 42)
-    build_dataset(
-        d / "chunks.json", [d / "ict.json", d / "headings.json"], d / "dataset.json", d / "prov.json"
-    )
-    split_dataset(
-        d / "chunks.json", d / "dataset.json", d / "prov.json", d / "train.json", d / "val.json",
-        d / "split.json", 0.2, 42,
-    )  # fmt: skip
+    prepare_dataset(src, d, "securities_law", "zh")
     config = validate_config(
         {
             "corpora": {

@@ -34,7 +34,7 @@ def _describe(error: Any) -> str:
         return f"config error at {path}: {error.instance!r} is not of type {error.validator_value}"
     if error.validator == "pattern" and error.absolute_path and isinstance(error.instance, str):
         key = str(error.absolute_path[-1]).lower()
-        shown = "(value hidden)" if "key" in key or "token" in key else repr(error.instance)  # a pasted secret
+        shown = "(value hidden)" if "key" in key or "token" in key else repr(error.instance)  # pasted secret
         return f"config error at {path}: {shown} does not match {error.validator_value!r}"
     return f"config error at {path}: {error.message}"
 
