@@ -30,5 +30,9 @@ lint: setup
 	$(BIN)/ruff format --check src tests scripts benchmarks
 	$(BIN)/snakemake --lint --configfile .test/config.yaml
 
+report: setup
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 report $(ARGS)
+	$(BIN)/snakemake --report results/report.html
+
 clean:
 	rm -rf results logs .snakemake
