@@ -182,3 +182,22 @@ rule mteb_card:
         "../envs/eval.yaml"
     script:
         "../scripts/mteb_card.py"
+
+
+rule publish_model:
+    input:
+        model="results/models/{name}",
+        card="results/mteb/{name}/README.md",
+    output:
+        directory("results/published/{name}"),
+    wildcard_constraints:
+        name="|".join(re.escape(n) for n in config.get("finetune") or {}) or "(?!)",
+    log:
+        "logs/publish_model/{name}.log",
+    threads: threads_of("publish_model", 1)
+    resources:
+        **res("publish_model", mem_mb=1024, runtime=10),
+    conda:
+        "../envs/eval.yaml"
+    script:
+        "../scripts/publish_model.py"

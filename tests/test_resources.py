@@ -61,7 +61,16 @@ def test_gpu_is_declared_where_models_run() -> None:
     ):
         if name in rules:
             assert "gpu=" in rules[name], f"rule {name} computes embeddings / trains / may run an LLM: gpu"
-    for name in ("chunk", "generate_queries", "dataset", "split", "compare", "mteb_card", "report_summary"):
+    for name in (
+        "chunk",
+        "generate_queries",
+        "dataset",
+        "split",
+        "compare",
+        "mteb_card",
+        "publish_model",
+        "report_summary",
+    ):
         if name in rules:
             assert "gpu=" not in rules[name], name
 

