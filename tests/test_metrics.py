@@ -67,6 +67,22 @@ def test_topk_mode_matches_exact_within_k():
     top = metrics.per_query(metrics.relevant_ranks(q, d, rel, ties, top=10), [1, 5, 10])
     for k in ("hit@10", "mrr@10", "recall@10", "ndcg@10"):
         assert np.allclose(exact[k], top[k])
+    # dense vectors take the faiss path, sparse ones (BM25) argpartition: both rank the same top
+    from scipy import sparse
+
+    sparse_top = metrics.relevant_ranks(sparse.csr_matrix(q), sparse.csr_matrix(d), rel, ties, top=10)
+    dense_top = metrics.relevant_ranks(q, d, rel, ties, top=10)
+    assert all(np.array_equal(a, b) for a, b in zip(sparse_top, dense_top, strict=True))
+
+
+def test_topk_faiss_breaks_ties_by_lower_id():
+    d = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 0.0]], dtype=np.float32)
+    q = np.array([[1.0, 0.0]], dtype=np.float32)
+    ties = metrics.tie_order(["c", "a", "d", "b"])  # ids of rows 0..3
+    ranks = metrics.relevant_ranks(q, d, [[0, 1, 3]], ties, top=3)
+    exact = metrics.relevant_ranks(q, d, [[0, 1, 3]], ties)
+    assert ranks[0].tolist() == exact[0].tolist() == [1.0, 2.0, 3.0]
+    assert metrics.relevant_ranks(q, d, [[2]], ties, top=2)[0].tolist() == [np.inf]
 
 
 def test_bootstrap_ci_contains_the_estimate_and_is_seeded():

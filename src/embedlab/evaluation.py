@@ -283,7 +283,7 @@ def evaluate(
 
 
 def _top(qa: QASet, ks: Sequence[int], exact_max_corpus: int) -> int | None:
-    """Rank every chunk up to `exact_max_corpus` chunks; beyond, the top max(k, 100) (metrics stay exact)."""
+    """Rank every chunk up to `exact_max_corpus` chunks; beyond, faiss finds the top max(k, 100) (exact)."""
     if len(qa.corpus) <= exact_max_corpus:
         return None
     return max([*ks, metrics.MAP_K, metrics.NDCG_K])

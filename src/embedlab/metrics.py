@@ -58,10 +58,13 @@ def relevant_ranks(
     """Sorted 1-based ranks of each query's relevant chunks among all chunks, by dot product.
 
     Exact: rank = 1 + #(higher score) + #(equal score, lower id). With `top` set (large corpora), only the
-    best `top` chunks are ranked (argpartition) and relevant chunks outside them get rank inf.
+    best `top` chunks are ranked and relevant chunks outside them get rank inf: dense vectors go through a
+    faiss exact inner-product index, sparse ones (BM25) through argpartition.
     """
-    out: list[np.ndarray] = []
     n_docs = d.shape[0]
+    if top is not None and top < n_docs and isinstance(d, np.ndarray):
+        return _faiss_ranks(q, d, relevant, ties, top, block)
+    out: list[np.ndarray] = []
     for start in range(0, q.shape[0], block):
         scores = _scores_block(q[start : start + block], d)
         for row, rel in zip(scores, relevant[start : start + block], strict=True):
@@ -77,6 +80,26 @@ def relevant_ranks(
                 tied = ((row[None, :] == sr) & (ties[None, :] < ties[rel][:, None])).sum(1)
                 ranks = (1 + higher + tied).astype(np.float64)
             out.append(np.sort(ranks))
+    return out
+
+
+def _faiss_ranks(
+    q: np.ndarray, d: np.ndarray, relevant: Sequence[Sequence[int]], ties: np.ndarray, top: int, block: int
+) -> list[np.ndarray]:
+    """Top-`top` per query from a faiss IndexFlatIP (exact search, no full score matrix in memory)."""
+    import faiss
+
+    index = faiss.IndexFlatIP(d.shape[1])
+    index.add(np.ascontiguousarray(d, dtype=np.float32))
+    out: list[np.ndarray] = []
+    for start in range(0, q.shape[0], block):
+        scores, ids = index.search(np.ascontiguousarray(q[start : start + block], dtype=np.float32), top)
+        for row_scores, row_ids, rel in zip(scores, ids, relevant[start : start + block], strict=True):
+            keep = row_ids >= 0
+            cand, cand_scores = row_ids[keep], row_scores[keep]
+            cand = cand[np.lexsort((ties[cand], -cand_scores))]
+            pos = {int(c): i + 1 for i, c in enumerate(cand)}
+            out.append(np.sort(np.array([pos.get(int(r), np.inf) for r in rel], dtype=np.float64)))
     return out
 
 
