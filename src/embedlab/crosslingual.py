@@ -18,7 +18,7 @@ from typing import Any
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation import QASet, open_encoder, retrieve, write_results
+from embedlab.evaluation import QASet, evaluate_qa
 from embedlab.models import ModelSpec
 from embedlab.outline import zh_number
 
@@ -124,31 +124,13 @@ def evaluate_crosslingual(
     gpus: int = 0,
 ) -> dict[str, Any]:
     """Rule `evaluate_crosslingual`: results/eval/{model}/{corpus}/{src}-{tgt}.csv (+ .queries.csv)."""
-    from embedlab.gpu import gpu_slot
-
-    model_spec = ModelSpec(**spec)
     qa = crosslingual_qa(
         io.read_json(src_val_path),
         io.read_json(src_chunks_path)["chunks"],
         io.read_json(tgt_chunks_path)["chunks"],
         source=f"{corpus} {src}->{tgt}",
     )
-    with gpu_slot(gpus):
-        enc = open_encoder(model_spec, device, cache_dir)
-        try:
-            run = retrieve(enc, qa, ks)
-        finally:
-            enc.close()
-    return write_results(
-        run,
-        out_csv,
-        out_queries,
-        ks,
-        model=model_spec.name,
-        kind=model_spec.kind,
-        corpus=corpus,
-        lang=f"{src}-{tgt}",
-        device=enc.encoder.device,
-        bootstrap_samples=bootstrap_samples,
-        seed=seed,
-    )
+    return evaluate_qa(
+        qa, out_csv, out_queries, ModelSpec(**spec), corpus=corpus, lang=f"{src}-{tgt}", ks=ks,
+        bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir, gpus=gpus,
+    )  # fmt: skip

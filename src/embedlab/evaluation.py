@@ -257,14 +257,37 @@ def evaluate(
     exact_max_corpus: int = 200_000,
 ) -> dict[str, Any]:
     """Rule `evaluate`: one model on one val split -> summary CSV row + per-query CSV."""
+    qa = load_qa(val_path)
+    return evaluate_qa(
+        qa, out_csv, out_queries, ModelSpec(**spec), corpus=corpus, lang=lang, ks=ks,
+        bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir, gpus=gpus,
+        top=_top(qa, ks, exact_max_corpus),
+    )  # fmt: skip
+
+
+def evaluate_qa(
+    qa: QASet,
+    out_csv: str | Path,
+    out_queries: str | Path,
+    model_spec: ModelSpec,
+    *,
+    corpus: str,
+    lang: str,
+    ks: Sequence[int],
+    bootstrap_samples: int,
+    seed: int,
+    device: str,
+    cache_dir: str | Path | None,
+    gpus: int,
+    top: int | None = None,
+) -> dict[str, Any]:
+    """Encode (through the cache), rank and write the summary + per-query files for one query set."""
     from embedlab.gpu import gpu_slot
 
-    model_spec = ModelSpec(**spec)
-    qa = load_qa(val_path)
     with gpu_slot(gpus):
         enc = open_encoder(model_spec, device, cache_dir)
         try:
-            run = retrieve(enc, qa, ks, top=_top(qa, ks, exact_max_corpus))
+            run = retrieve(enc, qa, ks, top=top)
         finally:
             enc.close()
     return write_results(
