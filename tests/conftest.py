@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -22,3 +24,18 @@ def corpora() -> Path:
             f"test corpora not found at {CORPORA}: the tests need ../shared/corpora beside the checkout"
         )
     return CORPORA
+
+
+def run_snakemake(
+    workdir: Path, *args: str, configfile: Path | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    """Run this checkout's workflow in `workdir` (config: `configfile`, default workdir/config.yaml).
+
+    `args` are options and targets as on the command line; `.output` holds stdout + stderr.
+    """
+    config = configfile or Path(workdir) / "config.yaml"
+    cmd = [sys.executable, "-m", "snakemake", f"--configfile={config}", "-s", str(REPO / "Snakefile"),
+           "--directory", str(workdir), "--cores", "2", *args]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    res.output = res.stdout + res.stderr
+    return res

@@ -1,6 +1,5 @@
 import copy
-import subprocess
-import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -8,7 +7,7 @@ import yaml
 from embedlab.config import chunking, validate_config
 from embedlab.errors import EmbedlabError
 
-from conftest import REPO
+from conftest import REPO, run_snakemake
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"
 
@@ -83,26 +82,11 @@ def test_corpus_root_from_environment(monkeypatch, corpora):
 
 
 def _dry_run(tmp_path, *args):
-    if "--configfile" not in args:
-        args = ("--configfile", str(REPO / "config.yaml"), *args)
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "-s",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    res.output = res.stdout + res.stderr
-    return res
+    configfile = REPO / "config.yaml"
+    if "--configfile" in args:
+        at = args.index("--configfile")
+        configfile, args = Path(args[at + 1]), args[:at] + args[at + 2 :]
+    return run_snakemake(tmp_path, "-n", *args, configfile=configfile, timeout=120)
 
 
 def test_snakemake_dry_run_fails_at_once_naming_the_key(tmp_path):

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from embedlab import io, reporting
 from embedlab.config import validate_config
 from embedlab.plots import FORMATS, RANK_BINS
 
-from conftest import REPO
+from conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
@@ -40,22 +39,7 @@ ALL_PLOTS = list(reporting.PLOTS)
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the workflow in `workdir` with its config.yaml; targets go after "--" in `args`."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        "--configfile",
-        str(workdir / "config.yaml"),
-        *args,
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    res.output = res.stdout + res.stderr
+    res = run_snakemake(workdir, *args)
     if check:
         assert res.returncode == 0, res.output[-4000:]
     return res

