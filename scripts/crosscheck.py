@@ -13,5 +13,4 @@ run_rule(
     ks=p.ks,
     device=p.device,
     cache_dir=p.cache,
-    gpus=snakemake.resources.get("gpu", 0),
 )

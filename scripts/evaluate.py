@@ -16,6 +16,5 @@ run_rule(
     seed=p.seed,
     device=p.device,
     cache_dir=p.cache,
-    gpus=snakemake.resources.get("gpu", 0),
     exact_max_corpus=p.exact_max_corpus,
 )

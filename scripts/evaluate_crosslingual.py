@@ -19,5 +19,4 @@ run_rule(
     seed=p.seed,
     device=p.device,
     cache_dir=p.cache,
-    gpus=snakemake.resources.get("gpu", 0),
 )

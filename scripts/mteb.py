@@ -16,5 +16,4 @@ run_rule(
     device=p.device,
     cache_dir=p.cache,
     probe_network=p.probe_network,
-    gpus=snakemake.resources.get("gpu", 0),
 )

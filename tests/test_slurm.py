@@ -40,19 +40,7 @@ LOCAL_PROFILE = REPO / "profiles" / "default"
 
 pytestmark = pytest.mark.slow
 
-W2V_TOY = {
-    "corpus": "toy",
-    "dim": 2,
-    "window": 2,
-    "negatives": 3,
-    "min_count": 1,
-    "subsample": 0,
-    "epochs": 100,
-    "batch_size": 16,
-    "lr": 0.05,
-    "neighbours_of": ["dog", "apple", "longge"],
-    "n_neighbours": 3,
-}
+W2V_TOY = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))["word2vec"]["runs"]["toy"]
 TARGETS = [
     *(f"results/qa/securities_law/zh/{name}.json" for name in ("train", "val", "split")),
     *(
