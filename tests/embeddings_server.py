@@ -3,7 +3,9 @@
 Deterministic vectors from the text (so equal texts get equal vectors), `dimensions` honoured, request
 bodies and auth headers recorded, and faults on demand: `inject("429", "500")` makes the next requests fail
 that way (with retry-after-ms: 5 so the client's backoff stays short); `fail_after(n)` answers 500 to every
-request after n more successful ones.
+request after n more successful ones. For benchmarks, `embed` replaces the fake vectors with a real model's
+(called under a lock: one batch at a time, like a single server worker) and `latency_s` adds a network round
+trip to every request.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,8 +29,15 @@ def fake_vector(text: str, dim: int) -> list[float]:
 
 
 class EmbeddingsServer:
-    def __init__(self, default_dim: int = 16) -> None:
+    def __init__(
+        self,
+        default_dim: int = 16,
+        embed: Callable[[list[str]], list[list[float]]] | None = None,
+        latency_s: float = 0.0,
+    ) -> None:
         self.default_dim = default_dim
+        self.embed = embed
+        self.latency_s = latency_s
         self.requests: list[dict[str, Any]] = []
         self.auth: list[str | None] = []
         self.faults: deque[str] = deque()
@@ -49,6 +60,7 @@ class EmbeddingsServer:
                 self.wfile.write(data)
 
             def do_POST(self) -> None:
+                time.sleep(server.latency_s)
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 if self.path.rstrip("/") != "/v1/embeddings":
                     self._send(404, {"error": {"message": f"no route {self.path}"}})
@@ -76,9 +88,14 @@ class EmbeddingsServer:
                     return
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
                 dim = body.get("dimensions") or server.default_dim
+                if server.embed is None:
+                    vectors = [fake_vector(t, dim) for t in inputs]
+                else:
+                    with server.lock:
+                        vectors = server.embed(inputs)
                 data = [
-                    {"object": "embedding", "index": i, "embedding": fake_vector(t, dim)}
-                    for i, t in reversed(list(enumerate(inputs)))
+                    {"object": "embedding", "index": i, "embedding": vectors[i]}
+                    for i in reversed(range(len(inputs)))
                 ]  # out of order: clients must sort
                 self._send(
                     200,
