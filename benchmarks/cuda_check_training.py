@@ -49,6 +49,7 @@ def dataset(tmp: Path, corpora: Path | None):
 
 def run(files, out: Path, precision: str, args) -> dict:
     from embedlab.config import validate_config
+    from embedlab.gpu import gpu_slot
     from embedlab.training import finetune, finetune_params
 
     entry = {
@@ -69,7 +70,8 @@ def run(files, out: Path, precision: str, args) -> dict:
         REPO / "schemas" / "config.schema.yaml",
     )
     t0 = time.monotonic()
-    facts = finetune("ft", out, [files], **finetune_params(config, "ft"), gpus=0 if args.cpu_smoke else 1)
+    with gpu_slot(0 if args.cpu_smoke else 1):
+        facts = finetune("ft", out, [files], **finetune_params(config, "ft"))
     wall = time.monotonic() - t0
     v = facts["val"]["securities_law/zh"]
     steps = facts["hyperparameters"]["steps"]

@@ -23,6 +23,8 @@ from collections import Counter, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from json_http import JSONHandler
+
 OLLAMA_MODELS = ["qwen2:7b-instruct-q4_0", "llama3:latest"]
 _CJK = re.compile(r"[\u4e00-\u9fff]{2,4}")
 _LATIN = re.compile(r"[^\W\d_]{7,}")
@@ -164,23 +166,10 @@ class FakeLLMServer:
 
 
 def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JSONHandler):
         protocol_version = "HTTP/1.1"
         wbufsize = -1  # headers and body leave in one write (as real servers do), flushed per response
         disable_nagle_algorithm = True
-
-        def log_message(self, *args: object) -> None:  # quiet
-            pass
-
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = body if isinstance(body, bytes) else json.dumps(body, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
 
         def do_GET(self) -> None:
             server.paths[self.path] += 1

@@ -188,10 +188,8 @@ def crosscheck(
     ks: Sequence[int] = (1, 3, 5, 10),
     device: str = "auto",
     cache_dir: str | Path | None = None,
-    gpus: int = 0,
 ) -> dict[str, Any]:
     """Rule `crosscheck`: our metrics and the chosen tutorial evaluators' on the same model and val split."""
-    from embedlab.gpu import gpu_slot
 
     model_spec = ModelSpec(**spec)
     unknown = sorted(set(evaluators) - set(EVALUATORS))
@@ -207,33 +205,32 @@ def crosscheck(
         "evaluators": {},
         "max_abs_diff": {},
     }
-    with gpu_slot(gpus):
-        dev = pick_device(device)
-        enc = open_encoder(model_spec, dev, cache_dir)
+    dev = pick_device(device)
+    enc = open_encoder(model_spec, dev, cache_dir)
+    try:
+        ours = metrics.per_query(retrieve(enc, qa, ks).ranks, ks)
+    finally:
+        enc.close()
+    result["embedlab"] = {k: float(ours[k].mean()) for k in metrics.metric_names(ks)}
+    for name in evaluators:
         try:
-            ours = metrics.per_query(retrieve(enc, qa, ks).ranks, ks)
-        finally:
-            enc.close()
-        result["embedlab"] = {k: float(ours[k].mean()) for k in metrics.metric_names(ks)}
-        for name in evaluators:
-            try:
-                if name == "llamaindex":
-                    got = llamaindex_loop(qa, model_spec, ks, dev)
-                else:
-                    got = st_evaluator(qa, model_spec, ks, st_csv, dev, name=model_spec.name)
-            except EmbedlabError as exc:
-                log.warning("cross-check %s skipped: %s", name, exc)
-                result["evaluators"][name] = {"status": "skipped", "reason": str(exc)}
-                continue
-            shared = [k for k in got if k in result["embedlab"]]
-            result["evaluators"][name] = {"status": "ok", **got}
-            result["max_abs_diff"][name] = max(abs(got[k] - result["embedlab"][k]) for k in shared)
-            log.info(
-                "cross-check %s: max |diff| = %.2e over %s",
-                name,
-                result["max_abs_diff"][name],
-                ", ".join(shared),
-            )
+            if name == "llamaindex":
+                got = llamaindex_loop(qa, model_spec, ks, dev)
+            else:
+                got = st_evaluator(qa, model_spec, ks, st_csv, dev, name=model_spec.name)
+        except EmbedlabError as exc:
+            log.warning("cross-check %s skipped: %s", name, exc)
+            result["evaluators"][name] = {"status": "skipped", "reason": str(exc)}
+            continue
+        shared = [k for k in got if k in result["embedlab"]]
+        result["evaluators"][name] = {"status": "ok", **got}
+        result["max_abs_diff"][name] = max(abs(got[k] - result["embedlab"][k]) for k in shared)
+        log.info(
+            "cross-check %s: max |diff| = %.2e over %s",
+            name,
+            result["max_abs_diff"][name],
+            ", ".join(shared),
+        )
     if not Path(st_csv).exists():  # the rule declares the CSV: say why it holds no evaluator rows
         io.write_text(
             st_csv, "# sentence-transformers evaluator not run for this model (see the .crosscheck.json)\n"

@@ -121,7 +121,6 @@ def evaluate_crosslingual(
     seed: int = 42,
     device: str = "auto",
     cache_dir: str | Path | None = "results/cache/embeddings",
-    gpus: int = 0,
 ) -> dict[str, Any]:
     """Rule `evaluate_crosslingual`: results/eval/{model}/{corpus}/{src}-{tgt}.csv (+ .queries.csv)."""
     qa = crosslingual_qa(
@@ -132,5 +131,5 @@ def evaluate_crosslingual(
     )
     return evaluate_qa(
         qa, out_csv, out_queries, ModelSpec(**spec), corpus=corpus, lang=f"{src}-{tgt}", ks=ks,
-        bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir, gpus=gpus,
+        bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir,
     )  # fmt: skip

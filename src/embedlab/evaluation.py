@@ -202,20 +202,9 @@ def summary_row(
 
 
 def write_results(
-    run: RunResult,
-    out_csv: str | Path,
-    out_queries: str | Path,
-    ks: Sequence[int],
-    *,
-    model: str,
-    kind: str,
-    corpus: str,
-    lang: str,
-    device: str,
-    bootstrap_samples: int,
-    seed: int,
+    run: RunResult, row: dict[str, Any], out_csv: str | Path, out_queries: str | Path, ks: Sequence[int]
 ) -> dict[str, Any]:
-    row = summary_row(run, ks, model, kind, corpus, lang, device, bootstrap_samples, seed)
+    """The summary `row` (from `summary_row`) as a one-row CSV, and the run's per-query CSV."""
     write_csv(out_csv, list(row), [list(row.values())])
     names = metrics.metric_names(ks)
     header = ["query_id", "n_relevant", "first_rank", "reciprocal_rank", *names]
@@ -232,9 +221,9 @@ def write_results(
     write_csv(out_queries, header, rows)
     log.info(
         "%s on %s/%s: %s",
-        model,
-        corpus,
-        lang,
+        row["model"],
+        row["corpus"],
+        row["lang"],
         ", ".join(f"{k}={row[k]:.4f}" for k in names if k.startswith(("hit@", "mrr@")) or "@1" in k[-3:]),
     )
     return row
@@ -253,14 +242,13 @@ def evaluate(
     seed: int = 42,
     device: str = "auto",
     cache_dir: str | Path | None = "results/cache/embeddings",
-    gpus: int = 0,
     exact_max_corpus: int = 200_000,
 ) -> dict[str, Any]:
     """Rule `evaluate`: one model on one val split -> summary CSV row + per-query CSV."""
     qa = load_qa(val_path)
     return evaluate_qa(
         qa, out_csv, out_queries, ModelSpec(**spec), corpus=corpus, lang=lang, ks=ks,
-        bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir, gpus=gpus,
+        bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir,
         top=_top(qa, ks, exact_max_corpus),
     )  # fmt: skip
 
@@ -278,31 +266,18 @@ def evaluate_qa(
     seed: int,
     device: str,
     cache_dir: str | Path | None,
-    gpus: int,
     top: int | None = None,
 ) -> dict[str, Any]:
     """Encode (through the cache), rank and write the summary + per-query files for one query set."""
-    from embedlab.gpu import gpu_slot
-
-    with gpu_slot(gpus):
-        enc = open_encoder(model_spec, device, cache_dir)
-        try:
-            run = retrieve(enc, qa, ks, top=top)
-        finally:
-            enc.close()
-    return write_results(
-        run,
-        out_csv,
-        out_queries,
-        ks,
-        model=model_spec.name,
-        kind=model_spec.kind,
-        corpus=corpus,
-        lang=lang,
-        device=enc.encoder.device,
-        bootstrap_samples=bootstrap_samples,
-        seed=seed,
+    enc = open_encoder(model_spec, device, cache_dir)
+    try:
+        run = retrieve(enc, qa, ks, top=top)
+    finally:
+        enc.close()
+    row = summary_row(
+        run, ks, model_spec.name, model_spec.kind, corpus, lang, enc.encoder.device, bootstrap_samples, seed
     )
+    return write_results(run, row, out_csv, out_queries, ks)
 
 
 def _top(qa: QASet, ks: Sequence[int], exact_max_corpus: int) -> int | None:

@@ -375,14 +375,11 @@ def run_mteb(
     cache_dir: str | Path | None = None,
     results_dir: str | Path | None = None,
     batch_size: int | None = None,
-    gpus: int = 0,
     probe_network: bool = True,
 ) -> dict[str, Any]:
     """Rule `mteb`: one model on one task -> results/mteb/{model}/{task}.json (status ok / unavailable /
     unsupported). A custom task needs val_path, corpus and lang."""
     import mteb
-
-    from embedlab.gpu import gpu_slot
 
     model_spec = ModelSpec(**spec)
     out: dict[str, Any] = {"format": FORMAT, "model": model_spec.name, "task": task}
@@ -427,19 +424,18 @@ def run_mteb(
             return out
     cache_root = Path(results_dir or Path(out_json).parent / ".mteb-cache")
     started = time.perf_counter()
-    with gpu_slot(gpus):
-        enc = open_encoder(model_spec, device, cache_dir)
-        try:
-            result = mteb.evaluate(
-                mteb_model(enc),
-                [mteb_task],
-                cache=mteb.ResultCache(cache_path=cache_root),
-                overwrite_strategy="always",
-                encode_kwargs={"batch_size": batch_size or model_spec.batch_size},
-                show_progress_bar=False,
-            )
-        finally:
-            enc.close()
+    enc = open_encoder(model_spec, device, cache_dir)
+    try:
+        result = mteb.evaluate(
+            mteb_model(enc),
+            [mteb_task],
+            cache=mteb.ResultCache(cache_path=cache_root),
+            overwrite_strategy="always",
+            encode_kwargs={"batch_size": batch_size or model_spec.batch_size},
+            show_progress_bar=False,
+        )
+    finally:
+        enc.close()
     task_result = result.task_results[0]
     data = json.loads(json.dumps(task_result.to_dict(), default=str))  # datetimes -> ISO strings
     out.update(

@@ -609,24 +609,20 @@ def finetune(
     base: ModelSpec | dict[str, Any],
     seed: int = 42,
     threads: int = 0,
-    gpus: int = 0,
 ) -> dict[str, Any]:
     """Fine-tune `base` on `datasets` per `settings` (a `finetune` entry, defaults filled) into `output`.
 
-    Returns the facts written to `output/training.json`. `threads` caps torch's CPU threads. `gpus` takes
-    a GPU slot (`embedlab.gpu.gpu_slot`) before anything touches CUDA, for callers outside Snakemake: rule
-    scripts leave it 0, because `run_rule` already holds the slot of the rule's `gpu` resource (a second
-    slot in the same process would wait on its own lock).
+    Returns the facts written to `output/training.json`. `threads` caps torch's CPU threads. On a machine
+    with several GPUs, callers outside Snakemake wrap the call in `embedlab.gpu.gpu_slot()` (rules get
+    theirs from `run_rule`).
     """
-    from embedlab.gpu import gpu_slot
-
     started = time.monotonic()
     spec = base if isinstance(base, ModelSpec) else ModelSpec(**base)
     files = [d if isinstance(d, DatasetFiles) else DatasetFiles(**d) for d in datasets]
     backend = settings["backend"]
     if backend not in BACKENDS:
         raise EmbedlabError(f"fine-tune {name}: backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
-    with gpu_slot(gpus), atomic_dir(output) as workdir:
+    with atomic_dir(output) as workdir:
         import torch
 
         if threads:
