@@ -189,3 +189,15 @@ class TextStructure:
 
 def is_cjk(ch: str) -> bool:
     return "\u3000" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"
+
+
+def split_title(text: str) -> Heading:
+    """A heading line as label + title: "Article 5 — Title", "第三章 证券交易", or a bare title."""
+    text = " ".join(text.split())
+    if TITLE_SEP in text:
+        label, title = text.split(TITLE_SEP, 1)
+        return Heading(label.strip(), title.strip() or None)
+    m = re.match(r"^(第\S+?[章节编])[ \u3000]+(.+)$", text)
+    if m:
+        return Heading(m.group(1), m.group(2))
+    return Heading(text)
