@@ -11,21 +11,21 @@ sys.path.insert(0, _SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 
 from embedlab import config as cfg
-from embedlab.corpus import resolve_source
+from embedlab.corpus import plan_sources
 from embedlab.errors import EmbedlabError
 
+# A bad config or a missing corpus file stops the run here, before any job, with one line and no traceback.
 try:
     cfg.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+    SOURCES = plan_sources(config)
 except EmbedlabError as _exc:
-    raise WorkflowError(str(_exc)) from None
+    sys.exit(str(_exc))
 
 PAIRS = cfg.corpus_languages(config)
 RESOURCES = config["resources_dir"]
+# Files that are not here yet and have a URL: rule download fetches each once into resources_dir.
 _URL_FILES = {
-    spec["file"]: spec["url"]
-    for corpus, c in config["corpora"].items()
-    for spec in c["languages"].values()
-    if spec.get("url") and not config["corpus_root"]
+    str(s.path.relative_to(RESOURCES)): s.url for s in SOURCES.values() if s.url is not None
 }
 
 
@@ -37,17 +37,8 @@ wildcard_constraints:
 
 
 def source_path(wildcards):
-    """The corpus file a chunk rule reads; a clear error if it is missing and nothing can fetch it."""
-    spec = cfg.language_spec(config, wildcards.corpus, wildcards.lang)
-    path = resolve_source(spec["file"], config["corpus_root"], RESOURCES)
-    if not path.exists() and spec["file"] not in _URL_FILES:
-        src = f" (download it from {spec['url']})" if spec.get("url") else " (see README: Getting the corpora)"
-        where = "point corpus_root" if config["corpus_root"] else "set corpus_root"
-        raise WorkflowError(
-            f"corpus {wildcards.corpus}/{wildcards.lang}: missing {path}: put the file there{src}, "
-            f"or {where} at a folder that holds {spec['file']}"
-        )
-    return str(path)
+    """The corpus file (or folder) a chunk rule reads: local, or what rule download fetches."""
+    return str(SOURCES[(wildcards.corpus, wildcards.lang)].path)
 
 
 def res(rule, **base):

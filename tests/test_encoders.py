@@ -106,6 +106,18 @@ def test_load_kwargs_on_cpu_drop_quantization_and_fp16():
         hf_load_kwargs({"torch_dtype": "float8"}, "cpu")
 
 
+def test_4bit_without_bitsandbytes_names_the_extra(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: None if n == "bitsandbytes" else real(n, *a)
+    )
+    with pytest.raises(EmbedlabError) as err:
+        hf_load_kwargs({"load_in_4bit": True}, "cuda:0", "llm-emb")
+    assert "pip install 'embedlab[gpu]'" in str(err.value) and "load_in_4bit" in str(err.value)
+
+
 def test_bm25_dot_product_equals_bm25s_scores():
     corpus = ["the cat sat on the mat", "dogs and cats are animals", "a mat for a dog", "nothing here"]
     enc = BM25Encoder(ModelSpec(name="b", kind="bm25", init_kwargs={"k1": 1.2, "b": 0.75}))

@@ -34,8 +34,12 @@ def test_default_targets_cover_models_languages_crosslingual_and_mteb():
 
 
 def test_finetunes_join_compare_with_their_base_and_crosschecks_skip_bm25():
-    cfg = config({"evaluation": {"cross_check": ["llamaindex"], "crosslingual": False}})
-    cfg["finetune"] = {"minilm-ft": {"base": "minilm"}}
+    cfg = config(
+        {
+            "evaluation": {"cross_check": ["llamaindex"], "crosslingual": False},
+            "finetune": {"minilm-ft": {"base": "minilm", "datasets": ["eu_ai_act/en"]}},
+        }
+    )
     assert eval_plan.eval_models(cfg) == ["bm25", "minilm", "minilm-ft"]
     assert eval_plan.compare_pairs(cfg) == [("minilm", "minilm-ft")]
     assert eval_plan.model_inputs(cfg, "minilm-ft") == ["results/models/minilm-ft"]
@@ -45,6 +49,33 @@ def test_finetunes_join_compare_with_their_base_and_crosschecks_skip_bm25():
     assert "results/eval/minilm-ft/eu_ai_act/en.crosscheck.json" in t
     assert "results/eval/bm25/eu_ai_act/en.crosscheck.json" not in t
     assert not [x for x in t if "-fr.csv" in x]
+
+
+def test_an_export_only_finetune_is_not_evaluated_and_the_report_says_exported():
+    from embedlab import reporting
+
+    export = {
+        "base": "minilm",
+        "datasets": ["eu_ai_act/en"],
+        "backend": "autotrain",
+        "autotrain": {"run": False},
+    }
+    cfg = config(
+        {"finetune": {"minilm-ft": {**export, "backend": "sentence-transformers"}, "minilm-at": export}}
+    )
+    assert eval_plan.exported_only(cfg) == ["minilm-at"]
+    assert eval_plan.eval_models(cfg) == ["bm25", "minilm", "minilm-ft"]
+    assert eval_plan.mteb_models(cfg) == ["bm25", "minilm", "minilm-ft"]
+    t = eval_plan.targets(cfg)
+    assert not [x for x in t if "minilm-at" in x]
+    assert "results/published/minilm-ft" in t
+    plan = reporting.plan(cfg)
+    assert "results/models/minilm-at" not in plan.model_dirs
+    assert any("`minilm-at` was exported, not trained" in n for n in plan.notes)
+    for key in ("evaluation", "mteb"):
+        bad = config({"finetune": {"minilm-at": export}, key: {"models": ["minilm-at"]}})
+        with pytest.raises(EmbedlabError, match=f"config error at {key}.models: fine-tune minilm-at only"):
+            eval_plan.targets(bad)
 
 
 def test_mteb_select_by_type_and_language_works_offline():

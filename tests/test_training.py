@@ -255,9 +255,9 @@ def test_autotrain_export_matches_autotrain_format(tiny, files, tmp_path, task, 
     assert "not trained (autotrain.run is false)" in caplog.text
 
 
-def test_autotrain_missing_says_how_to_run(tiny, files, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING):
-        facts = run(
+def test_autotrain_run_without_the_command_is_an_error(tiny, files, tmp_path):
+    with pytest.raises(EmbedlabError) as err:
+        run(
             tiny,
             files,
             tmp_path / "at",
@@ -265,10 +265,10 @@ def test_autotrain_missing_says_how_to_run(tiny, files, tmp_path, caplog):
             backend="autotrain",
             autotrain={"run": True, "command": "autotrain-not-installed-here"},
         )
-    assert facts["status"] == "exported"
-    assert "'autotrain-not-installed-here' is not on PATH" in caplog.text
-    assert "conda env create -f envs/autotrain.yaml" in caplog.text
-    assert f"cd {tmp_path / 'at' / 'autotrain'} && autotrain --config config.yml" in caplog.text
+    msg = str(err.value)
+    assert "'autotrain-not-installed-here' is not on PATH" in msg and "\n" not in msg
+    assert "conda env create -f envs/autotrain.yaml" in msg and "autotrain.run: false" in msg
+    assert not (tmp_path / "at").exists()
 
 
 def _fake_autotrain(tmp_path, body):

@@ -252,7 +252,13 @@ def autotrain_backend(
     at = settings["autotrain"]
     command = shlex.split(at["command"])
     exe = shutil.which(command[0]) if command else None
-    will_run = at["run"] and exe is not None
+    if at["run"] and exe is None:
+        raise EmbedlabError(
+            f"fine-tune {name}: autotrain.run is true but {command[0] if command else ''!r} is not on PATH: "
+            "`conda env create -f envs/autotrain.yaml && conda activate embedlab-autotrain` before running, "
+            "or set autotrain.run: false to export the data only"
+        )
+    will_run = at["run"]
     model = training.load_base(spec, device) if task == "triplet" or will_run else None
     export_dir = workdir / "autotrain"
     t0 = time.monotonic()
@@ -285,14 +291,13 @@ def autotrain_backend(
         },
     }
     if not will_run:
-        why = "autotrain.run is false" if not at["run"] else f"{command[0]!r} is not on PATH"
         log.warning(
-            "fine-tune %s: AutoTrain export written to %s/autotrain (%s, %s); not trained (%s). %s",
+            "fine-tune %s: AutoTrain export written to %s/autotrain (%s, %s); not trained (autotrain.run is "
+            "false). %s",
             name,
             final,
             task,
             ", ".join(f"{f}: {n}" for f, n in export["files"].items()),
-            why,
             facts["autotrain"]["how_to_run"],
         )
         return facts

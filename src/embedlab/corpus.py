@@ -1,7 +1,7 @@
 """Corpus loading: files and folders of PDF, HTML (EUR-Lex included), Markdown and text into outlined blocks.
 
-Also resolves where a corpus file lives (a `corpus_root` folder, or `resources/` where URLs are downloaded
-once), so every later stage reads the same bytes whatever the source was.
+Also resolves where a corpus file lives (a local file under `corpus_root` or `resources_dir`, else its URL,
+downloaded once into `resources_dir`), so every later stage reads the same bytes whatever the source was.
 """
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from embedlab import io
@@ -36,11 +38,46 @@ SUFFIXES = {
 # --- where files live ------------------------------------------------------------------------------------
 
 
-def resolve_source(file: str, corpus_root: str | None, resources_dir: str) -> Path:
-    """The path a corpus file is read from: under `corpus_root` when set, else under `resources_dir`."""
+@dataclass(frozen=True)
+class Source:
+    """Where one corpus/language is read from, and the URL that fetches it when it is not there yet."""
+
+    path: Path
+    url: str | None = None  # set only when `path` is missing and must be downloaded
+
+
+def resolve_source(
+    corpus: str, lang: str, file: str, url: str | None, corpus_root: str | None, resources_dir: str
+) -> Source:
+    """A file that exists locally (under `corpus_root`, then `resources_dir`) is used as it is; a missing one
+    with a `url` is downloaded once into `resources_dir`; a missing one without is an error naming the places.
+    """
     if Path(file).is_absolute():
-        return Path(file)
-    return Path(corpus_root or resources_dir) / file
+        candidates = [Path(file)]
+    else:
+        candidates = [Path(root) / file for root in (corpus_root, resources_dir) if root]
+    for path in candidates:
+        if path.exists():
+            return Source(path)
+    if url:
+        name = Path(file).name if Path(file).is_absolute() else file
+        return Source(Path(resources_dir) / name, url)
+    where = " or ".join(str(p) for p in candidates)
+    raise EmbedlabError(
+        f"corpus {corpus}/{lang}: {file} is not at {where}: put it there, point corpus_root at a folder "
+        f"that holds it, or give corpora.{corpus}.languages.{lang}.url to download it from"
+    )
+
+
+def plan_sources(config: dict[str, Any]) -> dict[tuple[str, str], Source]:
+    """Every corpus/language of a validated config and its source, checked before any job starts."""
+    return {
+        (corpus, lang): resolve_source(
+            corpus, lang, spec["file"], spec.get("url"), config["corpus_root"], config["resources_dir"]
+        )
+        for corpus, c in config["corpora"].items()
+        for lang, spec in c["languages"].items()
+    }
 
 
 def download(url: str, dest: str | Path, timeout: float = 60.0) -> None:

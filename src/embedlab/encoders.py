@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import inspect
 import json
 import logging
@@ -260,12 +261,14 @@ def hf_load_kwargs(model_kwargs: dict[str, Any], device: str, name: str = "?") -
         kw.pop("device_map", None)
         return kw
     if bnb.get("load_in_4bit") or bnb.get("load_in_8bit"):
-        try:
-            from transformers import BitsAndBytesConfig
-        except ImportError as exc:  # pragma: no cover - transformers always has it
+        if importlib.util.find_spec("bitsandbytes") is None:
             raise EmbedlabError(
-                f"model {name}: 4/8-bit loading needs transformers' BitsAndBytesConfig"
-            ) from exc
+                f"model {name}: model_kwargs {sorted(k for k in bnb if k.startswith('load_in'))} need "
+                "bitsandbytes, an optional extra: pip install 'embedlab[gpu]' (or drop them to load "
+                "unquantized)"
+            )
+        from transformers import BitsAndBytesConfig
+
         if isinstance(bnb.get("bnb_4bit_compute_dtype"), str):
             bnb["bnb_4bit_compute_dtype"] = getattr(
                 torch, _DTYPES.get(bnb["bnb_4bit_compute_dtype"], "float16")

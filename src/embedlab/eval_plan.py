@@ -19,11 +19,32 @@ def evaluation_settings(config: dict[str, Any]) -> dict[str, Any]:
     return config.get("evaluation") or {}
 
 
+def exported_only(config: dict[str, Any]) -> list[str]:
+    """Fine-tunes that only export data (backend autotrain with `autotrain.run: false`): no model to score."""
+    return [
+        name
+        for name, ft in (config.get("finetune") or {}).items()
+        if ft["backend"] == "autotrain" and not ft["autotrain"]["run"]
+    ]
+
+
+def _check_trained(config: dict[str, Any], names: list[str], key: str) -> None:
+    for name in names:
+        if name in exported_only(config):
+            raise EmbedlabError(
+                f"config error at {key}: fine-tune {name} only exports AutoTrain data (autotrain.run: "
+                f"false), so there is no model to evaluate: set finetune.{name}.autotrain.run: true or drop "
+                f"it from {key}"
+            )
+
+
 def eval_models(config: dict[str, Any]) -> list[str]:
-    """evaluation.models, or every `models` entry followed by every `finetune` entry."""
+    """evaluation.models, or every `models` entry followed by every trained `finetune` entry."""
     chosen = evaluation_settings(config).get("models")
     if chosen is None:
-        chosen = [*config.get("models", {}), *config.get("finetune", {})]
+        skip = exported_only(config)
+        chosen = [*config.get("models", {}), *(n for n in config.get("finetune", {}) if n not in skip)]
+    _check_trained(config, chosen, "evaluation.models")
     for name in chosen:
         model_spec(config, name)  # unknown names fail here, at parse time, with the list of known ones
     return list(dict.fromkeys(chosen))
@@ -95,7 +116,10 @@ def compare_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
 
 def mteb_models(config: dict[str, Any]) -> list[str]:
     chosen = (config.get("mteb") or {}).get("models")
-    return list(dict.fromkeys(eval_models(config) if chosen is None else chosen))
+    if chosen is None:
+        return eval_models(config)
+    _check_trained(config, chosen, "mteb.models")
+    return list(dict.fromkeys(chosen))
 
 
 def mteb_custom_tasks(config: dict[str, Any]) -> dict[str, tuple[str, str]]:

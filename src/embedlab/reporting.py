@@ -114,6 +114,12 @@ def plan(config: dict[str, Any]) -> ReportPlan:
         notes.append("MTEB was not run (config `mteb.enabled: false` or no tasks), so there is no MTEB plot.")
     if trained:
         plots.append("loss_curves")
+    notes += [
+        f"Fine-tune `{name}` was exported, not trained (backend autotrain, `autotrain.run: false`): its "
+        f"AutoTrain data and config are in results/models/{name}/autotrain; it is not evaluated, run through "
+        "MTEB or published."
+        for name in eval_plan.exported_only(config)
+    ]
     return ReportPlan(
         models=list(dict.fromkeys([*models, *mteb_models])),
         runs=runs,
