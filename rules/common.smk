@@ -11,11 +11,13 @@ sys.path.insert(0, _SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 
 from embedlab import config as cfg
-from embedlab.corpus import plan_sources
+from embedlab.corpus import locate_corpus_root, plan_sources
 from embedlab.errors import EmbedlabError
 
 # A bad config or a missing corpus file stops the run here, before any job, with one line and no traceback.
 try:
+    if isinstance(config.get("corpus_root"), str):
+        config["corpus_root"] = locate_corpus_root(config["corpus_root"], workflow.basedir)
     cfg.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
     SOURCES = plan_sources(config)
 except EmbedlabError as _exc:

@@ -126,8 +126,9 @@ def test_rule_resources_are_snakemake_callables_of_wildcards_and_attempt() -> No
     cfg = _config({"rules": {"evaluate": {"gpu": 0}}})
     base = {"gpu": 1, "mem_mb": lambda wc: 12000 if wc.model == "minilm" else 4000, "runtime": 120}
     res = rule_resources(cfg, "evaluate", base)
-    assert set(res) == {"gpu", "mem_mb", "runtime"}
+    assert set(res) == {"gpu", "mem_mb", "runtime", "attempt"}
     wc = SimpleNamespace(model="minilm")
+    assert [res["attempt"](wc, a) for a in (1, 2)] == [1, 2]  # how run_rule knows a retry
     assert [res["mem_mb"](wc, 2), res["runtime"](wc, 2), res["gpu"](wc, 1)] == [18000, 240, 0]
     assert res["mem_mb"](SimpleNamespace(model="bm25"), 1) == 4000
     # an override may add a resource the rule does not declare

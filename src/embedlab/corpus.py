@@ -69,6 +69,15 @@ def resolve_source(
     )
 
 
+def locate_corpus_root(root: str | None, workflow_dir: str | Path) -> str | None:
+    """A relative `corpus_root` is read from the working directory, or else from the workflow's own folder:
+    `data/corpora` of the default config is found from any `--directory`."""
+    if not root or Path(root).is_absolute() or Path(root).is_dir():
+        return root
+    shipped = Path(workflow_dir) / root
+    return str(shipped) if shipped.is_dir() else root
+
+
 def plan_sources(config: dict[str, Any]) -> dict[tuple[str, str], Source]:
     """Every corpus/language of a validated config and its source, checked before any job starts."""
     return {

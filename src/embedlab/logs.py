@@ -42,7 +42,7 @@ def run_rule(snakemake: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
     )
     log.info("rule %s", getattr(snakemake, "rule", "?"))
     marker = _failure_marker(snakemake)
-    attempt = int(getattr(snakemake, "attempt", 1))
+    attempt = int(snakemake.resources.get("attempt", 1))  # set by embedlab.resources.rule_resources
     if attempt > 1 and marker.is_file():
         # Retries are for resource kills (OOM, time limit): a config or data error fails the same way again.
         log.error("%s (not retried: a config or data error, not a resource kill)", marker.read_text("utf-8"))

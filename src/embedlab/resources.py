@@ -63,7 +63,12 @@ def rule_resources(config: dict[str, Any], rule: str, base: dict[str, Value]) ->
         evaluate.__name__ = f"{rule}_{name}"
         return evaluate
 
-    return {name: resource(name) for name in wanted}
+    def attempt(wildcards: Any, attempt: int) -> int:
+        return attempt
+
+    # Not a resource: how the job's script (embedlab.logs.run_rule) learns which attempt it is, since
+    # Snakemake's `snakemake` object does not say; a retried config/data error then fails at once.
+    return {name: resource(name) for name in wanted} | {"attempt": attempt}
 
 
 def threads(config: dict[str, Any], rule: str, default: int) -> int:
