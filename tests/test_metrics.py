@@ -104,3 +104,33 @@ def test_paired_test_detects_a_real_difference_and_not_noise():
     assert res["diff"] > 0 and res["p_value"] < 0.01 and res["ci"][0] > 0
     same = metrics.paired_test(base, base[rng.permutation(300)], samples=2000, seed=3)
     assert same["p_value"] > 0.05
+
+
+def test_cluster_bootstrap_of_perfectly_correlated_groups_equals_the_group_level_bootstrap():
+    rng = np.random.default_rng(0)
+    per_group = rng.random(40)
+    size = 3
+    values = np.repeat(per_group, size)  # every query of a group scores the same
+    groups = [f"g{i}" for i in range(40) for _ in range(size)]
+    clustered = metrics.bootstrap_ci({"m": values}, samples=800, seed=5, groups=groups)
+    group_level = metrics.bootstrap_ci({"m": per_group}, samples=800, seed=5)
+    assert clustered["m"] == pytest.approx(group_level["m"], abs=1e-12)
+    naive = metrics.bootstrap_ci({"m": values}, samples=800, seed=5)
+    assert naive["m"][1] - naive["m"][0] < clustered["m"][1] - clustered["m"][0]  # too narrow
+    assert metrics.bootstrap_ci({"m": values}, samples=800, seed=5, groups=groups) == clustered  # seeded
+    singletons = metrics.bootstrap_ci({"m": values}, samples=800, seed=5, groups=[str(i) for i in range(120)])
+    assert singletons == naive  # one query per group is the plain query bootstrap
+
+
+def test_clustered_paired_test_flips_whole_groups():
+    rng = np.random.default_rng(1)
+    base = rng.random(60)
+    groups = [f"g{i // 6}" for i in range(60)]  # 10 groups of 6
+    shift = np.repeat(rng.normal(0, 0.3, 10), 6)  # a per-group effect, no real difference overall
+    b = base + shift
+    plain = metrics.paired_test(base, b, samples=4000, seed=2)
+    clustered = metrics.paired_test(base, b, samples=4000, seed=2, groups=groups)
+    assert clustered["n"] == 60 and clustered["n_groups"] == 10 and plain["n_groups"] == 60
+    assert clustered["diff"] == pytest.approx(plain["diff"])
+    assert clustered["p_value"] > plain["p_value"]  # 10 independent units, not 60
+    assert clustered["ci"][1] - clustered["ci"][0] > plain["ci"][1] - plain["ci"][0]

@@ -134,16 +134,45 @@ def per_query(ranks: Sequence[np.ndarray], ks: Sequence[int]) -> dict[str, np.nd
 
 
 def _resample_counts(rng: np.random.Generator, n: int, samples: int, chunk: int = 200):
-    """Bootstrap resamples as count vectors (draws per query): a mean is then counts @ values / n."""
+    """Bootstrap resamples as count vectors (draws per unit): a mean is then counts @ values / n."""
     p = np.full(n, 1.0 / n)
     for start in range(0, samples, chunk):
         yield rng.multinomial(n, p, size=min(chunk, samples - start)).astype(np.float64)
 
 
+def clusters(groups: Sequence[str] | None, n: int) -> tuple[np.ndarray, int]:
+    """Cluster index of each query (first-seen order) and the number of clusters; no groups: one per query.
+
+    Queries about one chunk group (an article, a section) share positives and vocabulary, so they are not
+    independent: the bootstrap and the permutation test resample whole groups.
+    """
+    if groups is None:
+        return np.arange(n), n
+    if len(groups) != n:
+        raise ValueError(f"{len(groups)} groups for {n} queries")
+    index: dict[str, int] = {}
+    return np.array([index.setdefault(g, len(index)) for g in groups], dtype=np.int64), len(index)
+
+
+def _cluster_sums(values: np.ndarray, cluster: np.ndarray, n_clusters: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster sums of `values` (rows = queries) and per-cluster query counts."""
+    sums = np.zeros((n_clusters, *values.shape[1:]))
+    np.add.at(sums, cluster, values)
+    return sums, np.bincount(cluster, minlength=n_clusters).astype(np.float64)
+
+
 def bootstrap_ci(
-    values: dict[str, np.ndarray], samples: int = 1000, seed: int = 42, level: float = 0.95
+    values: dict[str, np.ndarray],
+    samples: int = 1000,
+    seed: int = 42,
+    level: float = 0.95,
+    groups: Sequence[str] | None = None,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile bootstrap CI of each metric's mean over queries (queries resampled with replacement)."""
+    """Percentile bootstrap CI of each metric's mean over queries.
+
+    With `groups`, whole groups are drawn with replacement (a cluster bootstrap) and each resample's mean
+    is over the queries of the drawn groups; without, single queries are drawn.
+    """
     names = list(values)
     if not names:
         return {}
@@ -151,36 +180,50 @@ def bootstrap_ci(
     n = mat.shape[0]
     if n == 0 or samples <= 0:
         return {k: (float("nan"), float("nan")) for k in names}
+    cluster, g = clusters(groups, n)
+    sums, sizes = _cluster_sums(mat, cluster, g)
     rng = np.random.default_rng(seed)
-    means = np.concatenate([c @ mat / n for c in _resample_counts(rng, n, samples)])
+    means = np.concatenate([(c @ sums) / (c @ sizes)[:, None] for c in _resample_counts(rng, g, samples)])
     alpha = (1 - level) / 2
     lo, hi = np.quantile(means, [alpha, 1 - alpha], axis=0)
     return {k: (float(lo[i]), float(hi[i])) for i, k in enumerate(names)}
 
 
 def paired_test(
-    a: np.ndarray, b: np.ndarray, samples: int = 10000, seed: int = 42, level: float = 0.95
+    a: np.ndarray,
+    b: np.ndarray,
+    samples: int = 10000,
+    seed: int = 42,
+    level: float = 0.95,
+    groups: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Is b better than a on the same queries? Mean difference (b - a), its paired-bootstrap CI, and a
-    two-sided sign-flip permutation p-value (exchangeable under 'no difference')."""
+    two-sided sign-flip permutation p-value (exchangeable under 'no difference').
+
+    With `groups`, the bootstrap draws whole groups and the permutation flips the sign of a whole group's
+    differences at once: queries of one group are not independent evidence.
+    """
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     diff = b - a
     n = len(diff)
     if n == 0:
         return {"n": 0, "mean_a": None, "mean_b": None, "diff": None, "ci": [None, None], "p_value": None}
+    cluster, g = clusters(groups, n)
+    sums, sizes = _cluster_sums(diff, cluster, g)
     rng = np.random.default_rng(seed)
-    boots = np.concatenate([c @ diff / n for c in _resample_counts(rng, n, samples)])
+    boots = np.concatenate([(c @ sums) / (c @ sizes) for c in _resample_counts(rng, g, samples)])
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boots, [alpha, 1 - alpha])
     observed = abs(diff.mean())
     extreme = 0
     for start in range(0, samples, 500):
         m = min(500, samples - start)
-        signs = rng.choice(np.array([-1.0, 1.0]), size=(m, n))
-        extreme += int((np.abs(signs @ diff / n) >= observed - 1e-12).sum())
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(m, g))
+        extreme += int((np.abs(signs @ sums / n) >= observed - 1e-12).sum())
     return {
         "n": n,
+        "n_groups": g,
         "mean_a": float(a.mean()),
         "mean_b": float(b.mean()),
         "diff": float(diff.mean()),
