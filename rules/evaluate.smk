@@ -13,6 +13,7 @@ _MODEL_RE = "|".join(re.escape(m) for m in sorted({*eval_plan.eval_models(config
 rule evaluate:
     input:
         val="results/qa/{corpus}/{lang}/val.json",
+        chunks="results/chunks/{corpus}/{lang}.json",
         model=lambda wc: eval_plan.model_inputs(config, wc.model),
     output:
         summary="results/eval/{model}/{corpus}/{lang}.csv",

@@ -9,6 +9,7 @@ run_rule(
     snakemake.output.summary,
     snakemake.output.queries,
     p.spec,
+    chunks_path=snakemake.input.chunks,
     corpus=snakemake.wildcards.corpus,
     lang=snakemake.wildcards.lang,
     ks=p.ks,

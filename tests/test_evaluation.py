@@ -38,6 +38,7 @@ def test_bm25_on_real_val_splits(splits, tmp_path, lang):
         tmp_path / "s.csv",
         tmp_path / "q.csv",
         {"name": "bm25", "kind": "bm25"},
+        chunks_path=d / "chunks.json",
         corpus="c",
         lang=lang,
         bootstrap_samples=200,
@@ -53,6 +54,10 @@ def test_bm25_on_real_val_splits(splits, tmp_path, lang):
     with open(tmp_path / "q.csv", encoding="utf-8") as fh:
         per = list(csv.DictReader(fh))
     assert [p["query_id"] for p in per] == list(val["queries"])
+    group_of = {c["id"]: c["group"] for c in io.read_json(d / "chunks.json")["chunks"]}
+    assert [p["group"] for p in per] == [group_of[val["relevant_docs"][q][0]] for q in val["queries"]]
+    assert row["bootstrap_unit"] == "chunk group" and row["n_groups"] == len({p["group"] for p in per})
+    assert row["n_groups"] < row["n_queries"]  # several queries per article: the groups are real clusters
     assert np.mean([float(p["mrr@10"]) for p in per]) == pytest.approx(row["mrr@10"])
     first = [float(p["first_rank"]) for p in per]
     assert all(r >= 1 for r in first)
@@ -66,6 +71,7 @@ def test_minilm_beats_random_and_the_cache_skips_all_encoding(splits, tmp_path):
         tmp_path / "r.csv",
         tmp_path / "rq.csv",
         {"name": "random", "kind": "custom", "class_path": "custom_models:RandomEncoder"},
+        chunks_path=splits["en"] / "chunks.json",
         corpus="c",
         lang="en",
         bootstrap_samples=100,
@@ -76,6 +82,7 @@ def test_minilm_beats_random_and_the_cache_skips_all_encoding(splits, tmp_path):
         tmp_path / "m.csv",
         tmp_path / "mq.csv",
         MINI,
+        chunks_path=splits["en"] / "chunks.json",
         corpus="c",
         lang="en",
         bootstrap_samples=100,
@@ -88,6 +95,7 @@ def test_minilm_beats_random_and_the_cache_skips_all_encoding(splits, tmp_path):
         tmp_path / "m2.csv",
         tmp_path / "mq2.csv",
         MINI,
+        chunks_path=splits["en"] / "chunks.json",
         corpus="c",
         lang="en",
         bootstrap_samples=100,
@@ -146,11 +154,14 @@ def test_bad_input_is_clear_or_counted(tmp_path):
             "relevant_docs": {"q1": ["c1"], "q2": ["c2"]},
         },
     )
+    chunks = tmp_path / "chunks.json"
+    io.write_json(chunks, {"chunks": [{"id": "c1", "group": "g1"}, {"id": "c2", "group": "g2"}]})
     row = evaluate(
         path,
         tmp_path / "s.csv",
         tmp_path / "q.csv",
         {"name": "b", "kind": "bm25"},
+        chunks_path=chunks,
         corpus="c",
         lang="en",
         bootstrap_samples=10,
@@ -201,13 +212,13 @@ def test_crosslingual_en_queries_against_fr_chunks(splits, tmp_path):
 
 
 def test_compare_writes_a_paired_test(tmp_path):
-    header = "query_id,n_relevant,first_rank,reciprocal_rank,mrr@10\n"
+    header = "query_id,group,n_relevant,first_rank,reciprocal_rank,mrr@10\n"
     rng = np.random.default_rng(0)
     a = rng.random(80)
     b = np.clip(a + 0.2, 0, 1)
     for name, vals in (("a", a), ("b", b)):
         (tmp_path / f"{name}.csv").write_text(
-            header + "".join(f"q{i},1,1,1,{v}\n" for i, v in enumerate(vals)), encoding="utf-8"
+            header + "".join(f"q{i},g{i // 4},1,1,1,{v}\n" for i, v in enumerate(vals)), encoding="utf-8"
         )
     res = compare(
         tmp_path / "a.csv",
@@ -218,6 +229,7 @@ def test_compare_writes_a_paired_test(tmp_path):
         samples=500,
     )
     assert res["diff"] > 0 and res["p_value"] < 0.05 and "better" in res["verdict"]
+    assert res["unit"] == "chunk group" and res["n_groups"] == 20 and res["n"] == 80
     assert json.loads((tmp_path / "c.json").read_text())["model_b"] == "tuned"
     with pytest.raises(EmbedlabError, match="metric"):
         compare(

@@ -111,6 +111,7 @@ def _model_stages_in_process(wd: Path, cfg: dict) -> None:
                     f"results/eval/{model}/{c}/{lang}.csv",
                     f"results/eval/{model}/{c}/{lang}.queries.csv",
                     eval_plan.spec_of(cfg, model).to_json(),
+                    chunks_path=f"results/chunks/{c}/{lang}.json",
                     corpus=c,
                     lang=lang,
                     ks=ev["ks"],

@@ -100,9 +100,14 @@ def crosslingual_qa(
     for k, v in skipped.items():
         if v:
             log.warning("%s: skipped %d queries (%s)", source, v, k)
-    return QASet(
+    qa = QASet(
         qids, texts, [c["id"] for c in tgt_chunks], [c["text"] for c in tgt_chunks], relevant, skipped, source
     )
+    # resampled by the source chunk group the query was written from, as in the same-language evaluation
+    src_group = {c["id"]: c["group"] for c in src_chunks}
+    first = {qid: src_val["relevant_docs"][qid][0].split("#")[0] for qid in qids}
+    qa.groups = [src_group[first[q]] for q in qids]
+    return qa
 
 
 def evaluate_crosslingual(

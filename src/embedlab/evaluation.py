@@ -41,6 +41,13 @@ class QASet:
     relevant: list[list[int]]
     skipped: dict[str, int] = field(default_factory=dict)
     source: str = ""
+    groups: list[str] | None = None  # each query's chunk group: the unit the bootstrap resamples
+
+    def with_groups(self, chunk_group: dict[str, str]) -> QASet:
+        """Each query's group is its first positive's chunk group (the split's unit, so all its positives
+        lie on the val side together); queries of one group are resampled together."""
+        self.groups = [chunk_group[self.corpus_ids[rel[0]]] for rel in self.relevant]
+        return self
 
     @property
     def n_relevant(self) -> list[int]:
@@ -171,7 +178,7 @@ def summary_row(
 ) -> dict[str, Any]:
     names = metrics.metric_names(ks)
     vals = {k: run.per_query[k] for k in names}
-    cis = metrics.bootstrap_ci(vals, bootstrap_samples, seed)
+    cis = metrics.bootstrap_ci(vals, bootstrap_samples, seed, groups=run.qa.groups)
     row: dict[str, Any] = {
         "model": model,
         "kind": kind,
@@ -194,6 +201,8 @@ def summary_row(
             "dim": run.dim,
             "device": device,
             "bootstrap_samples": bootstrap_samples,
+            "bootstrap_unit": "chunk group" if run.qa.groups is not None else "query",
+            "n_groups": len(set(run.qa.groups)) if run.qa.groups is not None else len(run.qa.queries),
             "seed": seed,
             "format": FORMAT,
         }
@@ -207,10 +216,11 @@ def write_results(
     """The summary `row` (from `summary_row`) as a one-row CSV, and the run's per-query CSV."""
     write_csv(out_csv, list(row), [list(row.values())])
     names = metrics.metric_names(ks)
-    header = ["query_id", "n_relevant", "first_rank", "reciprocal_rank", *names]
+    header = ["query_id", "group", "n_relevant", "first_rank", "reciprocal_rank", *names]
     rows = [
         [
             qid,
+            run.qa.groups[i] if run.qa.groups is not None else qid,
             len(run.qa.relevant[i]),
             run.per_query["first_rank"][i],
             run.per_query["reciprocal_rank"][i],
@@ -229,12 +239,18 @@ def write_results(
     return row
 
 
+def chunk_groups(chunks_path: str | Path) -> dict[str, str]:
+    """Chunk id -> its group, from a chunk file (results/chunks/{corpus}/{lang}.json)."""
+    return {c["id"]: c["group"] for c in io.read_json(chunks_path)["chunks"]}
+
+
 def evaluate(
     val_path: str | Path,
     out_csv: str | Path,
     out_queries: str | Path,
     spec: dict[str, Any],
     *,
+    chunks_path: str | Path,
     corpus: str,
     lang: str,
     ks: Sequence[int] = (1, 3, 5, 10),
@@ -245,7 +261,7 @@ def evaluate(
     exact_max_corpus: int = 200_000,
 ) -> dict[str, Any]:
     """Rule `evaluate`: one model on one val split -> summary CSV row + per-query CSV."""
-    qa = load_qa(val_path)
+    qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
     return evaluate_qa(
         qa, out_csv, out_queries, ModelSpec(**spec), corpus=corpus, lang=lang, ks=ks,
         bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir,
@@ -310,6 +326,7 @@ def compare(
             f"compare: metric {metric!r} is not in the per-query files (columns: {', '.join(a.columns)})"
         )
     common = a.index.intersection(b.index)
+    groups = a.loc[common, "group"].astype(str).tolist() if "group" in a.columns else None
     if len(common) != len(a) or len(common) != len(b):
         log.warning(
             "compare %s vs %s: %d/%d/%d queries in common", model_a, model_b, len(common), len(a), len(b)
@@ -323,8 +340,9 @@ def compare(
         "model_b": model_b,
         "samples": samples,
         "seed": seed,
+        "unit": "chunk group" if groups is not None else "query",
         **metrics.paired_test(
-            a.loc[common, metric].to_numpy(), b.loc[common, metric].to_numpy(), samples, seed
+            a.loc[common, metric].to_numpy(), b.loc[common, metric].to_numpy(), samples, seed, groups=groups
         ),
     }
     p = result["p_value"]

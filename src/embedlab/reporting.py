@@ -226,10 +226,13 @@ def _generator_counts(qids: Sequence[str], prov: dict[str, Any] | None) -> Count
     return Counter(queries.get(q, {}).get("generator", "unknown") for q in qids)
 
 
-def paired(a: np.ndarray, b: np.ndarray, samples: int, seed: int) -> dict[str, Any]:
+def paired(
+    a: np.ndarray, b: np.ndarray, samples: int, seed: int, groups: Sequence[str] | None = None
+) -> dict[str, Any]:
     """b - a on the same queries: mean difference + paired-bootstrap CI + sign-flip permutation p-value
-    (embedlab.metrics.paired_test, seeded), and the Wilcoxon signed-rank p-value when scipy is installed."""
-    res = metrics.paired_test(a, b, samples, seed)
+    (embedlab.metrics.paired_test, seeded; whole chunk groups when `groups` is given), and the Wilcoxon
+    signed-rank p-value of the per-group mean differences (per query without groups), when scipy is there."""
+    res = metrics.paired_test(a, b, samples, seed, groups=groups)
     res["p_wilcoxon"] = None
     diff = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
     if len(diff):
@@ -237,7 +240,9 @@ def paired(a: np.ndarray, b: np.ndarray, samples: int, seed: int) -> dict[str, A
             from scipy.stats import wilcoxon
         except ImportError:  # optional: the permutation test needs nothing but numpy
             return res
-        res["p_wilcoxon"] = 1.0 if not diff.any() else float(wilcoxon(diff).pvalue)
+        cluster, g = metrics.clusters(groups, len(diff))
+        unit_diff = np.bincount(cluster, weights=diff, minlength=g) / np.bincount(cluster, minlength=g)
+        res["p_wilcoxon"] = 1.0 if not unit_diff.any() else float(wilcoxon(unit_diff).pvalue)
     return res
 
 
@@ -339,6 +344,7 @@ def summarize(
                 b.loc[common, paired_metric].to_numpy(),
                 test_samples,
                 seed,
+                groups=a.loc[common, "group"].astype(str).tolist() if "group" in a.columns else None,
             )
         facts = training.get(r.model, {})
         mteb_score = next(
@@ -444,7 +450,9 @@ def render_markdown(
         "# embedlab report",
         "",
         f"Headline metric: **{metric}** (mean over the validation queries; [95 % bootstrap CI]). "
-        "Every metric with its interval is in `summary.csv`.",
+        "Every metric with its interval is in `summary.csv`. The bootstrap resamples whole chunk groups "
+        "(the split unit: an article, a section, a run of chunks), not single queries: queries about one "
+        "group share positives and wording, so they are not independent evidence.",
         "",
     ]
 
@@ -532,7 +540,9 @@ def render_markdown(
         lines += [
             f"Paired test on the same queries, per-query `{pm}`: mean difference (fine-tuned − base) "
             f"with its paired-bootstrap 95 % CI; p = two-sided sign-flip permutation test "
-            f"({facts['test_samples']} flips, seed {facts['seed']}); Wilcoxon signed-rank p beside it.",
+            f"({facts['test_samples']} flips, seed {facts['seed']}); Wilcoxon signed-rank p beside it. "
+            "The unit of both is the chunk group: groups are resampled and sign-flipped whole, and the "
+            "Wilcoxon test ranks per-group mean differences.",
             "",
         ]
         rows = []
