@@ -39,7 +39,7 @@ wildcard_constraints:
 
 
 def source_path(wildcards):
-    """The corpus file (or folder) a chunk rule reads: local, or what rule download fetches."""
+    """The corpus file (or folder) that chunking reads, local or fetched by the download rule."""
     return str(SOURCES[(wildcards.corpus, wildcards.lang)].path)
 
 

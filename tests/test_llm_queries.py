@@ -22,7 +22,14 @@ from embedlab.config import validate_config
 from embedlab.errors import EmbedlabError
 from embedlab.llm_clean import DROP_REASONS, cjk_ratio, clean_reply, language_ok, unwrap
 from embedlab.llm_providers import parse_retry_after, redact, uses_gpu
-from embedlab.llm_queries import DEFAULT_PROMPTS, Checkpoint, LlmGenerator, generate_llm_queries, prompt_hash
+from embedlab.llm_queries import (
+    DEFAULT_PROMPTS,
+    GENERIC_PROMPT,
+    Checkpoint,
+    LlmGenerator,
+    generate_llm_queries,
+    prompt_hash,
+)
 from embedlab.queries import build_dataset, make_generator
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -139,6 +146,22 @@ def test_questions_in_the_corpus_language(lang, server, chunks):
             assert cjk_ratio(q.text) > 0.8 and not q.text.startswith(("以下", "问题", "答"))
         else:
             assert not q.text.startswith(("Voici", "Réponse", "*", "«"))
+
+
+def test_generic_prompt_for_a_language_without_a_tuned_one(server, chunks):
+    """Polish has no tuned prompt: the generic one asks for questions in Polish (name from langcodes)."""
+    gen = LlmGenerator(provider="ollama", base_url=server.url, **FAST)
+    result = gen.generate(chunks["en"][:4], "pl", 42)
+    prompts = [body["messages"][-1]["content"] for body in server.bodies]  # concurrent: any order
+    assert len(prompts) == 4
+    assert all("Write the questions in Polish, the language of the context." in p for p in prompts)
+    assert all("setup 2 questions" in p for p in prompts)
+    assert any(chunks["en"][0]["text"][:60] in p for p in prompts)
+    template = GENERIC_PROMPT.replace("{language_name}", "Polish")
+    assert {q.prompt_hash for q in result.queries} == {prompt_hash(template)} and result.queries
+    # tuned prompts keep their text, so their hashes (and checkpoints) stay valid
+    assert gen.template("en") == DEFAULT_PROMPTS["en"] and gen.template("zh") == DEFAULT_PROMPTS["zh"]
+    assert LlmGenerator(prompts={"pl": "Pytania: {context_str}"}).template("pl") == "Pytania: {context_str}"
 
 
 def test_rule_writes_queries_report_and_dataset_input(tmp_path, server, chunk_files):
@@ -377,8 +400,8 @@ def test_config_errors_are_one_line(chunks, monkeypatch):
         LlmGenerator(provider="openai").generate(chunks["en"][:1], "en", 42)
     with pytest.raises(EmbedlabError, match="base_url is required for provider openai_like"):
         LlmGenerator(provider="openai_like", model="m").generate(chunks["en"][:1], "en", 42)
-    with pytest.raises(EmbedlabError, match="no template for language 'de'"):
-        LlmGenerator().generate(chunks["en"][:1], "de", 42)
+    with pytest.raises(EmbedlabError, match="'xx' is not a language code"):
+        LlmGenerator().generate(chunks["en"][:1], "xx", 42)
 
 
 def test_unknown_openai_model_is_one_line(server, chunks, monkeypatch):
@@ -608,6 +631,19 @@ def test_language_check():
     assert language_ok("什么是AI系统？", "zh") and not language_ok("What is an AI system?", "zh")
     assert not language_ok("证券法的目的是什么？", "en")
     assert language_ok("GDPR Article 22?", "fr")  # no evidence either way: kept
+    # Japanese and Korean are CJK too: kana and Hangul count as their script, not as a foreign one
+    assert language_ok("AIシステムとは何ですか？", "ja") and not language_ok("What is an AI system?", "ja")
+    assert language_ok("인공지능 시스템이란 무엇입니까?", "ko")
+    assert not language_ok("인공지능 시스템이란 무엇입니까?", "en")
+
+
+def test_japanese_and_korean_replies_are_cleaned_as_cjk():
+    reply = "1. この規則の目的は何ですか？\n2. 提供者の義務はどのように定められていますか？\n3. What is it?"
+    cleaned = clean_reply(reply, "ja", 2)
+    assert cleaned.questions == ["この規則の目的は何ですか？", "提供者の義務はどのように定められていますか？"]
+    assert cleaned.drops["wrong_language"] == 1
+    ko = clean_reply("- 이 규정의 목적은 무엇입니까?\n- 제공자의 의무는 무엇입니까?", "ko", 2)
+    assert len(ko.questions) == 2 and not ko.drops
 
 
 def test_retry_after_parsing():

@@ -6,7 +6,7 @@ from eval_data import MINILM, build_split
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import evaluate
-from embedlab.mteb_eval import custom_task_name, model_card, run_mteb
+from embedlab.mteb_eval import custom_task_name, model_card, mteb_lang, run_mteb
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def test_custom_task_offline_matches_our_ndcg(val, tmp_path):
     assert res["status"] == "ok" and res["type"] == "Retrieval"
     on_disk = io.read_json(tmp_path / f"{task}.json")
     scores = on_disk["mteb"]["scores"]["test"][0]
-    assert scores["languages"] == ["cmn-Hans"] and on_disk["main_score"] == pytest.approx(
+    assert scores["languages"] == ["zho-Hans"] and on_disk["main_score"] == pytest.approx(
         scores["ndcg_at_10"]
     )
     ours = evaluate(
@@ -38,6 +38,7 @@ def test_custom_task_offline_matches_our_ndcg(val, tmp_path):
         tmp_path / "e.csv",
         tmp_path / "q.csv",
         spec,
+        chunks_path=val.parent / "chunks.json",
         corpus="securities_law",
         lang="zh",
         bootstrap_samples=10,
@@ -59,6 +60,18 @@ def test_user_classes_and_bm25_run_in_mteb(val, tmp_path, spec):
     task = custom_task_name("securities_law", "zh")
     res = run_mteb(tmp_path / "r.json", spec, task, val_path=val, corpus="securities_law", lang="zh")
     assert res["status"] == "ok" and 0 < res["main_score"] <= 1
+
+
+def test_mteb_language_labels_for_any_language_code():
+    from mteb.languages.check_language_code import check_language_code
+
+    labels = [mteb_lang(code) for code in ("zh", "ja", "ko", "hu", "pl", "eng", "sw")]
+    assert labels == ["zho-Hans", "jpn-Jpan", "kor-Kore", "hun-Latn", "pol-Latn", "eng-Latn", "swa-Latn"]
+    for label in labels:
+        check_language_code(label)  # mteb accepts them
+    with pytest.raises(EmbedlabError) as err:
+        mteb_lang("xx")
+    assert "'xx' is not a language code" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_standard_task_offline_is_unavailable_not_a_crash(tmp_path, monkeypatch):

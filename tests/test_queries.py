@@ -3,14 +3,15 @@ import pytest
 from embedlab import io
 from embedlab.chunking import chunk_corpus
 from embedlab.errors import EmbedlabError
+from embedlab.languages import count_words
 from embedlab.queries import (
     HeadingsGenerator,
     IctGenerator,
     build_dataset,
-    count_words,
     generate_queries,
     make_generator,
 )
+from embedlab.reporting import skipped_generators
 
 from conftest import MINILM
 
@@ -34,6 +35,7 @@ def zh_chunks(corpora, tmp_path_factory):
 def test_count_words_counts_cjk_characters():
     assert count_words("The AI Act applies.") == 4
     assert count_words("证券交易") == 4
+    assert count_words("証券取引とは") == 6 and count_words("증권 거래") == 4  # kana and Hangul too
 
 
 def test_ict_queries_are_sentences_of_their_chunk_and_positive_drops_them(en_chunks):
@@ -109,6 +111,7 @@ def _chunk(cid, headings):
     return {
         "id": cid,
         "text": "x",
+        "source": "a.md",
         "headings": [h.to_json() for h in hs],
         "heading_path": " › ".join(h.display() for h in hs),
         "group": group_key(hs, cid),
@@ -126,3 +129,92 @@ def test_repeated_titles_are_qualified_or_dropped():
     result = HeadingsGenerator().generate(chunks, "zh", seed=0)
     assert sorted(q.text for q in result.queries) == ["交易 › 一般规定", "发行 › 一般规定"]
     assert result.stats["headings_dropped_ambiguous"] == 2
+
+
+def _doc_chunk(cid, source, path, group_depth=2):
+    from embedlab.chunking import group_key
+    from embedlab.markup import TitleHeading
+
+    hs = [TitleHeading(title=t) for t in path]
+    return {
+        "id": cid,
+        "text": "x",
+        "source": source,
+        "headings": [h.to_json() for h in hs],
+        "heading_path": " › ".join(h.display() for h in hs),
+        "group": f"{source} › {group_key(hs, cid, group_depth)}",
+    }
+
+
+def test_plain_titles_generic_ones_get_their_parent_and_subsections_count():
+    chunks = [
+        _doc_chunk("s1", "serializers.md", ["Serializers", "Declaring serializers"]),
+        _doc_chunk("s2", "serializers.md", ["Serializers", "Declaring serializers", "Example"]),
+        _doc_chunk("s3", "serializers.md", ["Serializers", "Validation rules"]),
+        _doc_chunk("v1", "views.md", ["Views", "Example"]),
+        _doc_chunk("v2", "views.md", ["Views", "Routing requests"]),
+        _doc_chunk("o1", "other.md", ["Caching"]),
+    ]
+    result = HeadingsGenerator().generate(chunks, "en", seed=0)
+    by_text = {q.text: q.chunk_ids for q in result.queries}
+    assert by_text == {
+        "Declaring serializers": ["s1", "s2"],  # its subsection's chunk too
+        "Declaring serializers › Example": ["s2"],  # repeated title: qualified by its parent
+        "Validation rules": ["s3"],
+        "Views › Example": ["v1"],
+        "Routing requests": ["v2"],
+        "Caching": ["o1"],  # short, but neither repeated nor common: kept as it is
+    }
+    assert result.stats["headings_dropped_spans_groups"] == 2  # the file titles above their sections
+    assert result.stats["headings_qualified_repeated"] == 2
+
+
+def test_common_titles_are_generic():
+    from embedlab.queries import title_words
+
+    assert title_words("示例") == title_words("Example") == 1
+    assert title_words("认证与授权") == 3
+    names = ["alpha", "beta", "gamma"]
+    chunks = [_doc_chunk(f"c{n}", f"{n}.md", [f"Topic {n}", f"Usage notes for {n}"]) for n in names]
+    chunks += [_doc_chunk("d", "d.md", ["Top", "Usage notes"])]
+    result = HeadingsGenerator().generate(chunks, "en", seed=0)
+    assert "Top › Usage notes" in {q.text for q in result.queries}
+    assert result.stats["headings_qualified_common"] == 1
+
+
+def test_a_generator_without_queries_is_skipped_with_a_note(tmp_path):
+    src = tmp_path / "plain.md"
+    src.write_text("One sentence here and some more words. Another sentence follows it here.\n", "utf-8")
+    chunks = tmp_path / "chunks.json"
+    chunk_corpus(src, chunks, "c", "en", 100, 10, "cl100k_base")
+    doc = generate_queries(chunks, tmp_path / "headings.json", "headings", {}, 1)
+    assert doc["queries"] == [] and doc["note"] == "no titled headings in this corpus"
+    generate_queries(chunks, tmp_path / "ict.json", "ict", {}, 1)
+    build_dataset(
+        chunks, [tmp_path / "ict.json", tmp_path / "headings.json"], tmp_path / "d.json", tmp_path / "p.json"
+    )
+    prov = io.read_json(tmp_path / "p.json")
+    assert prov["generators"]["headings"]["skipped"] == "no titled headings in this corpus"
+    assert "skipped" not in prov["generators"]["ict"]
+    # the report's dataset section says so
+    assert skipped_generators({("c", "en"): prov}) == [
+        "- headings was skipped for c/en: no titled headings in this corpus"
+    ]
+
+
+def test_no_query_from_any_generator_is_one_error(tmp_path):
+    src = tmp_path / "short.md"
+    src.write_text("Just one sentence.\n\nAnother one.\n", encoding="utf-8")
+    chunks = tmp_path / "chunks.json"
+    chunk_corpus(src, chunks, "c", "en", 100, 10, "cl100k_base")
+    paths = [tmp_path / "ict.json", tmp_path / "headings.json"]
+    for gen, path in zip(("ict", "headings"), paths, strict=True):
+        generate_queries(chunks, path, gen, {}, 1)
+    with pytest.raises(EmbedlabError, match=r"^corpus c/en: no generator made a query \(ict: .*headings: no"):
+        build_dataset(chunks, paths, tmp_path / "d.json", tmp_path / "p.json")
+
+
+def test_empty_markdown_folder_is_one_error(tmp_path):
+    (tmp_path / "docs").mkdir()
+    with pytest.raises(EmbedlabError, match="no supported documents"):
+        chunk_corpus(tmp_path / "docs", tmp_path / "o.json", "c", "en", 100, 10, "cl100k_base")

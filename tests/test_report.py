@@ -190,7 +190,7 @@ def test_summary_md_names_generators_counts_and_the_tutorial_table(run):
     md = (run / "results" / "report" / "summary.md").read_text(encoding="utf-8")
     df = _summary(run)
     assert "## Language × model × MRR × duration" in md
-    assert "ict = a sentence cut out of the chunk" in md and "headings = article/section titles" in md
+    assert "ict = a sentence cut out of the chunk" in md and "headings = section titles" in md
     assert "No LLM-written queries in this run" in md
     for c, lang in PAIRS:
         prov = io.read_json(run / "results" / "qa" / c / lang / "provenance.json")

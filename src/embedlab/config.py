@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.errors import EmbedlabError
+from embedlab.languages import invalid_reason, is_language_code
 
 CORPUS_ROOT_ENV = "EMBEDLAB_CORPUS_ROOT"
 
@@ -46,6 +47,19 @@ def _deepest(error: Any) -> Any:
     return error
 
 
+def _check_language_codes(config: dict[str, Any]) -> None:
+    """Corpus language keys must be language codes (langcodes decides, not a list of ours); checked before
+    the schema so that "english" or "xx" is called what it is, not a pattern mismatch."""
+    corpora = config.get("corpora")
+    for corpus, spec in corpora.items() if isinstance(corpora, dict) else ():
+        languages = spec.get("languages") if isinstance(spec, dict) else None
+        for lang in languages if isinstance(languages, dict) else ():
+            if not is_language_code(lang):
+                raise EmbedlabError(
+                    f"config error at corpora.{corpus}.languages.{lang}: {invalid_reason(lang)}"
+                )
+
+
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
     """Validate in place (defaults filled) and return `config`; raise EmbedlabError with one line."""
     import jsonschema
@@ -54,6 +68,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
 
     schema_path = Path(schema_path).resolve()
     schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    _check_language_codes(config)
     # jsonschema first, for a one-line message; snakemake's validate then fills the defaults.
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
     if error is not None:

@@ -20,7 +20,7 @@ from embedlab.eurlex import is_eurlex, read_eurlex
 from embedlab.outline import Block, OutlineBuilder, TextStructure
 from embedlab.read_html import parse_html, read_generic
 from embedlab.read_markdown import load_markdown
-from embedlab.read_pdf import load_pdf
+from embedlab.read_pdf import NoTextLayer, load_pdf
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,9 @@ def download(url: str, dest: str | Path, timeout: float = 60.0) -> None:
 def load_path(path: str | Path, corpus: str = "?") -> list[Block]:
     """Load a file or every supported file of a folder (sorted, recursive) into blocks.
 
-    In a folder, unsupported files are skipped with a log line and a count; a single unsupported file,
-    or a source that yields no text at all, is an error naming the corpus and the file.
+    In a folder, unsupported files, files without text and PDFs without a text layer (scans) are skipped
+    with a log line and a count; a single such file, or a folder that yields no text at all, is an error
+    naming the corpus and the file.
     """
     path = Path(path)
     if not path.exists():
@@ -131,6 +132,8 @@ def load_path(path: str | Path, corpus: str = "?") -> list[Block]:
         files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
     blocks: list[Block] = []
     skipped: Counter[str] = Counter()
+    needs_ocr: list[str] = []
+    empty: list[str] = []
     for file in files:
         kind = SUFFIXES.get(file.suffix.lower())
         if kind is None:
@@ -145,6 +148,12 @@ def load_path(path: str | Path, corpus: str = "?") -> list[Block]:
         name = file.relative_to(base).as_posix()
         try:
             file_blocks = LOADERS[kind](file, name)
+        except NoTextLayer as exc:
+            if path.is_file():
+                raise EmbedlabError(f"corpus {corpus}: {exc}") from None
+            needs_ocr.append(name)  # a scan among readable files: skip it, say so, read the rest
+            log.warning("corpus %s: skipping %s", corpus, exc)
+            continue
         except EmbedlabError as exc:
             raise EmbedlabError(f"corpus {corpus}: {exc}") from None
         except UnicodeDecodeError as exc:
@@ -152,26 +161,41 @@ def load_path(path: str | Path, corpus: str = "?") -> list[Block]:
                 f"corpus {corpus}: {file} is not UTF-8 text ({exc.reason}): convert it to UTF-8"
             ) from None
         if not any(b.paragraphs for b in file_blocks):
-            raise EmbedlabError(
-                f"corpus {corpus}: {file} contains no extractable text: remove it, or OCR it if it is a scan"
-            )
+            if path.is_file():
+                raise EmbedlabError(
+                    f"corpus {corpus}: {file} contains no extractable text: remove it, or OCR it if it is "
+                    "a scan"
+                )
+            empty.append(name)  # an empty page among many: skip it, the rest is the corpus
+            continue
         blocks.extend(file_blocks)
     if skipped:
         log.warning(
             "corpus %s: skipped %d unsupported file(s): %s", corpus, sum(skipped.values()), dict(skipped)
         )
+    if empty:
+        log.warning("corpus %s: skipped %d file(s) without text: %s", corpus, len(empty), ", ".join(empty))
+    if needs_ocr:
+        log.warning(
+            "corpus %s: skipped %d PDF(s) without a text layer (run OCR on them): %s",
+            corpus,
+            len(needs_ocr),
+            ", ".join(needs_ocr),
+        )
     if not blocks:
+        ocr = f"; {len(needs_ocr)} PDF(s) without a text layer need OCR" if needs_ocr else ""
         raise EmbedlabError(
-            f"corpus {corpus}: no supported documents in {path} ({', '.join(sorted(SUFFIXES))})"
+            f"corpus {corpus}: no supported documents with text in {path} "
+            f"({', '.join(sorted(SUFFIXES))}){ocr}"
         )
     return blocks
 
 
 def load_text(path: Path, name: str) -> list[Block]:
     """Plain text: blank lines separate paragraphs; chapter/section/article lines open headings."""
-    builder = OutlineBuilder(name)
-    structure = TextStructure(builder)
     text = path.read_text(encoding="utf-8", errors="strict")
+    builder = OutlineBuilder(name)
+    structure = TextStructure(builder, text.splitlines())
     for para in re.split(r"\n\s*\n", text):
         lines = [ln.strip() for ln in para.splitlines() if ln.strip()]
         if not lines:

@@ -1,8 +1,9 @@
 """Cross-lingual retrieval: queries written in language A against the chunks of language B.
 
 Language versions of one legal text share their structure (the AI Act's articles, recitals and annexes
-carry the same numbers in every language), so a chunk's *structural key* (`article:5`, `recital:12`,
-`annex:III`) says which chunks of the other language hold the same provision. A query's positives in B are
+come in the same order in every language), so a chunk's *structural key* (the k-th heading of the n-th
+numbered series, whatever the language calls it) says which chunks of the other language hold the same
+provision. A query's positives in B are
 all B chunks whose key matches a key of its positives in A. Queries whose provision has no counterpart in B
 are skipped and counted.
 """
@@ -20,42 +21,62 @@ from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import QASet, evaluate_qa
 from embedlab.models import ModelSpec
-from embedlab.outline import zh_number
+from embedlab.outline import ZH_NUMERALS
 
 log = logging.getLogger(__name__)
 
-_ARTICLE = re.compile(r"^(?:Article|Článek|Artikel|Articolo|Artículo|Artigo|Artykuł)\s+(\d+|premier)\b", re.I)
-_ARTICLE_HU = re.compile(r"^(\d+)\.\s*cikk\b", re.I)
-_ARTICLE_ZH = re.compile(r"^第([零〇一二三四五六七八九十百千两]+)条")
-_RECITAL = re.compile(r"^Recital\s*\((\d+)\)")
-_ANNEX = re.compile(
-    r"^(?:ANNEX|ANNEXE|PŘÍLOHA|MELLÉKLET|ANHANG|ALLEGATO|ANEXO|ZAŁĄCZNIK)\s+([IVXLC]+)\b", re.I
-)
+_NUMBER = re.compile(r"^\(?(?:\d+[a-z]?|[IVXLCDM]+)\)?[.:]?$")
+_ZH_MARKER = re.compile(rf"^第[{ZH_NUMERALS}]+([章节条编])")
 
 
-def heading_key(label: str) -> str | None:
-    """Language-independent key of one heading label, or None when it is not a numbered provision."""
-    label = label.strip()
-    if m := _ARTICLE.match(label):
-        return f"article:{1 if m.group(1).lower() == 'premier' else int(m.group(1))}"
-    if m := _ARTICLE_HU.match(label):
-        return f"article:{int(m.group(1))}"
-    if m := _ARTICLE_ZH.match(label):
-        return f"article:{zh_number(m.group(1))}"
-    if m := _RECITAL.match(label):
-        return f"recital:{int(m.group(1))}"
-    if m := _ANNEX.match(label):
-        return f"annex:{m.group(1).upper()}"
-    return None
+def _marker_word(label: str) -> tuple[str | None, bool]:
+    """(series word, has a number) of a heading label: "Article 5" -> ("article", True), "5. cikk" ->
+    ("cikk", True), "Article premier" -> ("article", False), a plain title -> (None, False)."""
+    if m := _ZH_MARKER.match(label):
+        return f"第{m.group(1)}", True
+    words = label.split()
+    if not 2 <= len(words) <= 3:
+        return None, False
+    numbered = any(_NUMBER.match(w) for w in words)
+    word = next((w for w in words if not _NUMBER.match(w)), None)
+    return (word.casefold() if word else None), numbered
 
 
-def structure_key(headings: Sequence[dict[str, Any]]) -> str | None:
-    """The deepest numbered provision on a chunk's heading path (a section inside an annex -> the annex)."""
-    for h in reversed(headings):
-        key = heading_key(h.get("label") or "")
-        if key:
-            return key
-    return None
+def structure_keys(chunks: Sequence[dict[str, Any]]) -> dict[str, str | None]:
+    """Chunk id -> a language-free key of the deepest numbered provision on its heading path, or None.
+
+    Language versions of one text number the same provisions in the same order, whatever they call them.
+    So a numbered heading's key is its series (the label's word, "Article" / "Artikel" / "cikk", ranked by
+    where the series first appears in the document) and its ordinal (the k-th distinct heading of that
+    series in document order): `s3:5` is the fifth heading of the third series in every language. A label
+    whose word also heads numbered labels ("Article premier") is in that series.
+    """
+    numbered_words = set()
+    for chunk in chunks:
+        for h in chunk["headings"]:
+            word, numbered = _marker_word(h.get("label") or "")
+            if word and numbered:
+                numbered_words.add(word)
+    series: dict[str, int] = {}
+    seen: dict[tuple[str, ...], str] = {}
+    counts: dict[str, int] = defaultdict(int)
+    keys: dict[str, str | None] = {}
+    for chunk in chunks:
+        key = None
+        path: tuple[str, ...] = ()
+        for h in chunk["headings"]:
+            label = h.get("label") or ""
+            path = (*path, f"{label}\x1f{h.get('title') or ''}")
+            word, _ = _marker_word(label)
+            if word not in numbered_words:
+                continue
+            if path not in seen:
+                rank = series.setdefault(word, len(series) + 1)
+                counts[word] += 1
+                seen[path] = f"s{rank}:{counts[word]}"
+            key = seen[path]
+        keys[chunk["id"]] = key
+    return keys
 
 
 def crosslingual_qa(
@@ -65,11 +86,11 @@ def crosslingual_qa(
     source: str = "",
 ) -> QASet:
     """Queries of the source val split; corpus = every target chunk; positives carried through the keys."""
-    src_key = {c["id"]: structure_key(c["headings"]) for c in src_chunks}
+    src_key = structure_keys(src_chunks)
+    tgt_key = structure_keys(tgt_chunks)
     by_key: dict[str, list[int]] = defaultdict(list)
     for i, c in enumerate(tgt_chunks):
-        key = structure_key(c["headings"])
-        if key:
+        if key := tgt_key[c["id"]]:
             by_key[key].append(i)
     if not by_key:
         raise EmbedlabError(

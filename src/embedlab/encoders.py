@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import EmbedlabError
+from embedlab.languages import CJK_CHAR
 from embedlab.models import ModelSpec, load_sentence_transformer, pick_device
 from embedlab.sources import resolve_model_source
 
@@ -537,7 +538,6 @@ class USEMultilingual:
 
 
 # ------------------------------------------------------------------------------------------------------------
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -548,11 +548,11 @@ def tokenize(text: str, mode: str = "auto", stopwords: frozenset[str] = frozense
     """
     text = text.lower()
     if mode == "auto":
-        mode = "jieba" if _CJK.search(text) else "word"
+        mode = "jieba" if CJK_CHAR.search(text) else "word"
     if mode == "word":
         toks = _WORD.findall(text)
     elif mode == "char":
-        toks = [t for w in _WORD.findall(text) for t in (list(w) if _CJK.search(w) else [w])]
+        toks = [t for w in _WORD.findall(text) for t in (list(w) if CJK_CHAR.search(w) else [w])]
     elif mode == "jieba":
         import jieba
 

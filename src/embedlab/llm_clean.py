@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from embedlab.queries import count_words
+from embedlab.languages import cjk_ratio, count_words, language
 
 # Every drop reason, in the order they are checked (the report lists them in this order).
 DROP_REASONS = (
@@ -122,7 +122,6 @@ def _distinct_stopwords() -> dict[str, frozenset[str]]:
 
 
 STOPWORDS = _distinct_stopwords()
-CJK_LANGS = {"zh"}
 
 
 @dataclass
@@ -138,25 +137,15 @@ class Cleaned:
         self.dropped.append((reason, line))
 
 
-def is_cjk(ch: str) -> bool:
-    return "\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"
-
-
-def cjk_ratio(text: str) -> float:
-    """Share of CJK characters among all letters (Latin acronyms like "AI" inside Chinese are fine)."""
-    cjk = sum(1 for ch in text if is_cjk(ch))
-    letters = sum(1 for ch in text if ch.isalpha())
-    return cjk / letters if letters else 0.0
-
-
 def language_ok(text: str, lang: str) -> bool:
-    """A light check that `text` is in `lang`: script for Chinese, distinctive stop words for Latin scripts.
+    """A light check that `text` is in `lang`: script for CJK languages (zh, ja, ko: langcodes says which),
+    distinctive stop words for Latin scripts.
 
-    Unknown languages pass unless they are clearly Chinese; a line without any stop word passes too, since
-    a short question about a named thing carries no evidence either way.
+    Other languages pass unless they are clearly CJK; a line without any stop word passes too, since a
+    short question about a named thing carries no evidence either way.
     """
     ratio = cjk_ratio(text)
-    if lang in CJK_LANGS:
+    if language(lang).cjk:
         return ratio >= 0.5
     if ratio > 0.2:
         return False

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
+from embedlab.languages import language
 from embedlab.llm_clean import DROP_REASONS, clean_reply, normalized, ordered_counts
 from embedlab.llm_providers import (
     DEFAULT_CONCURRENCY,
@@ -98,6 +99,18 @@ DEFAULT_PROMPTS: dict[str, str] = {
         "korlátozd a megadott kontextusinformációkra. A kérdéseket magyarul írd.\n"
     ),
 }
+
+
+# Any other language: the English instructions, asking for questions in the language (its English name from
+# langcodes, e.g. "Polish"); the rendered template, name included, is what prompt_hash identifies.
+GENERIC_PROMPT = (
+    f"Context information is below.\n\n{_SEP}\n{{context_str}}\n{_SEP}\n\n"
+    "Given the context information and not prior knowledge, generate only questions based on the below "
+    "query.\n\nYou are a Teacher/ Professor. Your task is to setup {num_questions_per_chunk} questions for "
+    "an upcoming quiz/examination. The questions should be diverse in nature across the document. Restrict "
+    "the questions to the context information provided. Write the questions in {language_name}, the "
+    "language of the context.\n"
+)
 
 
 def prompt_hash(template: str) -> str:
@@ -256,13 +269,12 @@ class LlmGenerator:
     timing: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def template(self, lang: str) -> str:
+        """The configured or tuned prompt of `lang`, else the generic one naming the language (langcodes)."""
         prompts = {**DEFAULT_PROMPTS, **(self.prompts or {})}
-        if lang not in prompts:
-            raise EmbedlabError(
-                f"generators.llm.prompts has no template for language {lang!r}: add one with {{context_str}} "
-                f"and {{num_questions_per_chunk}} (built in: {', '.join(sorted(DEFAULT_PROMPTS))})"
-            )
-        template = prompts[lang]
+        if lang in prompts:
+            template = prompts[lang]
+        else:
+            template = GENERIC_PROMPT.replace("{language_name}", language(lang).name)
         if "{context_str}" not in template:
             raise EmbedlabError(
                 f"generators.llm.prompts.{lang} lacks {{context_str}}: the chunk text goes there"

@@ -24,47 +24,13 @@ from embedlab import io
 from embedlab.embcache import CachedEncoder
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import load_qa, open_encoder
+from embedlab.languages import language
 from embedlab.models import ModelSpec
 
 log = logging.getLogger(__name__)
 
 FORMAT = "embedlab.mteb/1"
 CUSTOM_PREFIX = "EmbedlabVal"
-
-# ISO 639-1 -> MTEB's "{ISO 639-3}-{script}" for the languages our corpora come in (extend as needed).
-MTEB_LANGS = {
-    "en": "eng-Latn",
-    "fr": "fra-Latn",
-    "de": "deu-Latn",
-    "es": "spa-Latn",
-    "it": "ita-Latn",
-    "pt": "por-Latn",
-    "nl": "nld-Latn",
-    "pl": "pol-Latn",
-    "cs": "ces-Latn",
-    "hu": "hun-Latn",
-    "sk": "slk-Latn",
-    "sl": "slv-Latn",
-    "ro": "ron-Latn",
-    "bg": "bul-Cyrl",
-    "el": "ell-Grek",
-    "da": "dan-Latn",
-    "sv": "swe-Latn",
-    "fi": "fin-Latn",
-    "et": "est-Latn",
-    "lv": "lav-Latn",
-    "lt": "lit-Latn",
-    "hr": "hrv-Latn",
-    "mt": "mlt-Latn",
-    "ga": "gle-Latn",
-    "ru": "rus-Cyrl",
-    "uk": "ukr-Cyrl",
-    "tr": "tur-Latn",
-    "ar": "arb-Arab",
-    "zh": "cmn-Hans",
-    "ja": "jpn-Jpan",
-    "ko": "kor-Kore",
-}
 
 # Errors that mean "the task's data could not be fetched" rather than a bug.
 _NETWORK_HINTS = (
@@ -93,11 +59,8 @@ def custom_task_name(corpus: str, lang: str) -> str:
 
 
 def mteb_lang(lang: str) -> str:
-    if lang in MTEB_LANGS:
-        return MTEB_LANGS[lang]
-    raise EmbedlabError(
-        f"language {lang!r} has no MTEB language code here: add it to embedlab.mteb_eval.MTEB_LANGS"
-    )
+    """MTEB's "{ISO 639-3}-{script}" label for a corpus language ("hu" -> "hun-Latn", "zh" -> "zho-Hans")."""
+    return language(lang).mteb
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ def prepare_dataset(
     chunk_size: int = 240,
     chunk_overlap: int = 24,
     tokenizer: str = MINILM,
+    code_blocks: str = "keep",
     generators: Sequence[str] = ("ict", "headings"),
     val_fraction: float = 0.2,
     seed: int = 42,
@@ -36,7 +37,7 @@ def prepare_dataset(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     chunks = out / "chunks.json"
-    chunk_corpus(source, chunks, corpus, lang, chunk_size, chunk_overlap, tokenizer)
+    chunk_corpus(source, chunks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks)
     query_files = [out / f"{gen}.json" for gen in generators]
     for gen, path in zip(generators, query_files, strict=True):
         generate_queries(chunks, path, gen, {}, seed)

@@ -9,6 +9,7 @@ queries. The `llm` generator (its own module) fills the LLM fields through the s
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 from collections import Counter, defaultdict
@@ -20,12 +21,15 @@ from typing import Any, Protocol
 from embedlab import io
 from embedlab.chunking import split_sentences
 from embedlab.errors import EmbedlabError
+from embedlab.languages import CJK_CLASS, count_words, words
+from embedlab.markup import code_spans
+from embedlab.outline import PATH_SEP, Heading
 
 log = logging.getLogger(__name__)
 
 QUERIES_FORMAT = "embedlab.queries/1"
 PROVENANCE_FORMAT = "embedlab.provenance/1"
-_WORD = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W\d_][\w'’-]*", re.UNICODE)
+_CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
 
 
 @dataclass
@@ -46,17 +50,13 @@ class Query:
 class GeneratorResult:
     queries: list[Query]
     stats: dict[str, int] = field(default_factory=dict)
+    note: str | None = None  # why no queries were made (written to the queries file when there are none)
 
 
 class Generator(Protocol):
     """What every generator offers: chunks of one corpus/language in, queries out (deterministic)."""
 
     def generate(self, chunks: Sequence[dict[str, Any]], lang: str, seed: int) -> GeneratorResult: ...
-
-
-def count_words(text: str) -> int:
-    """Words for Latin scripts, characters for CJK: a length measure that means the same in every language."""
-    return len(_WORD.findall(text))
 
 
 @dataclass
@@ -75,10 +75,13 @@ class IctGenerator:
             rng = random.Random(f"{seed}:ict:{chunk['id']}")  # per chunk: other chunks never shift the draw
             sentences = [s for s in split_sentences(chunk["text"]) if s.strip()]
             headings = {h["label"] for h in chunk["headings"]} | {chunk["heading_path"].split(" › ")[-1]}
+            in_code = _in_code(sentences, code_spans(chunk["text"]))
             candidates = [
                 i
                 for i, s in enumerate(sentences)
-                if self.min_words <= count_words(s) <= self.max_words and s.strip() not in headings
+                if self.min_words <= count_words(s) <= self.max_words
+                and s.strip() not in headings
+                and not in_code[i]
             ]
             if len(sentences) < 2 or not candidates:
                 stats["chunks_skipped_too_few_sentences"] += 1
@@ -100,56 +103,138 @@ class IctGenerator:
         return GeneratorResult(queries, dict(stats))
 
 
+def _in_code(sentences: Sequence[str], spans: Sequence[tuple[int, int]]) -> list[bool]:
+    """Per sentence (they concatenate to the chunk text): does it touch a code span? Code is no query."""
+    flags, start = [], 0
+    for sentence in sentences:
+        end = start + len(sentence)
+        flags.append(any(a < end and start < b for a, b in spans))
+        start = end
+    return flags
+
+
 @dataclass
 class HeadingsGenerator:
-    """Human-written queries: each titled heading is a query whose positives are all chunks under it.
+    """Human-written queries: each titled heading is a query whose positives are all chunks under it
+    (its subsections included).
 
-    A title used by several headings ("一般规定" in many chapters) is qualified by its parent's title;
-    if it is still ambiguous it is dropped, since its positives would be a guess.
+    A heading is used only at or below its chunks' split group (an article; a docs page's top section), so
+    its positives never straddle train and val. A title that needs context is qualified by its parent's
+    ("Serializers › Example", "发行 › 一般规定"), judged from the corpus itself, never a word list: it is
+    repeated (several headings share it), short (`min_words`), or common (each of its words is in at
+    least `common_share` of the corpus's headings). Still ambiguous, or generic without a parent: dropped.
     """
 
     min_positives: int = 1
+    min_words: int = 2
+    common_share: float = 0.02
 
     def generate(self, chunks: Sequence[dict[str, Any]], lang: str, seed: int) -> GeneratorResult:
-        groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for chunk in chunks:
-            groups[chunk["group"]].append(chunk)
-        titled: dict[str, list[str]] = {}
-        for key, members in groups.items():
-            titles = [h["title"] for h in members[0]["headings"] if h["title"]]
-            if titles and members[0]["group"] != members[0]["id"]:
-                titled[key] = titles
-        stats: Counter[str] = Counter()
-        by_text: dict[str, list[str]] = defaultdict(list)
-        for key, titles in titled.items():
-            by_text[_norm(titles[-1])].append(key)
+        nodes = _heading_nodes(chunks)
+        stats: Counter[str] = Counter(headings=len(nodes))
+        if not nodes:
+            return GeneratorResult([], {"headings": 0, "queries": 0}, "no titled headings in this corpus")
+        titles = Counter(_norm(n.title) for n in nodes.values() if n.in_one_group)  # candidate queries
+        df: Counter[str] = Counter()
+        for n in nodes.values():
+            df.update({w.casefold() for w in words(n.title)})
+        common_df = max(3, math.ceil(self.common_share * len(nodes)))
         queries: list[Query] = []
-        for key in sorted(titled):
-            titles = titled[key]
-            text = titles[-1]
-            if len(by_text[_norm(text)]) > 1:
-                qualified = " › ".join(titles[-2:]) if len(titles) > 1 else None
-                others = [k for k in by_text[_norm(text)] if k != key]
-                if qualified is None or any(" › ".join(titled[k][-2:]) == qualified for k in others):
-                    stats["headings_dropped_ambiguous"] += 1
-                    continue
-                text = qualified
-            members = groups[key]
-            if len(members) < self.min_positives:
+        texts: dict[str, list[tuple[str, str]]] = defaultdict(list)  # query text -> (key, source)
+        for key, node in nodes.items():
+            if not node.in_one_group:
+                stats["headings_dropped_spans_groups"] += 1
+                continue
+            if len(node.chunk_ids) < self.min_positives:
                 stats["headings_dropped_too_few_chunks"] += 1
                 continue
+            title_terms = [w.casefold() for w in words(node.title)]
+            reasons = [
+                reason
+                for reason, hit in (
+                    ("repeated", titles[_norm(node.title)] > 1),
+                    ("short", title_words(node.title) < self.min_words),
+                    ("common", bool(title_terms) and all(df[w] >= common_df for w in title_terms)),
+                )
+                if hit
+            ]
+            text = node.title
+            if reasons and node.parent:
+                text = f"{node.parent}{PATH_SEP}{node.title}"
+                stats[f"headings_qualified_{reasons[0]}"] += 1
+            elif reasons and reasons != ["short"]:  # a short title of its own is kept as it is
+                stats[
+                    "headings_dropped_ambiguous" if "repeated" in reasons else "headings_dropped_generic"
+                ] += 1
+                continue
+            texts[_norm(text)].append((key, text))
+        for keyed in texts.values():
+            if len(keyed) > 1:
+                stats["headings_dropped_ambiguous"] += len(keyed)
+                continue
+            key, text = keyed[0]
             queries.append(
                 Query(
                     id=f"headings.{_slug(key)}",
                     text=text,
-                    chunk_ids=[c["id"] for c in members],
+                    chunk_ids=nodes[key].chunk_ids,
                     generator="headings",
                 )
             )
         queries.sort(key=lambda q: q.id)
         stats["queries"] = len(queries)
         stats["positives"] = sum(len(q.chunk_ids) for q in queries)
-        return GeneratorResult(queries, dict(stats))
+        note = None if queries else f"none of {len(nodes)} headings is a usable query"
+        return GeneratorResult(queries, dict(stats), note)
+
+
+@dataclass
+class _Node:
+    title: str
+    parent: str | None  # the nearest titled heading above with another title ("Codes of practice" twice)
+    chunk_ids: list[str] = field(default_factory=list)
+    groups: set[str] = field(default_factory=set)
+    in_one_group: bool = False
+
+
+def _heading_nodes(chunks: Sequence[dict[str, Any]]) -> dict[str, _Node]:
+    """Every titled heading of the corpus (per file) with every chunk under it, in document order.
+
+    `in_one_group`: its chunks are one split group and the heading is that group's heading or below it
+    (a chapter holding one section is above its group: its section is the query).
+    """
+    nodes: dict[str, _Node] = {}
+    for chunk in chunks:
+        path = [(h.get("label") or "", h.get("title")) for h in chunk["headings"]]
+        shown = [_display(label, title) for label, title in path]
+        above: list[str] = []
+        for depth, (_, title) in enumerate(path, start=1):
+            if not title:
+                continue
+            parent = next((t for t in reversed(above) if _norm(t) != _norm(title)), None)
+            above.append(title)
+            key = PATH_SEP.join([chunk["source"], *shown[:depth]])
+            node = nodes.setdefault(key, _Node(title, parent))
+            node.chunk_ids.append(chunk["id"])
+            node.groups.add(chunk["group"])
+            if not node.in_one_group:
+                cuts = {PATH_SEP.join(shown[:j]) for j in range(1, depth + 1)}
+                node.in_one_group = chunk["group"] in cuts | {f"{chunk['source']}{PATH_SEP}{c}" for c in cuts}
+    for node in nodes.values():
+        node.in_one_group = node.in_one_group and len(node.groups) == 1
+    return nodes
+
+
+def _display(label: str, title: str | None) -> str:
+    return Heading(label, title).display() if label else title or ""
+
+
+def title_words(text: str) -> float:
+    """Length of a title in words: a run of CJK characters counts one word per two characters (a Chinese
+    word is mostly two), so "示例" and "Example" are both one word."""
+    cjk = _CJK_RUN.findall(text)
+    rest = _CJK_RUN.sub(" ", text)
+    return count_words(rest) + sum(math.ceil(len(run) / 2) for run in cjk)
 
 
 def _norm(text: str) -> str:
@@ -181,15 +266,11 @@ def make_generator(name: str, settings: dict[str, Any]) -> Generator:
 def generate_queries(
     chunks_path: str | Path, output: str | Path, generator: str, settings: dict[str, Any], seed: int
 ) -> dict[str, Any]:
-    """Run one generator over a chunk file and write its queries file."""
+    """Run one generator over a chunk file and write its queries file; one that finds nothing writes zero
+    queries and a `note` saying why (the dataset records it as skipped)."""
     chunks_doc = io.read_json(chunks_path)
     gen = make_generator(generator, settings)
     result = gen.generate(chunks_doc["chunks"], chunks_doc["lang"], seed)
-    if not result.queries:
-        raise EmbedlabError(
-            f"generator {generator} made no queries for {chunks_doc['corpus']}/{chunks_doc['lang']} "
-            f"({result.stats}): loosen its settings or pick another generator"
-        )
     doc = {
         "format": QUERIES_FORMAT,
         "corpus": chunks_doc["corpus"],
@@ -200,6 +281,9 @@ def generate_queries(
         "stats": result.stats,
         "queries": [asdict(q) for q in result.queries],
     }
+    if not result.queries:  # skipped for this corpus, never an error: another generator may have queries
+        doc["note"] = result.note or f"no queries ({result.stats})"
+        log.warning("%s/%s %s skipped: %s", doc["corpus"], doc["lang"], generator, doc["note"])
     io.write_json(output, doc)
     log.info("%s/%s %s: %s", doc["corpus"], doc["lang"], generator, result.stats)
     return doc
@@ -213,7 +297,8 @@ def build_dataset(
 ) -> None:
     """Merge generators' queries into one EmbeddingQAFinetuneDataset file plus its provenance.
 
-    The corpus is every chunk; a query text already asked (by any generator) is dropped and counted.
+    The corpus is every chunk; a query text already asked (by any generator) is dropped and counted. A
+    generator without queries is recorded as `skipped` with its note; no query at all is an error.
     """
     chunks_doc = io.read_json(chunks_path)
     corpus = {c["id"]: c["text"] for c in chunks_doc["chunks"]}
@@ -244,6 +329,14 @@ def build_dataset(
             "stats": doc["stats"],
             "duplicates_dropped": dropped,
         }
+        if not doc["queries"]:
+            generators[doc["generator"]]["skipped"] = doc.get("note") or "no queries"
+    if not queries:
+        notes = "; ".join(f"{name}: {g.get('skipped', 'only duplicates')}" for name, g in generators.items())
+        raise EmbedlabError(
+            f"corpus {chunks_doc['corpus']}/{chunks_doc['lang']}: no generator made a query ({notes}): add "
+            f"documents with more text or headings, or add a generator to generators.use (e.g. llm)"
+        )
     io.write_json(
         dataset_out, {"queries": queries, "corpus": corpus, "relevant_docs": relevant, "mode": "text"}
     )

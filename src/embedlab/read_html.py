@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 from typing import Any
 
-from embedlab.outline import OutlineBuilder, split_title
+from embedlab.markup import feed_outline, node_items
+from embedlab.outline import OutlineBuilder
 
 BLOCK_TAGS = ["p", "li", "td", "th", "pre", "blockquote", "dd", "dt", "h1", "h2", "h3", "h4", "h5", "h6"]
 
@@ -30,15 +30,5 @@ def parse_html(path: Path) -> Any:
 
 
 def read_generic(soup: Any, builder: OutlineBuilder) -> None:
-    """Any HTML page: h1-h6 open headings, block elements are paragraphs."""
-    body = soup.body or soup
-    for el in body.find_all(BLOCK_TAGS):
-        if el.find(BLOCK_TAGS):
-            continue  # a container of other blocks: its children carry the text
-        text = clean(el.get_text(" "))
-        if not text:
-            continue
-        if el.name and re.fullmatch(r"h[1-6]", el.name):
-            builder.heading(int(el.name[1]), split_title(text))
-        else:
-            builder.paragraph(text)
+    """Any HTML page: h1-h6 open headings, block elements end paragraphs, <pre> is code (embedlab.markup)."""
+    feed_outline(list(node_items(soup.body or soup)), builder)

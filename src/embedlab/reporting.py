@@ -49,8 +49,8 @@ PLOTS: dict[str, tuple[str, str]] = {
 }
 GENERATOR_NOTES = {
     "ict": "ict = a sentence cut out of the chunk (inverse cloze task, no LLM)",
-    "headings": "headings = article/section titles (written by the document's authors); "
-    "every chunk under one is relevant",
+    "headings": "headings = section titles (written by the document's authors; a generic or repeated "
+    "title is qualified by its parent); every chunk under one is relevant",
     "llm": "llm = questions written by an LLM from the chunk (the tutorial's method)",
 }
 
@@ -224,6 +224,16 @@ def _generator_counts(qids: Sequence[str], prov: dict[str, Any] | None) -> Count
         return Counter()
     queries = prov.get("queries", {})
     return Counter(queries.get(q, {}).get("generator", "unknown") for q in qids)
+
+
+def skipped_generators(prov: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    """One line per generator that found nothing for a dataset (provenance `generators.<name>.skipped`)."""
+    return [
+        f"- {gen} was skipped for {corpus}/{lang}: {info['skipped']}"
+        for (corpus, lang), doc in sorted(prov.items())
+        for gen, info in sorted(doc.get("generators", {}).items())
+        if info.get("skipped")
+    ]
 
 
 def paired(
@@ -490,6 +500,7 @@ def render_markdown(
         rows,
     )
     lines += [""] + [f"- {GENERATOR_NOTES.get(g, g)}" for g in sorted(gens_seen)]
+    lines += skipped_generators(prov)
     if "llm" not in gens_seen:
         lines.append(
             "- No LLM-written queries in this run: these are not the tutorial's LLM-question numbers."

@@ -29,6 +29,7 @@ import numpy as np
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
+from embedlab.languages import CJK_CHAR, CJK_CLASS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -81,10 +82,8 @@ DEFAULTS: dict[str, Any] = {
     "font": None,
 }
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
-_CJK_CHAR = re.compile(f"[{_CJK}]")
 _WORD = re.compile(r"[^\W_]+(?:['’\-][^\W_]+)*")
-_CHAR_TOKEN = re.compile(f"[{_CJK}]|(?:(?![{_CJK}])[^\\W_])+")
+_CHAR_TOKEN = re.compile(f"(?=[{CJK_CLASS}])[^\\W_]|(?:(?![{CJK_CLASS}])[^\\W_])+")  # CJK letters one by one
 # Sentence ends (windows never cross them): line breaks, CJK and Latin end punctuation.
 _SENTENCE_END = re.compile(r"[\n\r]+|[。！？；]+|[.!?;]+(?=\s|$)")
 _FILE_SUFFIXES = (".json", ".txt", ".md", ".markdown")
@@ -171,7 +170,7 @@ def cjk_fraction(texts: Iterable[str], limit: int = 200_000) -> float:
         for ch in text:
             if ch.isalpha():
                 letters += 1
-                cjk += bool(_CJK_CHAR.match(ch))
+                cjk += bool(CJK_CHAR.match(ch))
             if letters >= limit:
                 return cjk / letters
     return cjk / letters if letters else 0.0

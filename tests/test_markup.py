@@ -1,0 +1,85 @@
+from embedlab.markup import Item, code_spans, html_items, markdown_items, prose
+from embedlab.read_markdown import load_markdown
+
+DOC = """---
+source:
+    - views.py
+---
+
+# Path parameters { #path-parameters }
+
+Intro with a [link][cite], a <abbr title="Hypertext">HTTP</abbr> tag and {% url 'x' %} a template tag.
+
+{* ../../docs_src/path_params/tutorial001.py hl[6:7] *}
+--8<-- "snippets/note.md"
+
+/// tip | 提示
+
+类型声明将为函数
+提供支持。
+
+///
+
+!!! note
+    Admonition text stays.
+
+        # not a heading: indented code inside the box
+
+```python
+# a comment, not a heading
+x = "{{ kept }}"
+```
+
+## Example {#example}
+
+<div class="x">
+<style>.a { color: red }</style>
+<p>Block <b>HTML</b> text.</p>
+</div>
+
+[cite]: https://example.org/cite
+"""
+
+
+def test_markdown_markup_is_removed_and_code_kept():
+    items = markdown_items(DOC)
+    headings = [(i.level, i.text) for i in items if i.kind == "heading"]
+    assert headings == [(1, "Path parameters"), (2, "Example")]
+    texts = [i.text for i in items if i.kind == "text"]
+    assert texts == [
+        "Intro with a link, a HTTP tag and a template tag.",
+        "类型声明将为函数提供支持。",
+        "Admonition text stays.",
+        "Block HTML text.",
+    ]
+    code = [i.text for i in items if i.kind == "code"]
+    assert code[0].startswith("```text\n# not a heading")
+    assert code[1] == '```python\n# a comment, not a heading\nx = "{{ kept }}"\n```'
+
+
+def test_title_is_the_top_of_plain_paths_but_not_of_numbered_ones(tmp_path):
+    plain = tmp_path / "a.md"
+    plain.write_text(DOC, encoding="utf-8")
+    paths = [[h.display() for h in b.headings] for b in load_markdown(plain, "a.md")]
+    assert paths == [["Path parameters"], ["Path parameters", "Example"]]
+    numbered = tmp_path / "b.md"
+    numbered.write_text("# The Act\n\n## CHAPTER I — Scope\n\nText.\n", encoding="utf-8")
+    assert [h.display() for h in load_markdown(numbered, "b.md")[0].headings] == ["CHAPTER I — Scope"]
+
+
+def test_code_spans_cover_partial_blocks():
+    assert prose("a\n```py\nx\n```\nb") == "a\n\nb"
+    assert code_spans("x = 1\n```\nafter") == [(0, 9)]  # began inside code
+    assert prose("before\n```sh\n$ run") == "before\n"  # ends inside code
+
+
+def test_html_fragment_headings_paragraphs_and_pre():
+    items = html_items(
+        "<h2>Title</h2><p>One <i>two</i></p><script>x()</script><pre>code()</pre><td>cell</td>"
+    )
+    assert items == [
+        Item("heading", "Title", 2),
+        Item("text", "One two"),
+        Item("code", "```text\ncode()\n```"),
+        Item("text", "cell"),
+    ]
