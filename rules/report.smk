@@ -15,6 +15,7 @@ rule report_summary:
         evals=REPORT_PLAN.eval_csvs,
         queries=REPORT_PLAN.query_csvs,
         provenance=REPORT_PLAN.provenance,
+        splits=REPORT_PLAN.splits,
         models=REPORT_PLAN.model_dirs,
         mteb=REPORT_PLAN.mteb,
     output:
@@ -37,6 +38,7 @@ rule report_summary:
         metric=REPORT_SETTINGS["metric"],
         paired_metric=REPORT_SETTINGS["paired_metric"],
         test_samples=REPORT_SETTINGS["test_samples"],
+        max_ci_halfwidth=REPORT_SETTINGS["max_ci_halfwidth"],
         seed=config["seed"],
     log:
         "logs/report/summary.log",

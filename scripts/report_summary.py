@@ -8,6 +8,7 @@ run_rule(
     snakemake.output.csv,
     snakemake.output.md,
     provenance=list(snakemake.input.provenance),
+    splits=list(snakemake.input.splits),
     model_dirs=list(snakemake.input.models),
     mteb=list(snakemake.input.mteb),
     bases=snakemake.params.bases,
@@ -15,6 +16,7 @@ run_rule(
     metric=snakemake.params.metric,
     paired_metric=snakemake.params.paired_metric,
     test_samples=snakemake.params.test_samples,
+    max_ci_halfwidth=snakemake.params.max_ci_halfwidth,
     seed=snakemake.params.seed,
     notes=snakemake.params.notes,
 )

@@ -178,7 +178,10 @@ def test_summary_has_a_row_per_model_corpus_language_with_cis_durations_and_pair
         dtype={"query_id": str},
     )
     m = qa.merge(qb, on="query_id", suffixes=("_a", "_b"))
-    again = reporting.paired(m["reciprocal_rank_a"].to_numpy(), m["reciprocal_rank_b"].to_numpy(), 2000, 42)
+    assert (m["group_a"] == m["group_b"]).all()  # the same queries, so the same chunk groups
+    a, b = m["reciprocal_rank_a"].to_numpy(), m["reciprocal_rank_b"].to_numpy()
+    again = reporting.paired(a, b, 2000, 42, groups=list(m["group_a"]))
+    assert again["n_groups"] < again["n"]  # whole groups were resampled and flipped
     assert np.isclose(again["p_value"], r["p_value_vs_base"], rtol=1e-5)
     assert np.isclose(again["diff"], r["diff_vs_base"], atol=1e-6)
     # MTEB's custom val-split task score lands on the bm25 rows
@@ -204,6 +207,23 @@ def test_summary_md_names_generators_counts_and_the_tutorial_table(run):
     assert "## Fine-tuned vs base" in md and "p (permutation)" in md
     assert "## MTEB" in md and "EmbedlabVal.eu_ai_act.en" in md
     assert "## By query generator" in md
+
+
+def test_trust_section_numbers_match_summary_csv(run):
+    md = (run / "results" / "report" / "summary.md").read_text(encoding="utf-8")
+    df = _summary(run)
+    trust_md = md.split("## How far to trust this", 1)[1].split("\n## ", 1)[0]
+    assert "resample" in trust_md and "unlabeled verbatim matches" in trust_md
+    mono = df[~df["crosslingual"].astype(bool)]
+    for (c, lang), sub in mono.groupby(["corpus", "lang"]):
+        line = next(ln for ln in trust_md.splitlines() if ln.startswith(f"| {c} | {lang} |"))
+        row = line.split(" | ")
+        assert int(row[2]) == int(sub["n_queries"].iloc[0]) and int(row[3]) == int(sub["n_groups"].iloc[0])
+        widest = sub["ci_halfwidth"].max()
+        assert row[4].startswith(f"±{widest:.3f}")
+        assert ("too few queries to rank models" in row[4]) == bool(sub["too_few_queries"].any())
+        assert widest == pytest.approx(((sub["mrr@10_hi"] - sub["mrr@10_lo"]) / 2).max(), abs=1e-5)
+        assert (sub["bootstrap_unit"] == "chunk group").all()
 
 
 def test_every_plot_file_is_written_and_non_empty(run):

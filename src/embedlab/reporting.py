@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embedlab import io, metrics
+from embedlab import io, metrics, trust
 from embedlab.errors import EmbedlabError
+from embedlab.mdtable import md_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -36,6 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "metric": "mrr@10",
     "paired_metric": "reciprocal_rank",
     "test_samples": 10000,
+    "max_ci_halfwidth": 0.1,
     "dpi": 120,
 }
 # name -> (caption file under report/, category in Snakemake's HTML report); the order plots are listed in.
@@ -67,6 +69,7 @@ class ReportPlan:
     models: list[str]
     runs: list[tuple[str, str, str]]  # (model, corpus, lang or "src-tgt")
     provenance: list[str]
+    splits: list[str]  # split.json per dataset: the label checks of the trust section
     model_dirs: list[str]
     mteb: list[str]
     bases: dict[str, str]
@@ -124,6 +127,7 @@ def plan(config: dict[str, Any]) -> ReportPlan:
         models=list(dict.fromkeys([*models, *mteb_models])),
         runs=runs,
         provenance=[f"results/qa/{c}/{lang}/provenance.json" for c, lang in pairs] if runs else [],
+        splits=[f"results/qa/{c}/{lang}/split.json" for c, lang in pairs] if runs else [],
         model_dirs=[f"results/models/{m}" for m in trained],
         mteb=mteb_files,
         bases=bases,
@@ -262,6 +266,7 @@ def summarize(
     out_md: str | Path,
     *,
     provenance: Sequence[str | Path] = (),
+    splits: Sequence[str | Path] = (),
     model_dirs: Sequence[str | Path] = (),
     mteb: Sequence[str | Path] = (),
     bases: dict[str, str] | None = None,
@@ -269,6 +274,7 @@ def summarize(
     metric: str = "mrr@10",
     paired_metric: str = "reciprocal_rank",
     test_samples: int = 10000,
+    max_ci_halfwidth: float = 0.1,
     seed: int = 42,
     notes: Sequence[str] = (),
 ) -> pd.DataFrame:
@@ -399,11 +405,14 @@ def summarize(
         "n_queries",
         "n_chunks",
     ]
-    df = df[ident + [c for c in df.columns if c not in ident]]
+    df = trust.mark_too_few(df[ident + [c for c in df.columns if c not in ident]], metric, max_ci_halfwidth)
     with io.atomic_path(out_csv) as tmp:
         df.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
     facts = {"metric": metric, "paired_metric": paired_metric, "test_samples": test_samples, "seed": seed}
-    io.write_text(out_md, render_markdown(df, per_query, prov, training, mteb_docs, facts, [*notes]))
+    trust_lines = trust.section(df, per_query, prov, trust.labels_of(splits), metric, max_ci_halfwidth)
+    io.write_text(
+        out_md, render_markdown(df, per_query, prov, training, mteb_docs, facts, [*notes], trust_lines)
+    )
     log.info("report: %d rows -> %s, %s", len(df), out_csv, out_md)
     return df
 
@@ -430,15 +439,6 @@ def _ci(r: Any, metric: str) -> str:
     return f"{_f(r[metric])} [{_f(lo)}, {_f(hi)}]"
 
 
-def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
-    def cell(x: Any) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
-
-    out = ["| " + " | ".join(map(cell, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
-    return out
-
-
 def _metric_cols(df: pd.DataFrame, metric: str) -> list[str]:
     want = ["hit@1", "hit@10", metric, "ndcg@10", "recall@10", "map@100"]
     return [c for c in dict.fromkeys(want) if c in df.columns]
@@ -452,7 +452,10 @@ def render_markdown(
     mteb_docs: list[dict[str, Any]],
     facts: dict[str, Any],
     notes: list[str],
+    trust_lines: list[str],
 ) -> str:
+    """summary.md: datasets, how far to trust them (embedlab.trust), the tutorial's table, every metric,
+    fine-tuned vs base, per generator, cross-lingual, MTEB, notes."""
     metric = facts["metric"]
     mono = df[~df["crosslingual"]]
     cached = df["cached_texts"].fillna(0).astype(float) > 0 if "cached_texts" in df else df["model"].isna()
@@ -506,6 +509,8 @@ def render_markdown(
             "- No LLM-written queries in this run: these are not the tutorial's LLM-question numbers."
         )
     lines.append("")
+
+    lines += trust_lines
 
     # -- the tutorial's table
     lines += [
