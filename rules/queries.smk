@@ -22,8 +22,15 @@ rule generate_queries:
 
 # The llm generator has its own rule: a drop report as a second output, a checkpoint beside the output that
 # is deliberately NOT an output (Snakemake never deletes it, so a killed or failed run resumes from it), and
-# a GPU slot only when the model computes on this machine (Ollama/OpenAI-compatible server on localhost).
+# a GPU slot only when a model computes on this machine (Ollama/OpenAI-compatible server on localhost, or a
+# neural round-trip retriever). The round-trip retriever is resolved in `models` here, before any job.
 from embedlab.llm_providers import uses_gpu as _llm_uses_gpu
+from embedlab.roundtrip import llm_settings as _llm_settings, retriever_needs_gpu as _round_trip_gpu
+
+try:
+    _LLM_SETTINGS = _llm_settings(config)
+except EmbedlabError as _exc:
+    sys.exit(str(_exc))
 
 
 ruleorder: generate_llm_queries > generate_queries
@@ -36,7 +43,7 @@ rule generate_llm_queries:
         queries="results/qa/{corpus}/{lang}/queries/llm.json",
         report="results/qa/{corpus}/{lang}/queries/llm.report.json",
     params:
-        settings=lambda wc: config["generators"]["llm"],
+        settings=_LLM_SETTINGS,
         seed=config["seed"],
         checkpoint=lambda wc: f"results/qa/{wc.corpus}/{wc.lang}/queries/llm.checkpoint.jsonl",
     log:
@@ -47,7 +54,7 @@ rule generate_llm_queries:
             "generate_llm_queries",
             mem_mb=2048,
             runtime=1440,
-            gpu=lambda wc: int(_llm_uses_gpu(config["generators"]["llm"])),
+            gpu=int(_llm_uses_gpu(_LLM_SETTINGS) or _round_trip_gpu(_LLM_SETTINGS["retriever_spec"])),
         ),
     conda:
         "../envs/llm.yaml"

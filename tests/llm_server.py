@@ -60,7 +60,11 @@ def _topics(prompt: str, lang: str, k: int = 3) -> list[str]:
 
 def realistic_reply(prompt: str, style: str | None = None) -> str:
     """A reply like a 7B instruct model's: questions about words of the context, wrapped in the "
-    "usual noise."""
+    "usual noise. Style "echo": the context's lines, numbered (a test then chooses the questions)."""
+    if style == "echo":
+        parts = prompt.split("---------------------")
+        lines = [ln.strip() for ln in parts[1].split("\n") if ln.strip()]
+        return "\n".join(f"{i}. {ln}" for i, ln in enumerate(lines, 1))
     lang = _lang(prompt)
     a, b, c = _topics(prompt, lang)
     if lang == "zh":

@@ -12,10 +12,10 @@ import itertools
 import re
 
 import pytest
+from prepared_corpora import prepared
 
 from embedlab import io
 from embedlab.markup import prose
-from embedlab.prepare import prepare_dataset
 
 MARKUP = {
     "anchor": re.compile(r"\{:?\s*#[\w-]"),
@@ -53,12 +53,9 @@ def test_markup_token_check_can_fail(text, found):
     assert markup_tokens(text) == found
 
 
-@pytest.fixture(scope="module", params=["product_docs:en", "zh_docs:zh", "de_docs:de", "report_pdf:en"])
+@pytest.fixture(scope="module", params=["product_docs", "zh_docs", "de_docs", "report_pdf"])
 def docs_run(request, corpora, tmp_path_factory):
-    name, lang = request.param.split(":")
-    out = tmp_path_factory.mktemp(name)
-    prepare_dataset(corpora / name, out, name, lang)
-    return name, out
+    return request.param, prepared(request.param, corpora, tmp_path_factory)
 
 
 def test_heading_queries_survive_the_split(docs_run):

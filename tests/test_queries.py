@@ -54,6 +54,21 @@ def test_ict_queries_are_sentences_of_their_chunk_and_positive_drops_them(en_chu
     assert [q.text for q in other.queries] != [q.text for q in result.queries]
 
 
+def test_ict_val_draws_extend_the_train_draws(zh_chunks):
+    """One seeded order of sentences per chunk: the first draws are the same whatever is drawn after."""
+    chunks = io.read_json(zh_chunks)["chunks"]
+    one = IctGenerator(keep_sentence_prob=0.5).generate(chunks, "zh", seed=5)
+    more = IctGenerator(keep_sentence_prob=0.5, val_queries_per_chunk=3).generate(chunks, "zh", seed=5)
+    assert one.draws == {"train": 1, "val": 1} and more.draws == {"train": 1, "val": 3}
+    firsts = [(q.id, q.text, q.positive_text) for q in more.queries if q.draw == 0]
+    assert firsts == [(q.id, q.text, q.positive_text) for q in one.queries]
+    assert {q.draw for q in more.queries} == {0, 1, 2} and len(more.queries) > 2 * len(one.queries)
+    by_chunk = {}
+    for q in more.queries:
+        by_chunk.setdefault(q.chunk_ids[0], []).append(q.text)
+    assert all(len(set(texts)) == len(texts) for texts in by_chunk.values())
+
+
 def test_ict_chinese(zh_chunks):
     chunks = io.read_json(zh_chunks)["chunks"]
     result = IctGenerator(queries_per_chunk=2).generate(chunks, "zh", seed=1)

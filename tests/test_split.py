@@ -72,3 +72,31 @@ def test_train_ict_positive_is_the_chunk_without_the_sentence(split_run):
         (pid,) = train["relevant_docs"][qid]
         assert pid.endswith(POSITIVE_SEP + qid)
         assert train["queries"][qid] not in " ".join(train["corpus"][pid].split())
+
+
+def test_more_val_queries_per_chunk_never_change_training(corpora, tmp_path):
+    src = corpora / "securities_law" / "securities_law_2019.md"
+
+    def run(name, **ict):
+        d = prepare_dataset(src, tmp_path / name, "securities_law", "zh", settings={"ict": ict})
+        files = ("train.json", "val.json", "split.json", "prov.json")
+        return (d / "train.json").read_bytes(), *(io.read_json(d / f) for f in files)
+
+    train_a, _, val_a, report_a, _ = run("a")
+    train_b, tb, val_b, report_b, prov = run("b", val_queries_per_chunk=3)
+    assert train_b == train_a  # the extra draws are val chunks' only: training sees the same queries
+    assert set(val_a["queries"]) < set(val_b["queries"])
+    assert len(val_b["queries"]) > 2 * sum(q.startswith("ict.") for q in val_a["queries"])
+    assert report_a["draws"] == {"ict": {"train": 1, "val": 1}} and report_a["queries"]["unused_draws"] == {
+        "train": 0,
+        "val": 0,
+    }
+    assert report_b["draws"] == {"ict": {"train": 1, "val": 3}}
+    assert report_b["queries"]["unused_draws"]["train"] > 0 == report_b["queries"]["unused_draws"]["val"]
+    assert report_b["queries"]["val"] == len(val_b["queries"])
+    assert {prov["queries"][q]["draw"] for q in tb["queries"] if q.startswith("ict.")} == {0}
+    assert {prov["queries"][q]["draw"] for q in val_b["queries"] if q.startswith("ict.")} == {0, 1, 2}
+
+    *_, val_c, report_c, prov_c = run("c", queries_per_chunk=2, val_queries_per_chunk=1)  # fewer in val
+    assert {prov_c["queries"][q]["draw"] for q in val_c["queries"] if q.startswith("ict.")} == {0}
+    assert report_c["queries"]["unused_draws"]["val"] > 0

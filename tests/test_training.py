@@ -16,6 +16,7 @@ from ft_fixtures import SLICES, build_dataset_files, build_tiny_model, finetune_
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
+from embedlab.labels import normalize
 from embedlab.split import POSITIVE_SEP
 from embedlab.training import finetune, finetune_params, resolve_precision, validate_finetune
 from embedlab.training_data import load_training_data, mine_negatives
@@ -178,6 +179,7 @@ def test_hard_negatives_come_from_training_chunks_only(files, tiny):
         assert set(p.negative_ids) <= set(data.train_chunks)
         assert not set(p.negative_ids) & (val_chunks | val_only | data.dev_chunk_ids | p.relevant_chunks)
         assert p.negatives == [data.train_chunks[c] for c in p.negative_ids]
+        assert not [n for n in p.negatives if normalize(p.query) in normalize(n)]  # none holds the query
 
 
 def test_same_seed_same_weights_and_metrics(tiny, files, tmp_path):

@@ -56,7 +56,12 @@ def test_section_reports_the_facts_of_each_dataset(tmp_path):
     }
     prov = {
         ("a", "en"): {
-            "generators": {"llm": {"stats": {"dropped_round_trip_miss": 3, "dropped_empty": 0}}},
+            "generators": {
+                "llm": {
+                    "stats": {"dropped_round_trip_miss": 3, "dropped_empty": 0},
+                    "settings": {"round_trip": {"enabled": True, "retriever": "bm25", "top_k": 20}},
+                }
+            },
             "queries": {q: {"generator": "ict" if i < 30 else "headings"} for i, q in enumerate(qids)},
         }
     }
@@ -69,3 +74,8 @@ def test_section_reports_the_facts_of_each_dataset(tmp_path):
     assert row in text
     assert "llm: round_trip_miss 3 |" in text and "empty" not in text
     assert "- a/en: The ranking of models depends on the kind of query" in text
+    assert "- a/en: llm queries were kept only when bm25 ranked their chunk in its top 20" in text
+    assert "come from only 10 chunk groups" not in text  # 10 groups are enough
+    few = trust.mark_too_few(pd.DataFrame(_rows("a", "en", {"bm25": 0.04}, n=20)), "mrr@10", 0.1)
+    text = "\n".join(trust.section(few, per_query, prov, {}, "mrr@10", 0.1))
+    assert "- a/en: the validation queries come from only 5 chunk groups" in text

@@ -2,6 +2,8 @@
 
 Chunks never cross a leaf heading (an article), carry their heading path, source file and PDF page, and
 get ids from a hash of their place and text, so the same input and config give a byte-identical file.
+Identical chunks (boilerplate repeated under several headings) are one chunk with every location, so no
+text is asked about, embedded or scored twice.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from tqdm import tqdm
 from embedlab import io
 from embedlab.corpus import load_path
 from embedlab.errors import EmbedlabError
+from embedlab.labels import normalize
 from embedlab.markup import is_code, split_code
 from embedlab.outline import PATH_SEP, Block, Heading
 from embedlab.sources import resolve_model_source
@@ -148,7 +151,8 @@ def chunk_blocks(
     tokenizer: str,
     code_blocks: str = "keep",
 ) -> list[dict[str, Any]]:
-    """Split every block with SentenceSplitter; return chunk records in document order.
+    """Split every block with SentenceSplitter; return chunk records in document order, identical ones
+    collapsed (`collapse_identical`).
 
     Code paragraphs (``` fenced by the loaders) stay, or go with `code_blocks="drop"`. In a folder of
     several files, groups start with the file name, so two files' "Example" sections never share one.
@@ -170,7 +174,6 @@ def chunk_blocks(
     depth = {source: _title_depth(members) for source, members in by_source.items()}
     several = len(by_source) > 1
     chunks: list[dict[str, Any]] = []
-    seen: set[str] = set()
     run_number: Counter[str] = Counter()
     for block in tqdm(blocks, desc=f"chunking {corpus}/{lang}", unit="block", mininterval=2.0):
         index = 0
@@ -195,9 +198,6 @@ def chunk_blocks(
                     cursor = start + 1
                 cid = _chunk_id(corpus, lang, block, index, piece)
                 index += 1
-                if cid in seen:  # identical text at the same place twice: keep the first
-                    continue
-                seen.add(cid)
                 chunks.append(
                     {
                         "id": cid,
@@ -210,7 +210,24 @@ def chunk_blocks(
                         "n_tokens": len(count(piece)),
                     }
                 )
-    return chunks
+    return collapse_identical(chunks)
+
+
+def collapse_identical(chunks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One chunk per text (compared after whitespace normalisation), in first-seen order.
+
+    The chunk keeps its first location's fields (id, source, page, headings, group) and lists every
+    location in `locations` ({source, page, heading_path}, the first included). Its `group` is the first
+    location's: one chunk is one row, so it lands on one side of the split; identical text on both sides
+    would let val score text that training saw. Heading queries count it under its first heading only:
+    under the others it is text those headings share with another, so it cannot tell them apart.
+    """
+    kept: dict[str, dict[str, Any]] = {}
+    for chunk in chunks:
+        where = {k: chunk[k] for k in ("source", "page", "heading_path")}
+        first = kept.setdefault(normalize(chunk["text"]), {**chunk, "locations": []})
+        first["locations"].append(where)
+    return list(kept.values())
 
 
 def _with_code(block: Block, code_blocks: str, count: Callable[[str], Sequence[Any]], limit: int) -> Block:
@@ -245,6 +262,7 @@ def chunk_corpus(
         )
     blocks = load_path(source, corpus=f"{corpus}/{lang}")
     chunks = chunk_blocks(blocks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks)
+    collapsed = sum(len(c["locations"]) - 1 for c in chunks)
     if not chunks:
         raise EmbedlabError(f"corpus {corpus}/{lang}: {source} yielded zero chunks: check the file has text")
     doc = {
@@ -258,8 +276,17 @@ def chunk_corpus(
             "code_blocks": code_blocks,
         },
         "sources": sorted({c["source"] for c in chunks}),
+        "stats": {"blocks": len(blocks), "chunks": len(chunks), "duplicates_collapsed": collapsed},
         "chunks": chunks,
     }
     io.write_json(output, doc)
-    log.info("corpus %s/%s: %d blocks -> %d chunks -> %s", corpus, lang, len(blocks), len(chunks), output)
+    log.info(
+        "corpus %s/%s: %d blocks -> %d chunks (%d identical chunks collapsed into others) -> %s",
+        corpus,
+        lang,
+        len(blocks),
+        len(chunks),
+        collapsed,
+        output,
+    )
     return doc

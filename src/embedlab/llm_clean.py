@@ -10,14 +10,15 @@ the LLM again.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from embedlab.languages import cjk_ratio, count_words, language
+from embedlab.languages import CJK_CHAR, cjk_ratio, count_words, language
 
 # Every drop reason, in the order they are checked (the report lists them in this order).
 DROP_REASONS = (
@@ -31,6 +32,8 @@ DROP_REASONS = (
     "near_duplicate",
     "over_quota",
     "duplicate_across_chunks",
+    "near_duplicate_across_chunks",
+    "round_trip_miss",  # not cleaning: embedlab.roundtrip, listed here so every report shows one order
 )
 QUESTION_END = ("?", "？", "؟")
 
@@ -88,6 +91,7 @@ _PREAMBLE = re.compile(
 )
 _WORDS = re.compile(r"[^\W\d_]+", re.UNICODE)
 _NORM = re.compile(r"[\W_]+", re.UNICODE)
+_WORD_RUN = re.compile(r"[^\W_]+", re.UNICODE)
 
 # Short, frequent function words per language; words shared by two lists are removed below, so each
 # list only holds words that point at one language.
@@ -258,6 +262,63 @@ def _similar(a: str, b: str, ratio: float) -> bool:
     if na == nb:
         return True
     return SequenceMatcher(None, na, nb, autojunk=False).ratio() >= ratio
+
+
+def words(text: str) -> set[str]:
+    """Case-folded words; a run of CJK characters gives its character pairs (no spaces to split on)."""
+    out: set[str] = set()
+    for w in _WORD_RUN.findall(text.casefold()):
+        if CJK_CHAR.search(w):
+            out.update(w[i : i + 2] for i in range(max(1, len(w) - 1)))
+        else:
+            out.add(w)
+    return out
+
+
+class QuestionIndex:
+    """Questions kept so far across chunks, to tell whether a new one repeats one of them.
+
+    Near duplicates across chunks need more than the within-reply notion (`_similar`): questions about
+    parallel passages read alike ("What are the obligations of importers?" / "… of exporters?", ratio
+    0.95) yet ask different things. So a similar pair counts as one question only when what sets them
+    apart is not specific to their chunks: no word that one question has and the other lacks occurs in its
+    own chunk but not in the other's. Derived from the text, no word lists.
+
+    Fast and exact: a pair is skipped by the cheap tests first (lengths: ratio ≤ 2·min/sum; a specific word;
+    shared characters, difflib's quick_ratio from cached counts), so few pairs pay for the full ratio.
+    """
+
+    def __init__(self, ratio: float) -> None:
+        self.ratio = ratio
+        self._exact: set[str] = set()
+        self._by_len: dict[int, list[tuple[str, Counter[str], set[str], set[str]]]] = defaultdict(list)
+
+    def add(self, text: str, chunk_words: set[str]) -> None:
+        norm = normalized(text)
+        self._exact.add(norm)
+        self._by_len[len(norm)].append((norm, Counter(norm), words(text), chunk_words))
+
+    def exact(self, text: str) -> bool:
+        return normalized(text) in self._exact
+
+    def near(self, text: str, chunk_words: set[str]) -> bool:
+        """Whether a kept question of another chunk asks what `text` (a question of the chunk whose words
+        are `chunk_words`) asks."""
+        norm = normalized(text)
+        n, r = len(norm), self.ratio
+        lo, hi = (math.floor(n * r / (2 - r)), math.ceil(n * (2 - r) / r)) if r > 0 else (0, math.inf)
+        counts, own = Counter(norm), words(text)
+        for length in sorted(k for k in self._by_len if lo <= k <= hi):
+            for other, other_counts, other_words, other_chunk in self._by_len[length]:
+                if any(w in chunk_words and w not in other_chunk for w in own - other_words) or any(
+                    w in other_chunk and w not in chunk_words for w in other_words - own
+                ):
+                    continue  # set apart by a word of its own chunk (cheap: checked first)
+                if r > 0 and 2.0 * sum((counts & other_counts).values()) / (n + length) < r:
+                    continue  # difflib's own formula over an upper bound of the matches
+                if SequenceMatcher(None, norm, other, autojunk=False).ratio() >= r:
+                    return True
+        return False
 
 
 def ordered_counts(

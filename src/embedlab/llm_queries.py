@@ -8,7 +8,9 @@ preambles kept as questions) it
   options, so a killed run resumes without asking again and a changed prompt or model is never reused;
 - retries timeouts, connection errors, 429 (after the server's Retry-After, all workers pausing) and 5xx
   with exponential backoff and jitter, and stops at once on a wrong key or unknown model;
-- cleans replies (`embedlab.llm_clean`) and counts every dropped line by reason in a report.
+- cleans replies (`embedlab.llm_clean`), drops questions repeated (or nearly) from an earlier chunk and,
+  when `round_trip` is on, questions a reference retriever cannot tie back to their chunk
+  (`embedlab.roundtrip`), counting every dropped line by reason in a report.
 Keys come only from environment variables and are redacted from every message.
 """
 
@@ -31,10 +33,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
-from embedlab import io
+from embedlab import io, roundtrip
 from embedlab.errors import EmbedlabError
 from embedlab.languages import language
-from embedlab.llm_clean import DROP_REASONS, clean_reply, normalized, ordered_counts
+from embedlab.llm_clean import DROP_REASONS, QuestionIndex, clean_reply, ordered_counts, words
 from embedlab.llm_providers import (
     DEFAULT_CONCURRENCY,
     Endpoint,
@@ -263,7 +265,10 @@ class LlmGenerator:
     max_words: int = 100
     near_duplicate_ratio: float = 0.9
     uses_gpu: bool | None = None
+    round_trip: dict[str, Any] = field(default_factory=lambda: dict(roundtrip.DEFAULTS))
     checkpoint: str | None = None  # set by the rule (a path beside the output); None: no resume
+    # set by the rule: round_trip.retriever resolved in the config's models (None: plain BM25 for `bm25`)
+    retriever_spec: dict[str, Any] | None = None
     progress: bool = True
     report: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     timing: dict[str, float] = field(default_factory=dict, init=False, repr=False)
@@ -298,6 +303,7 @@ class LlmGenerator:
 
     def generate(self, chunks: Sequence[dict[str, Any]], lang: str, seed: int) -> GeneratorResult:
         t_start = time.perf_counter()
+        self.timing = {}
         template = self.template(lang)
         p_hash = prompt_hash(template)
         seed_used = self.seed if self.seed is not None else seed
@@ -377,15 +383,17 @@ class LlmGenerator:
         t_clean = time.perf_counter()
         result = self._assemble(chunks, done, lang, endpoint, p_hash, template, state)
         wall = time.perf_counter() - t_start
-        self.timing = {
-            "wall_s": wall,
-            "llm_s": state.llm_s,
-            "checkpoint_s": state.checkpoint_s,
-            "fsync_s": ckpt.fsync_s if ckpt else 0.0,
-            "clean_s": time.perf_counter() - t_clean,
-            "requests": state.requests,
-            "retries": state.retries,
-        }
+        self.timing.update(
+            {
+                "wall_s": wall,
+                "llm_s": state.llm_s,
+                "checkpoint_s": state.checkpoint_s,
+                "fsync_s": ckpt.fsync_s if ckpt else 0.0,
+                "clean_s": time.perf_counter() - t_clean - self.timing.get("round_trip_s", 0.0),
+                "requests": state.requests,
+                "retries": state.retries,
+            }
+        )
         log.info(
             "llm %s (%s): %d queries from %d answered chunks (%d failed), %d requests, %d retries, %.1f s",
             endpoint.label,
@@ -528,12 +536,14 @@ class LlmGenerator:
         template: str,
         state: _RunState,
     ) -> GeneratorResult:
-        """Clean every answer in chunk order (so the output does not depend on arrival order)."""
+        """Clean every answer in chunk order (so the output does not depend on arrival order): a question
+        equal or near to one of an earlier chunk is dropped (the first chunk in document order keeps it),
+        unless what sets it apart occurs in its own chunk only (llm_clean.QuestionIndex); then the round-trip
+        filter runs on what is left. Ids are given before that filter: a question keeps its id either way."""
         queries: list[Query] = []
         drops: Counter[str] = Counter()
         examples: dict[str, list[str]] = {}
-        seen: set[str] = set()
-        without = 0
+        seen = QuestionIndex(self.near_duplicate_ratio)
         for chunk in chunks:
             rec = done.get(chunk["id"])
             if rec is None:
@@ -550,13 +560,20 @@ class LlmGenerator:
             for reason, line in cleaned.dropped:
                 _example(examples, reason, line)
             k = 0
+            chunk_words = words(chunk["text"])
             for text in cleaned.questions:
-                norm = normalized(text)
-                if norm in seen:
-                    drops["duplicate_across_chunks"] += 1
-                    _example(examples, "duplicate_across_chunks", text)
+                reason = (
+                    "duplicate_across_chunks"
+                    if seen.exact(text)
+                    else "near_duplicate_across_chunks"
+                    if seen.near(text, chunk_words)
+                    else None
+                )
+                if reason:
+                    drops[reason] += 1
+                    _example(examples, reason, text)
                     continue
-                seen.add(norm)
+                seen.add(text, chunk_words)
                 queries.append(
                     Query(
                         id=f"llm.{chunk['id']}.{k}",
@@ -569,14 +586,16 @@ class LlmGenerator:
                     )
                 )
                 k += 1
-            without += k == 0
-        ids = {c["id"] for c in chunks}
-        answered = sum(1 for cid in ids if cid in done)
+        queries, rt_report = self._round_trip(queries, chunks, drops, examples)
+        with_questions = {q.chunk_ids[0] for q in queries}
+        answered = sum(1 for c in chunks if c["id"] in done)
         stats = {
             "chunks": len(chunks),
             "chunks_answered": answered,
             "chunks_failed": len(chunks) - answered,
-            "chunks_without_questions": without,
+            "chunks_without_questions": sum(
+                1 for c in chunks if c["id"] in done and c["id"] not in with_questions
+            ),
             "queries": len(queries),
             **{f"dropped_{r}": n for r, n in ordered_counts(drops).items()},
         }
@@ -598,9 +617,54 @@ class LlmGenerator:
             "queries": len(queries),
             "dropped": ordered_counts(drops),
             "examples": {r: examples[r] for r in DROP_REASONS if r in examples},
+            "round_trip": rt_report,
             "failed_chunks": failed,
         }
         return GeneratorResult(queries, stats)
+
+    def _round_trip(
+        self,
+        queries: list[Query],
+        chunks: Sequence[dict[str, Any]],
+        drops: Counter[str],
+        examples: dict[str, list[str]],
+    ) -> tuple[list[Query], dict[str, Any]]:
+        """The round-trip filter (embedlab.roundtrip) over every chunk given, when `round_trip` is on."""
+        settings = {**roundtrip.DEFAULTS, **(self.round_trip or {})}
+        if not settings["enabled"]:
+            return queries, {"enabled": False}
+        spec = self.retriever_spec or roundtrip.resolve_retriever(settings["retriever"], {}).to_json()
+        t0 = time.perf_counter()
+        encoder = roundtrip.open_retriever(spec)
+        try:
+            res = roundtrip.round_trip(
+                encoder, [q.text for q in queries], [q.chunk_ids for q in queries], chunks, settings["top_k"]
+            )
+        finally:
+            encoder.close()
+        for i in res.missed:
+            drops["round_trip_miss"] += 1
+            _example(examples, "round_trip_miss", queries[i].text)
+        self.timing["round_trip_s"] = time.perf_counter() - t0
+        log.info(
+            "round trip (%s, top %d of %d chunks): kept %d of %d questions",
+            spec["name"],
+            settings["top_k"],
+            len(chunks),
+            len(res.kept),
+            len(queries),
+        )
+        report = {
+            "enabled": True,
+            "retriever": spec["name"],
+            "kind": spec["kind"],
+            "source": spec.get("source"),
+            "top_k": settings["top_k"],
+            "checked": len(queries),
+            "kept": len(res.kept),
+            "missed": len(res.missed),
+        }
+        return [queries[i] for i in res.kept], report
 
 
 def _without_userinfo(url: str) -> str:
@@ -628,7 +692,8 @@ def generate_llm_queries(
     settings: dict[str, Any],
     seed: int,
 ) -> dict[str, Any]:
-    """The rule: ask (or resume), clean, then write the queries file (docs/formats.md) and the drop report."""
+    """The rule: ask (or resume), clean, filter, then write the queries file (docs/formats.md) and the drop
+    report. `settings` may hold `retriever_spec` (embedlab.roundtrip.llm_settings adds it)."""
     chunks_doc = io.read_json(chunks_path)
     settings = dict(settings)
     gen = LlmGenerator(**settings, checkpoint=str(checkpoint))
@@ -639,7 +704,8 @@ def generate_llm_queries(
         raise EmbedlabError(
             f"generator llm made no queries for {where} (drops: {gen.report.get('dropped')}): see "
             "the examples "
-            "in the log; check the model answers in the corpus language, or lower generators.llm.min_words"
+            "in the log; check the model answers in the corpus language, or lower generators.llm.min_words "
+            "(round_trip_miss: raise generators.llm.round_trip.top_k)"
         )
     rep = {"format": REPORT_FORMAT, "corpus": chunks_doc["corpus"], "lang": chunks_doc["lang"], **gen.report}
     doc = {

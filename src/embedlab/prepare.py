@@ -6,8 +6,9 @@ the rules' file names inside one folder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from embedlab.chunking import chunk_corpus
 from embedlab.queries import build_dataset, generate_queries
@@ -27,10 +28,14 @@ def prepare_dataset(
     tokenizer: str = MINILM,
     code_blocks: str = "keep",
     generators: Sequence[str] = ("ict", "headings"),
+    settings: Mapping[str, dict[str, Any]] | None = None,
     val_fraction: float = 0.2,
     seed: int = 42,
 ) -> Path:
     """Chunk `source`, generate queries, merge and split into `out`; return `out`.
+
+    `settings`: generator name -> its settings, as in the config's `generators` (e.g.
+    `{"ict": {"val_queries_per_chunk": 3}}`); a generator not named runs with its defaults.
 
     `out` then holds chunks.json, <generator>.json, dataset.json, prov.json, train.json, val.json, split.json.
     """
@@ -40,7 +45,7 @@ def prepare_dataset(
     chunk_corpus(source, chunks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks)
     query_files = [out / f"{gen}.json" for gen in generators]
     for gen, path in zip(generators, query_files, strict=True):
-        generate_queries(chunks, path, gen, {}, seed)
+        generate_queries(chunks, path, gen, dict((settings or {}).get(gen, {})), seed)
     build_dataset(chunks, query_files, out / "dataset.json", out / "prov.json")
     split_dataset(
         chunks,

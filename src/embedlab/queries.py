@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from embedlab import io
 from embedlab.chunking import split_sentences
 from embedlab.errors import EmbedlabError
+from embedlab.labels import VerbatimIndex, normalize
 from embedlab.languages import CJK_CLASS, count_words, words
 from embedlab.markup import code_spans
 from embedlab.outline import PATH_SEP, Heading
@@ -47,10 +48,18 @@ class Query:
 
 
 @dataclass
+class IctQuery(Query):
+    """An ICT query also records its draw: the k-th sentence drawn from its chunk (see IctGenerator)."""
+
+    draw: int = 0
+
+
+@dataclass
 class GeneratorResult:
     queries: list[Query]
     stats: dict[str, int] = field(default_factory=dict)
     note: str | None = None  # why no queries were made (written to the queries file when there are none)
+    draws: dict[str, int] | None = None  # side -> draws per chunk the split keeps (queries with a `draw`)
 
 
 class Generator(Protocol):
@@ -61,46 +70,69 @@ class Generator(Protocol):
 
 @dataclass
 class IctGenerator:
-    """Inverse cloze task: a sentence of the chunk is the query, the rest of the chunk the positive."""
+    """Inverse cloze task: a sentence of the chunk is the query, the rest of the chunk the positive.
+
+    Only a sentence found in no other chunk (word for word after whitespace normalisation) is drawn, so
+    its chunk is its one right answer and the label is complete by construction. The alternative, marking
+    every chunk that holds the sentence relevant, was not taken: such a sentence (the overlap shared with
+    a neighbour, boilerplate repeated across articles) cannot tell its chunks apart, so as a val query it
+    tests no choice between them, and as a training pair it would need one rewritten positive per chunk
+    (each chunk without the sentence). Chunking has already made identical chunks one.
+
+    Draws are per chunk, seeded by the chunk id: the candidates are shuffled once and the k-th query is
+    the k-th of that order (`draw` = k). max(queries_per_chunk, val_queries_per_chunk) are drawn before
+    the split; the split keeps the first `queries_per_chunk` on train chunks and the first
+    `val_queries_per_chunk` on val chunks, so val can have more queries without training seeing more
+    (a train chunk's queries are the same whatever val_queries_per_chunk is).
+    """
 
     queries_per_chunk: int = 1
+    val_queries_per_chunk: int | None = None  # None: queries_per_chunk
     min_words: int = 6
     max_words: int = 60
     keep_sentence_prob: float = 0.0
 
     def generate(self, chunks: Sequence[dict[str, Any]], lang: str, seed: int) -> GeneratorResult:
+        draws = {"train": self.queries_per_chunk, "val": self.val_queries_per_chunk or self.queries_per_chunk}
         queries: list[Query] = []
         stats: Counter[str] = Counter()
-        for chunk in chunks:
+        index = VerbatimIndex([c["text"] for c in chunks])
+        for at, chunk in enumerate(chunks):
             rng = random.Random(f"{seed}:ict:{chunk['id']}")  # per chunk: other chunks never shift the draw
             sentences = [s for s in split_sentences(chunk["text"]) if s.strip()]
             headings = {h["label"] for h in chunk["headings"]} | {chunk["heading_path"].split(" › ")[-1]}
             in_code = _in_code(sentences, code_spans(chunk["text"]))
-            candidates = [
+            fitting = [
                 i
                 for i, s in enumerate(sentences)
                 if self.min_words <= count_words(s) <= self.max_words
                 and s.strip() not in headings
                 and not in_code[i]
             ]
-            if len(sentences) < 2 or not candidates:
+            if len(sentences) < 2 or not fitting:
                 stats["chunks_skipped_too_few_sentences"] += 1
                 continue
-            picks = sorted(rng.sample(candidates, min(self.queries_per_chunk, len(candidates))))
-            for k, i in enumerate(picks):
+            candidates = [i for i in fitting if index.containing(sentences[i]) == [at]]
+            stats["sentences_skipped_in_other_chunks"] += len(fitting) - len(candidates)
+            if not candidates:
+                stats["chunks_skipped_sentences_in_other_chunks"] += 1
+                continue
+            rng.shuffle(candidates)
+            for k, i in enumerate(candidates[: max(draws.values())]):
                 keep = rng.random() < self.keep_sentence_prob
                 positive = chunk["text"] if keep else "".join(sentences[:i] + sentences[i + 1 :]).strip()
                 queries.append(
-                    Query(
+                    IctQuery(
                         id=f"ict.{chunk['id']}.{k}",
-                        text=" ".join(sentences[i].split()),
+                        text=normalize(sentences[i]),
                         chunk_ids=[chunk["id"]],
                         generator="ict",
                         positive_text=positive,
+                        draw=k,
                     )
                 )
         stats["queries"] = len(queries)
-        return GeneratorResult(queries, dict(stats))
+        return GeneratorResult(queries, dict(stats), draws=draws)
 
 
 def _in_code(sentences: Sequence[str], spans: Sequence[tuple[int, int]]) -> list[bool]:
@@ -248,6 +280,8 @@ def _slug(text: str) -> str:
 
 
 GENERATORS: dict[str, Callable[..., Generator]] = {"ict": IctGenerator, "headings": HeadingsGenerator}
+# Generators whose query text is a title, not a statement: a chunk that mentions it is not labelled.
+TITLE_GENERATORS = frozenset({"headings"})
 
 
 def register_generator(name: str, factory: Callable[..., Generator]) -> None:
@@ -281,12 +315,19 @@ def generate_queries(
         "stats": result.stats,
         "queries": [asdict(q) for q in result.queries],
     }
+    if result.draws:
+        doc["draws"] = result.draws
     if not result.queries:  # skipped for this corpus, never an error: another generator may have queries
         doc["note"] = result.note or f"no queries ({result.stats})"
         log.warning("%s/%s %s skipped: %s", doc["corpus"], doc["lang"], generator, doc["note"])
     io.write_json(output, doc)
     log.info("%s/%s %s: %s", doc["corpus"], doc["lang"], generator, result.stats)
     return doc
+
+
+def verbatim_in(query: dict[str, Any], index: VerbatimIndex, chunk_ids: Sequence[str]) -> list[str]:
+    """Chunks (ids, in corpus order) that hold the query's text word for word and are not its positives."""
+    return [chunk_ids[i] for i in index.containing(query["text"]) if chunk_ids[i] not in query["chunk_ids"]]
 
 
 def build_dataset(
@@ -299,9 +340,14 @@ def build_dataset(
 
     The corpus is every chunk; a query text already asked (by any generator) is dropped and counted. A
     generator without queries is recorded as `skipped` with its note; no query at all is an error.
+    Labels are completed: every chunk that holds a query's text word for word (labels.VerbatimIndex) is
+    relevant to it, except for title queries (TITLE_GENERATORS), whose text names a topic: "AI Office" is
+    mentioned in 57 articles of the AI Act, and none of them is the section about it.
     """
     chunks_doc = io.read_json(chunks_path)
     corpus = {c["id"]: c["text"] for c in chunks_doc["chunks"]}
+    chunk_ids = list(corpus)
+    index = VerbatimIndex(list(corpus.values()))
     queries: dict[str, str] = {}
     relevant: dict[str, list[str]] = {}
     provenance: dict[str, dict[str, Any]] = {}
@@ -309,7 +355,7 @@ def build_dataset(
     seen: set[str] = set()
     for path in query_paths:
         doc = io.read_json(path)
-        dropped = 0
+        dropped = completed = 0
         for q in doc["queries"]:
             missing = [cid for cid in q["chunk_ids"] if cid not in corpus]
             if missing:
@@ -321,14 +367,21 @@ def build_dataset(
                 continue
             seen.add(_norm(q["text"]))
             queries[q["id"]] = q["text"]
-            relevant[q["id"]] = q["chunk_ids"]
             provenance[q["id"]] = {k: v for k, v in q.items() if k not in ("id", "text")}
+            added = [] if doc["generator"] in TITLE_GENERATORS else verbatim_in(q, index, chunk_ids)
+            if added:
+                provenance[q["id"]]["verbatim_chunk_ids"] = added
+                completed += 1
+            relevant[q["id"]] = q["chunk_ids"] + added
         generators[doc["generator"]] = {
             "settings": doc["settings"],
             "seed": doc["seed"],
             "stats": doc["stats"],
             "duplicates_dropped": dropped,
+            "labels_completed": completed,
         }
+        if "draws" in doc:
+            generators[doc["generator"]]["draws"] = doc["draws"]
         if not doc["queries"]:
             generators[doc["generator"]]["skipped"] = doc.get("note") or "no queries"
     if not queries:

@@ -3,6 +3,9 @@
 The unit is the chunk's `group` (its deepest titled heading: an article, a section), so a heading query
 and all of its positives land on one side. `val.json` searches every chunk (train chunks are the
 distractors a real index holds); its queries are only those whose positives are all val chunks.
+A generator that draws several queries per chunk (ICT: `draw` in provenance, `draws` per side in its
+provenance entry) keeps its first draws[side] on each side, so val can have more queries per chunk than
+training without training seeing them. split.json also holds the val label checks the report shows.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from typing import Any
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
+from embedlab.labels import VerbatimIndex
+from embedlab.queries import TITLE_GENERATORS, verbatim_in
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,9 @@ def split_dataset(
     """Write train.json, val.json (EmbeddingQAFinetuneDataset JSON) and split.json (the assignment)."""
     chunks = io.read_json(chunks_path)["chunks"]
     dataset = io.read_json(dataset_path)
-    provenance = io.read_json(provenance_path)["queries"]
+    prov = io.read_json(provenance_path)
+    provenance = prov["queries"]
+    draws = {name: g["draws"] for name, g in prov["generators"].items() if "draws" in g}
     side = assign_groups(chunks, val_fraction, seed)
     train = {"queries": {}, "corpus": {}, "relevant_docs": {}, "mode": "text"}
     val = {"queries": {}, "corpus": dict(dataset["corpus"]), "relevant_docs": {}, "mode": "text"}
@@ -62,10 +69,13 @@ def split_dataset(
         if side[chunk["id"]] == "train":
             train["corpus"][chunk["id"]] = chunk["text"]
     straddling = 0
+    unused = {"train": 0, "val": 0}
     for qid, text in dataset["queries"].items():
         positives = dataset["relevant_docs"][qid]
         sides = {side[cid] for cid in positives}
-        if sides == {"val"}:
+        if len(sides) == 1 and not _drawn_for(provenance[qid], draws, *sides):
+            unused[next(iter(sides))] += 1
+        elif sides == {"val"}:
             val["queries"][qid] = text
             val["relevant_docs"][qid] = positives
         elif sides == {"train"}:
@@ -98,12 +108,50 @@ def split_dataset(
             "train": len(train["queries"]),
             "val": len(val["queries"]),
             "dropped_straddling": straddling,
+            "unused_draws": unused,
         },
+        "draws": draws,
+        "labels": label_checks(chunks, val, provenance),
         "val_groups": sorted({c["group"] for c in chunks if side[c["id"]] == "val"}),
         "side": side,
     }
     io.write_json(train_out, train)
     io.write_json(val_out, val)
     io.write_json(report_out, report)
-    log.info("split %s: chunks %s, queries %s", dataset_path, report["chunks"], report["queries"])
+    log.info(
+        "split %s: chunks %s, queries %s, labels %s",
+        dataset_path,
+        report["chunks"],
+        report["queries"],
+        report["labels"],
+    )
     return report
+
+
+def _drawn_for(query: dict[str, Any], draws: dict[str, dict[str, int]], side: str) -> bool:
+    """Whether a query is one of the draws its generator keeps on `side` (always, without a `draw`)."""
+    limits = draws.get(query["generator"])
+    return limits is None or "draw" not in query or query["draw"] < limits[side]
+
+
+def label_checks(
+    chunks: list[dict[str, Any]], val: dict[str, Any], provenance: dict[str, dict[str, Any]]
+) -> dict[str, int]:
+    """What the report says about the val labels, counted on the written val.json.
+
+    `unlabeled_verbatim`: queries whose text a chunk not marked relevant holds word for word (0 by
+    construction; title queries are not counted: a mention of a title is not the section about it).
+    `title_mentions`: title queries whose text such a chunk holds, for the record. `labels_completed`:
+    queries that were given such chunks as positives by the dataset stage. `collapsed_duplicates`:
+    identical chunks made one by chunking (all chunks, not only val).
+    """
+    ids = [c["id"] for c in chunks]
+    index = VerbatimIndex([c["text"] for c in chunks])
+    checks = {"unlabeled_verbatim": 0, "title_mentions": 0, "labels_completed": 0}
+    for qid, text in val["queries"].items():
+        if verbatim_in({"text": text, "chunk_ids": val["relevant_docs"][qid]}, index, ids):
+            title = provenance[qid]["generator"] in TITLE_GENERATORS
+            checks["title_mentions" if title else "unlabeled_verbatim"] += 1
+        checks["labels_completed"] += "verbatim_chunk_ids" in provenance[qid]
+    checks["collapsed_duplicates"] = sum(len(c["locations"]) - 1 for c in chunks if "locations" in c)
+    return checks

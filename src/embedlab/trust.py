@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pandas is imported where it is used: the Snakefile imports 
     import pandas as pd
 
 TOO_FEW = "too few queries to rank models"
+FEW_GROUPS = 10  # below this many resampled groups a bootstrap interval is itself unstable
 # What a generator's queries favour, said once where the ranking of models differs between generators.
 GENERATOR_BIAS = {
     "ict": "copying a sentence of the chunk, so they favour lexical matching",
@@ -78,6 +79,7 @@ def section(
     rows, sentences = [], []
     for (corpus, lang), sub in mono.groupby(["corpus", "lang"], sort=True):
         widest = float(sub["ci_halfwidth"].max())
+        groups = int(sub["n_groups"].iloc[0])
         check = labels.get((corpus, lang), {})
         gens = prov.get((corpus, lang), {}).get("generators", {})
         dropped = "; ".join(
@@ -90,7 +92,7 @@ def section(
                 corpus,
                 lang,
                 int(sub["n_queries"].iloc[0]),
-                int(sub["n_groups"].iloc[0]) if "n_groups" in sub else "–",
+                groups,
                 f"±{widest:.3f}" + (f" ({TOO_FEW})" if bool(sub["too_few_queries"].any()) else ""),
                 check.get("unlabeled_verbatim", "–"),
                 check.get("collapsed_duplicates", "–"),
@@ -98,6 +100,18 @@ def section(
                 dropped or "–",
             ]
         )
+        if groups < FEW_GROUPS:
+            sentences.append(
+                f"- {corpus}/{lang}: the validation queries come from only {groups} chunk groups, so the "
+                "intervals rest on few independent units: treat them as rough, and add documents before "
+                "relying on small differences."
+            )
+        rt = gens.get("llm", {}).get("settings", {}).get("round_trip") or {}
+        if rt.get("enabled"):
+            sentences.append(
+                f"- {corpus}/{lang}: llm queries were kept only when {rt['retriever']} ranked their chunk in "
+                f"its top {rt['top_k']}, so {rt['retriever']}'s own score on them favours it."
+            )
         if sub["model"].nunique() > 1:
             table = pd.DataFrame({m: per_query[(m, corpus, lang)][metric] for m in sub["model"]})
             generator_of = {
