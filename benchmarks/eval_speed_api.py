@@ -26,9 +26,9 @@ from embeddings_server import EmbeddingsServer  # noqa: E402
 from eval_speed import KS, dataset_path  # noqa: E402
 
 from embedlab import io  # noqa: E402
-from embedlab.crosscheck import llamaindex_loop  # noqa: E402
-from embedlab.evaluation import open_encoder, qa_from_dataset, retrieve, summary_row  # noqa: E402
-from embedlab.models import ModelSpec, load_sentence_transformer  # noqa: E402
+from embedlab.evaluation.crosscheck import llamaindex_loop  # noqa: E402
+from embedlab.evaluation.retrieval import open_encoder, qa_from_dataset, retrieve, summary_row  # noqa: E402
+from embedlab.models.spec import ModelSpec, load_sentence_transformer  # noqa: E402
 
 
 def main() -> None:

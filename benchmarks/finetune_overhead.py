@@ -4,8 +4,8 @@ Both sides start from the same train/val/chunks files and do the same work a use
 load the base model, build (query, positive) pairs, carve the dev slice, MNRL with the no-duplicates sampler,
 dev InformationRetrievalEvaluator with load_best_model_at_end, save, val MRR@10 before and after. The bare
 script is written the way a user would (no card, no training.json, no atomic directory, no checks); the
-embedlab side is `embedlab.training.finetune`, what the `finetune` rule's script calls. Also reports pairs/s
-of the training loop alone. Target: embedlab / bare <= 1.15.
+embedlab side is `embedlab.train.finetune.finetune`, what the `finetune` rule's script calls. Also reports
+pairs/s of the training loop alone. Target: embedlab / bare <= 1.15.
 
     .venv/bin/python benchmarks/finetune_overhead.py                 # results/qa/securities_law/zh
     .venv/bin/python benchmarks/finetune_overhead.py --dataset eu_ai_act/en --max-steps 20 --json out.json
@@ -42,8 +42,8 @@ def bare(files, out: Path, args) -> dict:
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from embedlab.sources import resolve_model_source
-    from embedlab.training_data import load_training_data
+    from embedlab.models.sources import resolve_model_source
+    from embedlab.train.data import load_training_data
 
     t0 = time.monotonic()
     torch.set_num_threads(args.threads)
@@ -114,8 +114,8 @@ def bare(files, out: Path, args) -> dict:
 
 
 def embedlab_run(files, out: Path, args) -> dict:
-    from embedlab.config import validate_config
-    from embedlab.training import finetune, finetune_params
+    from embedlab.train.finetune import finetune, finetune_params
+    from embedlab.workflow.config import validate_config
 
     t0 = time.monotonic()
     config = validate_config(
@@ -173,7 +173,7 @@ def main() -> None:
 
     import logging
 
-    from embedlab.training import dataset_paths
+    from embedlab.train.finetune import dataset_paths
 
     logging.basicConfig(level=logging.WARNING)
     files = [dataset_paths(args.dataset, args.results)]

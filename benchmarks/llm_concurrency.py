@@ -31,8 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from embedlab import io  # noqa: E402
-from embedlab.chunking import chunk_corpus  # noqa: E402
-from embedlab.llm_queries import LlmGenerator  # noqa: E402
+from embedlab.data.chunking import chunk_corpus  # noqa: E402
+from embedlab.data.llm.generation import LlmGenerator  # noqa: E402
 
 
 @contextmanager

@@ -10,8 +10,8 @@ sys.path.insert(0, _SRC)
 # (set, not required: so no `envvars:` directive)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 
-from embedlab import config as cfg
-from embedlab.corpus import locate_corpus_root, plan_sources
+from embedlab.workflow import config as cfg
+from embedlab.data.corpus import locate_corpus_root, plan_sources
 from embedlab.errors import EmbedlabError
 
 # A bad config or a missing corpus file stops the run here, before any job, with one line and no traceback.
@@ -45,15 +45,15 @@ def source_path(wildcards):
 
 def res(rule, **base):
     """A rule's `resources:` (use as `**res("rule", mem_mb=..., runtime=...)`): its own numbers or functions
-    of wildcards, scaled by the config's `resources` section and grown per retry (src/embedlab/resources.py)."""
-    from embedlab.resources import rule_resources
+    of wildcards, scaled by the config's `resources` section and grown per retry (src/embedlab/workflow/resources.py)."""
+    from embedlab.workflow.resources import rule_resources
 
     return rule_resources(config, rule, base)
 
 
 def threads_of(rule, default):
     """A rule's `threads:`: config resources.rules.<rule>.threads, else `default`."""
-    from embedlab.resources import threads
+    from embedlab.workflow.resources import threads
 
     return threads(config, rule, default)
 
@@ -65,7 +65,8 @@ def split_files(corpus, lang):
 
 
 def all_targets():
-    from embedlab import eval_plan, reporting
+    from embedlab.workflow import plan as eval_plan
+    from embedlab.report import summary as reporting
 
     return (
         [f for corpus, lang in PAIRS for f in split_files(corpus, lang)]

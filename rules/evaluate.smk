@@ -1,6 +1,6 @@
 # Evaluation stage: retrieval metrics per model x corpus x language (and across languages), the tutorial's
 # evaluators as cross-checks, paired model comparisons, and MTEB (custom val-split tasks + standard tasks).
-from embedlab import eval_plan
+from embedlab.workflow import plan as eval_plan
 
 EVAL = config.get("evaluation", {})
 MTEB_CFG = config.get("mteb", {})

@@ -1,6 +1,6 @@
 # Fine-tuning stage: one model directory per `finetune` entry (backends sentence-transformers, llamaindex,
 # autotrain). The directory is written atomically; SentenceTransformer(path) loads it offline.
-from embedlab.training import finetune_inputs, finetune_params, validate_finetune
+from embedlab.train.finetune import finetune_inputs, finetune_params, validate_finetune
 
 FINETUNES = config.get("finetune") or {}
 try:

@@ -24,8 +24,8 @@ rule generate_queries:
 # is deliberately NOT an output (Snakemake never deletes it, so a killed or failed run resumes from it), and
 # a GPU slot only when a model computes on this machine (Ollama/OpenAI-compatible server on localhost, or a
 # neural round-trip retriever). The round-trip retriever is resolved in `models` here, before any job.
-from embedlab.llm_providers import uses_gpu as _llm_uses_gpu
-from embedlab.roundtrip import llm_settings as _llm_settings, retriever_needs_gpu as _round_trip_gpu
+from embedlab.data.llm.providers import uses_gpu as _llm_uses_gpu
+from embedlab.data.llm.roundtrip import llm_settings as _llm_settings, retriever_needs_gpu as _round_trip_gpu
 
 try:
     _LLM_SETTINGS = _llm_settings(config)

@@ -1,7 +1,7 @@
 # Report: every result in one table (summary.csv), readable Markdown (summary.md) and seaborn plots, all
 # under results/report/. `snakemake report` builds it; `snakemake report --forcerun plots` redraws the plots
 # only. `snakemake --report results/report.html` then packs them into Snakemake's self-contained HTML report.
-from embedlab import reporting
+from embedlab.report import summary as reporting
 
 REPORT_PLAN = reporting.plan(config)
 REPORT_SETTINGS = reporting.settings(config)

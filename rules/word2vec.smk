@@ -3,7 +3,7 @@
 
 import re
 
-from embedlab import word2vec as w2v
+from embedlab.word2vec import model as w2v
 from embedlab.errors import EmbedlabError
 
 try:

@@ -1,5 +1,5 @@
-from embedlab.chunking import chunk_corpus
-from embedlab.logs import run_rule
+from embedlab.data.chunking import chunk_corpus
+from embedlab.workflow.run_rule import run_rule
 
 run_rule(
     snakemake,

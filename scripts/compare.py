@@ -1,5 +1,5 @@
-from embedlab.evaluation import compare
-from embedlab.logs import run_rule
+from embedlab.evaluation.retrieval import compare
+from embedlab.workflow.run_rule import run_rule
 
 p, w = snakemake.params, snakemake.wildcards
 run_rule(

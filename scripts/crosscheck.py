@@ -1,5 +1,5 @@
-from embedlab.crosscheck import crosscheck
-from embedlab.logs import run_rule
+from embedlab.evaluation.crosscheck import crosscheck
+from embedlab.workflow.run_rule import run_rule
 
 p = snakemake.params
 run_rule(

@@ -1,5 +1,5 @@
-from embedlab.logs import run_rule
-from embedlab.queries import build_dataset
+from embedlab.data.queries import build_dataset
+from embedlab.workflow.run_rule import run_rule
 
 run_rule(
     snakemake,

@@ -1,5 +1,5 @@
-from embedlab.evaluation import evaluate
-from embedlab.logs import run_rule
+from embedlab.evaluation.retrieval import evaluate
+from embedlab.workflow.run_rule import run_rule
 
 p = snakemake.params
 run_rule(

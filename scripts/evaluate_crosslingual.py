@@ -1,5 +1,5 @@
-from embedlab.crosslingual import evaluate_crosslingual
-from embedlab.logs import run_rule
+from embedlab.evaluation.crosslingual import evaluate_crosslingual
+from embedlab.workflow.run_rule import run_rule
 
 p, w = snakemake.params, snakemake.wildcards
 run_rule(

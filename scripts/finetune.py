@@ -1,5 +1,5 @@
-from embedlab.logs import run_rule
-from embedlab.training import finetune
+from embedlab.train.finetune import finetune
+from embedlab.workflow.run_rule import run_rule
 
 inp, p = snakemake.input, snakemake.params
 run_rule(

@@ -1,5 +1,5 @@
-from embedlab.llm_queries import generate_llm_queries
-from embedlab.logs import run_rule
+from embedlab.data.llm.generation import generate_llm_queries
+from embedlab.workflow.run_rule import run_rule
 
 run_rule(
     snakemake,

@@ -1,5 +1,5 @@
-from embedlab.logs import run_rule
-from embedlab.queries import generate_queries
+from embedlab.data.queries import generate_queries
+from embedlab.workflow.run_rule import run_rule
 
 run_rule(
     snakemake,

@@ -1,5 +1,5 @@
-from embedlab.logs import run_rule
-from embedlab.mteb_eval import run_mteb
+from embedlab.evaluation.mteb_tasks import run_mteb
+from embedlab.workflow.run_rule import run_rule
 
 p = snakemake.params
 corpus, lang = p.custom or (None, None)

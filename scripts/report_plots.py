@@ -1,5 +1,5 @@
-from embedlab.logs import run_rule
-from embedlab.reporting import make_plots
+from embedlab.report.summary import make_plots
+from embedlab.workflow.run_rule import run_rule
 
 run_rule(
     snakemake,

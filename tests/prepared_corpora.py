@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from embedlab.prepare import prepare_dataset
+from embedlab.data.prepare import prepare_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 # name -> (path under ../shared/corpora, corpus, lang)

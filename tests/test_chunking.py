@@ -3,7 +3,7 @@ import re
 import pytest
 
 from embedlab import io
-from embedlab.chunking import chunk_corpus, split_sentences, token_counter
+from embedlab.data.chunking import chunk_corpus, split_sentences, token_counter
 from embedlab.errors import EmbedlabError
 
 from conftest import MINILM

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from embedlab.config import chunking, validate_config
 from embedlab.errors import EmbedlabError
+from embedlab.workflow.config import chunking, validate_config
 
 from conftest import REPO, run_snakemake
 

@@ -3,8 +3,8 @@ import re
 import pytest
 from pypdf import PdfWriter
 
-from embedlab import corpus as corpus_mod
-from embedlab.corpus import download, load_path
+from embedlab.data import corpus as corpus_mod
+from embedlab.data.corpus import download, load_path
 from embedlab.errors import EmbedlabError
 
 

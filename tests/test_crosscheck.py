@@ -4,10 +4,10 @@ import pytest
 from eval_data import MINILM, build_split
 
 from embedlab import io
-from embedlab.crosscheck import crosscheck, llamaindex_loop
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation import load_qa
-from embedlab.models import ModelSpec
+from embedlab.evaluation.crosscheck import crosscheck, llamaindex_loop
+from embedlab.evaluation.retrieval import load_qa
+from embedlab.models.spec import ModelSpec
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +51,8 @@ def test_custom_kind_goes_through_the_adapter_and_first_only_is_the_tutorial(val
 
 
 def test_the_loop_can_reuse_cached_vectors(val, tmp_path):
-    from embedlab.crosscheck import _encoder_embedding
-    from embedlab.evaluation import open_encoder, retrieve
+    from embedlab.evaluation.crosscheck import _encoder_embedding
+    from embedlab.evaluation.retrieval import open_encoder, retrieve
 
     qa = load_qa(val)
     spec = ModelSpec(name="hash", kind="custom", class_path="custom_models:HashingEncoder")

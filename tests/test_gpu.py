@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from embedlab.errors import EmbedlabError
-from embedlab.gpu import gpu_slot
+from embedlab.workflow.gpu import gpu_slot
 
 # fork: children inherit the monkeypatched environment and need no importable test module; torch is never
 # imported because EMBEDLAB_GPUS answers the device count.

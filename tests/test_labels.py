@@ -9,11 +9,11 @@ import pytest
 from prepared_corpora import CORPORA, prepared
 
 from embedlab import io
-from embedlab.chunking import chunk_corpus, collapse_identical, split_sentences
-from embedlab.labels import VerbatimIndex, normalize
-from embedlab.metrics import per_query, relevant_ranks, tie_order
-from embedlab.queries import TITLE_GENERATORS, IctGenerator, build_dataset
-from embedlab.split import POSITIVE_SEP
+from embedlab.data.chunking import chunk_corpus, collapse_identical, split_sentences
+from embedlab.data.labels import VerbatimIndex, normalize
+from embedlab.data.queries import TITLE_GENERATORS, IctGenerator, build_dataset
+from embedlab.data.split import POSITIVE_SEP
+from embedlab.evaluation.metrics import per_query, relevant_ranks, tie_order
 
 from conftest import MINILM
 

@@ -17,12 +17,9 @@ import pytest
 import yaml
 
 from embedlab import io
-from embedlab.chunking import chunk_corpus
-from embedlab.config import validate_config
-from embedlab.errors import EmbedlabError
-from embedlab.llm_clean import DROP_REASONS, cjk_ratio, clean_reply, language_ok, unwrap
-from embedlab.llm_providers import parse_retry_after, redact, uses_gpu
-from embedlab.llm_queries import (
+from embedlab.data.chunking import chunk_corpus
+from embedlab.data.llm.cleaning import DROP_REASONS, cjk_ratio, clean_reply, language_ok, unwrap
+from embedlab.data.llm.generation import (
     DEFAULT_PROMPTS,
     GENERIC_PROMPT,
     Checkpoint,
@@ -30,7 +27,10 @@ from embedlab.llm_queries import (
     generate_llm_queries,
     prompt_hash,
 )
-from embedlab.queries import build_dataset, make_generator
+from embedlab.data.llm.providers import parse_retry_after, redact, uses_gpu
+from embedlab.data.queries import build_dataset, make_generator
+from embedlab.errors import EmbedlabError
+from embedlab.workflow.config import validate_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import FakeLLMServer, prompt_key
@@ -170,7 +170,7 @@ def test_rule_writes_queries_report_and_dataset_input(tmp_path, server, chunk_fi
     ckpt = tmp_path / "queries" / "llm.checkpoint.jsonl"
     settings = {**provider_settings("ollama", server), **FAST}
     doc = generate_llm_queries(chunk_files["en"], out, report, ckpt, settings, 42)
-    assert doc["format"] == "embedlab.queries/1" and doc["generator"] == "llm"
+    assert doc["format"] == "embedlab.data.queries/1" and doc["generator"] == "llm"
     assert set(doc["queries"][0]) == {
         "id", "text", "chunk_ids", "generator", "positive_text", "llm_model", "prompt_hash", "raw_text"
     }  # fmt: skip
@@ -209,7 +209,7 @@ def test_make_generator_finds_llm():
 
 _CHILD = """
 import json, sys
-from embedlab.llm_queries import LlmGenerator
+from embedlab.data.llm.generation import LlmGenerator
 chunks = json.load(open(sys.argv[1]))["chunks"]
 LlmGenerator(provider="ollama", base_url=sys.argv[2], concurrency=2, progress=False,
              checkpoint=sys.argv[3]).generate(chunks, "en", 42)

@@ -1,5 +1,5 @@
-from embedlab.markup import Item, code_spans, html_items, markdown_items, prose
-from embedlab.read_markdown import load_markdown
+from embedlab.data.markdown import load_markdown
+from embedlab.data.markup import Item, code_spans, html_items, markdown_items, prose
 
 DOC = """---
 source:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from embedlab import metrics
+from embedlab.evaluation import metrics
 
 
 def ranks_for(scores, relevant, ids=None):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from embedlab.model_card import merge_cards, publish_model
+from embedlab.train.card import merge_cards, publish_model
 
 TRAINING = """---
 library_name: sentence-transformers

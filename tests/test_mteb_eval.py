@@ -5,8 +5,8 @@ from eval_data import MINILM, build_split
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation import evaluate
-from embedlab.mteb_eval import custom_task_name, model_card, mteb_lang, run_mteb
+from embedlab.evaluation.mteb_tasks import custom_task_name, model_card, mteb_lang, run_mteb
+from embedlab.evaluation.retrieval import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from embeddings_server import EmbeddingsServer, fake_vector
 
-from embedlab.embcache import EmbeddingCache
-from embedlab.encoders import load_encoder
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation import open_encoder
-from embedlab.models import ModelSpec
+from embedlab.evaluation.retrieval import open_encoder
+from embedlab.models.embcache import EmbeddingCache
+from embedlab.models.encoders import load_encoder
+from embedlab.models.spec import ModelSpec
 
 
 @pytest.fixture

@@ -1,4 +1,11 @@
-from embedlab.outline import Heading, OutlineBuilder, TextStructure, parse_marker, roman_number, zh_number
+from embedlab.data.outline import (
+    Heading,
+    OutlineBuilder,
+    TextStructure,
+    parse_marker,
+    roman_number,
+    zh_number,
+)
 
 
 def _outline(lines):

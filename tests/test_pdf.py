@@ -11,11 +11,11 @@ from pypdf.generic import (
     NumberObject,
 )
 
-from embedlab.corpus import load_path
+from embedlab.data.corpus import load_path
+from embedlab.data.pdf import NoTextLayer, load_pdf, outline_heading
+from embedlab.data.pdf_cleanup import clean_pages, dehyphenate, fold_compat
+from embedlab.data.section_numbers import NumberedSections
 from embedlab.errors import EmbedlabError
-from embedlab.pdf_cleanup import clean_pages, dehyphenate, fold_compat
-from embedlab.read_pdf import NoTextLayer, load_pdf, outline_heading
-from embedlab.section_numbers import NumberedSections
 
 ZTA = "NIST.SP.800-207-ZeroTrustArchitecture.pdf"
 SSDF = "NIST.SP.800-218.pdf"

@@ -1,17 +1,17 @@
 import pytest
 
 from embedlab import io
-from embedlab.chunking import chunk_corpus
-from embedlab.errors import EmbedlabError
-from embedlab.languages import count_words
-from embedlab.queries import (
+from embedlab.data.chunking import chunk_corpus
+from embedlab.data.queries import (
     HeadingsGenerator,
     IctGenerator,
     build_dataset,
     generate_queries,
     make_generator,
 )
-from embedlab.reporting import skipped_generators
+from embedlab.errors import EmbedlabError
+from embedlab.report.summary import skipped_generators
+from embedlab.text import count_words
 
 from conftest import MINILM
 
@@ -119,8 +119,8 @@ def test_dataset_loads_with_llamaindex_and_has_provenance(en_chunks, tmp_path):
 
 
 def _chunk(cid, headings):
-    from embedlab.chunking import group_key
-    from embedlab.outline import Heading
+    from embedlab.data.chunking import group_key
+    from embedlab.data.outline import Heading
 
     hs = [Heading(label, title) for label, title in headings]
     return {
@@ -147,8 +147,8 @@ def test_repeated_titles_are_qualified_or_dropped():
 
 
 def _doc_chunk(cid, source, path, group_depth=2):
-    from embedlab.chunking import group_key
-    from embedlab.markup import TitleHeading
+    from embedlab.data.chunking import group_key
+    from embedlab.data.markup import TitleHeading
 
     hs = [TitleHeading(title=t) for t in path]
     return {
@@ -185,7 +185,7 @@ def test_plain_titles_generic_ones_get_their_parent_and_subsections_count():
 
 
 def test_common_titles_are_generic():
-    from embedlab.queries import title_words
+    from embedlab.data.queries import title_words
 
     assert title_words("示例") == title_words("Example") == 1
     assert title_words("认证与授权") == 3

@@ -18,9 +18,10 @@ import pytest
 import yaml
 from ft_fixtures import build_tiny_model
 
-from embedlab import io, reporting
-from embedlab.config import validate_config
-from embedlab.plots import FORMATS, RANK_BINS
+from embedlab import io
+from embedlab.report import summary as reporting
+from embedlab.report.plots import FORMATS, RANK_BINS
+from embedlab.workflow.config import validate_config
 
 from conftest import REPO, run_snakemake
 
@@ -93,10 +94,10 @@ def run(tmp_path_factory, corpora) -> Path:
 
 def _model_stages_in_process(wd: Path, cfg: dict) -> None:
     """What the finetune, evaluate and mteb rules do (their scripts' library calls and arguments)."""
-    from embedlab import eval_plan
-    from embedlab.evaluation import evaluate
-    from embedlab.mteb_eval import run_mteb
-    from embedlab.training import dataset_paths, finetune, finetune_params
+    from embedlab.evaluation.mteb_tasks import run_mteb
+    from embedlab.evaluation.retrieval import evaluate
+    from embedlab.train.finetune import dataset_paths, finetune, finetune_params
+    from embedlab.workflow import plan as eval_plan
 
     ev, cwd = cfg["evaluation"], Path.cwd()
     os.chdir(wd)

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from embedlab.config import validate_config
 from embedlab.errors import EmbedlabError
-from embedlab.resources import rule_resources, threads, value
+from embedlab.workflow.config import validate_config
+from embedlab.workflow.resources import rule_resources, threads, value
 
 from conftest import REPO
 

@@ -1,5 +1,6 @@
-"""Query quality control of the `llm` generator: the round-trip filter (embedlab.roundtrip) and near-duplicate
-questions across chunks, through the LLM stand-in server (tests/llm_server.py) on real chunks. Expected drops
+"""Query quality control of the `llm` generator: the round-trip filter (embedlab.data.llm.roundtrip) and
+near-duplicate questions across chunks, through the LLM stand-in server (tests/llm_server.py) on real chunks.
+Expected drops
 are computed here independently (bm25s and sentence-transformers called directly)."""
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ import pytest
 import yaml
 
 from embedlab import io
-from embedlab.config import validate_config
-from embedlab.encoders import tokenize
+from embedlab.data.llm.cleaning import QuestionIndex, _similar
+from embedlab.data.llm.generation import LlmGenerator, generate_llm_queries
+from embedlab.data.llm.roundtrip import llm_settings, pessimistic_ranks
 from embedlab.errors import EmbedlabError
-from embedlab.llm_clean import QuestionIndex, _similar
-from embedlab.llm_queries import LlmGenerator, generate_llm_queries
-from embedlab.roundtrip import llm_settings, pessimistic_ranks
+from embedlab.models.encoders import tokenize
+from embedlab.workflow.config import validate_config
 
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import FakeLLMServer
@@ -85,7 +86,7 @@ def test_round_trip_with_a_named_model(server, chunks):  # noqa: F811
     sentence-transformers directly (normalised vectors, cosine)."""
     from sentence_transformers import SentenceTransformer
 
-    from embedlab.sources import resolve_model_source
+    from embedlab.models.sources import resolve_model_source
 
     chunk_list = chunks["en"][:12]
     config = {

@@ -7,8 +7,9 @@
    GPU jobs), and every output is byte-identical to the local run's (evaluation CSVs: but their timings).
 2. Bad input: jobs that SLURM kills. One needs more memory than its first attempt asks for (SLURM kills it,
    OverMemoryKill); the retry asks for retry_mem x the memory and retry_runtime x the time
-   (embedlab.resources, as every workflow rule does) and succeeds. One runs past its 1-minute limit (TIMEOUT)
-   and has no retries: the workflow fails, the SLURM reason is in the log, no partial output survives.
+   (embedlab.workflow.resources, as every workflow rule does) and succeeds. One runs past its 1-minute limit
+   (TIMEOUT) and has no retries: the workflow fails, the SLURM reason is in the log, no partial output
+   survives.
    (A TIMEOUT retried with more time takes the same path; waiting for it would cost ~3 more minutes.)
 
 Both workflows run at the same time (the second mostly waits for its time limit). Needs root and apt;
@@ -60,7 +61,7 @@ BAD_SNAKEFILE = """\
 import sys
 
 sys.path.insert(0, {src!r})
-from embedlab.resources import rule_resources
+from embedlab.workflow.resources import rule_resources
 
 # the config's `resources` section: a retried job gets 3x the memory and 2x the time
 CONFIG = {{"resources": {{"retry_mem": 3.0, "retry_runtime": 2.0}}}}

@@ -8,7 +8,7 @@ import os
 import pytest
 import yaml
 
-from embedlab.corpus import Source, locate_corpus_root, resolve_source
+from embedlab.data.corpus import Source, locate_corpus_root, resolve_source
 from embedlab.errors import EmbedlabError
 
 from conftest import REPO, run_snakemake

@@ -1,8 +1,8 @@
 import pytest
 
 from embedlab import io
-from embedlab.prepare import prepare_dataset
-from embedlab.split import POSITIVE_SEP, split_dataset
+from embedlab.data.prepare import prepare_dataset
+from embedlab.data.split import POSITIVE_SEP, split_dataset
 
 
 @pytest.fixture(

@@ -15,11 +15,11 @@ import yaml
 from ft_fixtures import SLICES, build_dataset_files, build_tiny_model, finetune_config
 
 from embedlab import io
+from embedlab.data.labels import normalize
+from embedlab.data.split import POSITIVE_SEP
 from embedlab.errors import EmbedlabError
-from embedlab.labels import normalize
-from embedlab.split import POSITIVE_SEP
-from embedlab.training import finetune, finetune_params, resolve_precision, validate_finetune
-from embedlab.training_data import load_training_data, mine_negatives
+from embedlab.train.data import load_training_data, mine_negatives
+from embedlab.train.finetune import finetune, finetune_params, resolve_precision, validate_finetune
 
 pytestmark = pytest.mark.slow
 DATASETS = list(SLICES)
@@ -97,7 +97,7 @@ def test_model_dir_loads_offline_and_encodes(st_run):
 def test_card_and_training_json_hold_the_facts(st_run, tiny):
     out, facts = st_run
     saved = io.read_json(out / "training.json")
-    assert saved["format"] == "embedlab.training/1" and saved["status"] == "trained"
+    assert saved["format"] == "embedlab.train.finetune/1" and saved["status"] == "trained"
     assert saved["base"]["source"] == str(tiny)
     assert set(saved["datasets"]) == set(DATASETS)
     assert saved["pairs"] == sum(s["pairs"] for s in saved["datasets"].values()) > 8

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from ft_fixtures import MINILM
 
-from embedlab.prepare import prepare_dataset
-from embedlab.training import finetune, finetune_params
-from embedlab.training_data import DatasetFiles
+from embedlab.data.prepare import prepare_dataset
+from embedlab.train.data import DatasetFiles
+from embedlab.train.finetune import finetune, finetune_params
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +17,7 @@ def test_minilm_on_securities_law_improves_val_mrr(corpora, tmp_path):
     from ft_fixtures import REPO
     from sentence_transformers import SentenceTransformer
 
-    from embedlab.config import validate_config
+    from embedlab.workflow.config import validate_config
 
     d = tmp_path / "data"
     src = corpora / "securities_law" / "securities_law_2019.md"

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from embedlab import io, trust
+from embedlab import io
+from embedlab.report import trust
 
 
 def _rows(corpus, lang, widths, n=40):

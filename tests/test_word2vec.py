@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from embedlab import io
-from embedlab import word2vec as w2v
 from embedlab.errors import EmbedlabError
+from embedlab.word2vec import model as w2v
 
 TOY = {
     "corpus": "toy",

