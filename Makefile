@@ -1,4 +1,5 @@
 # Two commands: `make run` (the pipeline) and `make test` (the test suite). Both set up .venv first.
+# `make test-configs` runs only the .test/ matrix (one small config per stage); `make lint` the checkers.
 # TORCH=... picks the torch build (default: the CPU wheel pinned below; e.g. TORCH="torch==2.13.0" with
 # --index-url for CUDA builds on a GPU machine). Extra snakemake arguments: make run ARGS="--dry-run".
 PYTHON ?= python3
@@ -9,7 +10,7 @@ ARGS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.embedlab-installed
 
-.PHONY: setup run test lint report clean
+.PHONY: setup run test test-configs lint report clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,10 +26,14 @@ run: setup
 test: setup
 	$(BIN)/pytest $(ARGS)
 
+test-configs: setup
+	$(BIN)/pytest tests/test_configs.py $(ARGS)
+
 lint: setup
 	$(BIN)/ruff check src tests scripts benchmarks
 	$(BIN)/ruff format --check src tests scripts benchmarks
-	$(BIN)/snakemake --lint --configfile .test/config.yaml
+	$(BIN)/snakefmt --check Snakefile rules
+	for c in .test/*.yaml; do $(BIN)/snakemake --lint --configfile $$c || exit 1; done
 
 report: setup
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 report $(ARGS)

@@ -21,7 +21,7 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
         W2V_TARGETS,
-    default_target: True

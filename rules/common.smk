@@ -1,4 +1,4 @@
-# Shared set-up: config validation (before any rule), wildcard constraints and target lists.
+# Shared set-up: config validation (before any rule), wildcard constraints, the functions rules call, targets.
 import os
 import re
 import sys
@@ -11,13 +11,14 @@ sys.path.insert(0, _SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("PYTHONPATH")) if p))
 
 from embedlab.workflow import config as cfg
-from embedlab.data.corpus import locate_corpus_root, plan_sources
+from embedlab.workflow import plan as eval_plan
+from embedlab.workflow.resources import rule_resources, threads
+from embedlab.report import plan as report_plan
+from embedlab.data.corpus import plan_sources
 from embedlab.errors import EmbedlabError
 
 # A bad config or a missing corpus file stops the run here, before any job, with one line and no traceback.
 try:
-    if isinstance(config.get("corpus_root"), str):
-        config["corpus_root"] = locate_corpus_root(config["corpus_root"], workflow.basedir)
     cfg.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
     SOURCES = plan_sources(config)
 except EmbedlabError as _exc:
@@ -26,9 +27,12 @@ except EmbedlabError as _exc:
 PAIRS = cfg.corpus_languages(config)
 RESOURCES = config["resources_dir"]
 # Files that are not here yet and have a URL: rule download fetches each once into resources_dir.
-_URL_FILES = {
-    str(s.path.relative_to(RESOURCES)): s.url for s in SOURCES.values() if s.url is not None
-}
+_URL_FILES = {str(s.path.relative_to(RESOURCES)): s.url for s in SOURCES.values() if s.url is not None}
+# corpus -> language -> the file (or folder) that chunking reads, local or fetched by the download rule:
+# the chunk rule's `lookup(dpath="{corpus}/{lang}", within=SOURCE_PATHS)`.
+SOURCE_PATHS = {}
+for (_corpus, _lang), _source in SOURCES.items():
+    SOURCE_PATHS.setdefault(_corpus, {})[_lang] = str(_source.path)
 
 
 wildcard_constraints:
@@ -38,24 +42,34 @@ wildcard_constraints:
     url_file="|".join(re.escape(f) for f in _URL_FILES) or "(?!)",
 
 
-def source_path(wildcards):
-    """The corpus file (or folder) that chunking reads, local or fetched by the download rule."""
-    return str(SOURCES[(wildcards.corpus, wildcards.lang)].path)
-
-
 def res(rule, **base):
     """A rule's `resources:` (use as `**res("rule", mem_mb=..., runtime=...)`): its own numbers or functions
-    of wildcards, scaled by the config's `resources` section and grown per retry (src/embedlab/workflow/resources.py)."""
-    from embedlab.workflow.resources import rule_resources
-
+    of wildcards, scaled by the config's `resources` section and grown per retry (workflow/resources.py)."""
     return rule_resources(config, rule, base)
 
 
 def threads_of(rule, default):
     """A rule's `threads:`: config resources.rules.<rule>.threads, else `default`."""
-    from embedlab.workflow.resources import threads
-
     return threads(config, rule, default)
+
+
+# What every model rule (rules/evaluate.smk) reads for its {model} wildcard.
+def model_spec(wildcards):
+    """The registry entry, as the rule scripts read it."""
+    return eval_plan.spec_of(config, wildcards.model).to_json()
+
+
+def model_files(wildcards):
+    """A fine-tuned model's folder (made by training); nothing for registry models."""
+    return eval_plan.model_inputs(config, wildcards.model)
+
+
+def model_gpus(wildcards):
+    return eval_plan.gpus_for(config, wildcards.model)
+
+
+def model_mem_mb(wildcards):
+    return eval_plan.mem_mb_for(config, wildcards.model)
 
 
 def split_files(corpus, lang):
@@ -65,12 +79,9 @@ def split_files(corpus, lang):
 
 
 def all_targets():
-    from embedlab.workflow import plan as eval_plan
-    from embedlab.report import summary as reporting
-
     return (
         [f for corpus, lang in PAIRS for f in split_files(corpus, lang)]
         + eval_plan.targets(config)
-        + [f"results/models/{name}" for name in config.get("finetune") or {}]
-        + reporting.targets(config)
+        + [f"results/models/{name}" for name in config["finetune"]]
+        + report_plan.targets(config)
     )

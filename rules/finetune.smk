@@ -2,7 +2,7 @@
 # autotrain). The directory is written atomically; SentenceTransformer(path) loads it offline.
 from embedlab.train.finetune import finetune_inputs, finetune_params, validate_finetune
 
-FINETUNES = config.get("finetune") or {}
+FINETUNES = config["finetune"]
 try:
     validate_finetune(config)
 except EmbedlabError as _exc:
@@ -14,17 +14,17 @@ rule finetune:
         unpack(lambda wc: finetune_inputs(config, wc.name)),
     output:
         directory("results/models/{name}"),
-    wildcard_constraints:
-        name="|".join(re.escape(n) for n in FINETUNES) or "(?!)",
-    params:
-        datasets=lambda wc: FINETUNES[wc.name]["datasets"],
-        ft=lambda wc: finetune_params(config, wc.name),
     log:
         "logs/finetune/{name}.log",
+    wildcard_constraints:
+        name="|".join(re.escape(n) for n in FINETUNES) or "(?!)",
+    conda:
+        "../envs/train.yaml"
     threads: threads_of("finetune", 8)
     resources:
         **res("finetune", gpu=1, mem_mb=8000, runtime=240),
-    conda:
-        "../envs/train.yaml"
+    params:
+        datasets=lambda wc: FINETUNES[wc.name]["datasets"],
+        ft=lambda wc: finetune_params(config, wc.name),
     script:
         "../scripts/finetune.py"

@@ -6,16 +6,16 @@ rule generate_queries:
         "results/chunks/{corpus}/{lang}.json",
     output:
         "results/qa/{corpus}/{lang}/queries/{generator}.json",
-    params:
-        settings=lambda wc: config["generators"].get(wc.generator, {}),
-        seed=config["seed"],
     log:
         "logs/generate_queries/{corpus}/{lang}/{generator}.log",
+    conda:
+        "../envs/data.yaml"
     threads: threads_of("generate_queries", 1)
     resources:
         **res("generate_queries", mem_mb=2048, runtime=60),
-    conda:
-        "../envs/data.yaml"
+    params:
+        settings=lambda wc: config["generators"].get(wc.generator, {}),
+        seed=config["seed"],
     script:
         "../scripts/generate_queries.py"
 
@@ -42,12 +42,10 @@ rule generate_llm_queries:
     output:
         queries="results/qa/{corpus}/{lang}/queries/llm.json",
         report="results/qa/{corpus}/{lang}/queries/llm.report.json",
-    params:
-        settings=_LLM_SETTINGS,
-        seed=config["seed"],
-        checkpoint=lambda wc: f"results/qa/{wc.corpus}/{wc.lang}/queries/llm.checkpoint.jsonl",
     log:
         "logs/generate_queries/{corpus}/{lang}/llm.log",
+    conda:
+        "../envs/llm.yaml"
     threads: threads_of("generate_llm_queries", 1)
     resources:
         **res(
@@ -56,8 +54,10 @@ rule generate_llm_queries:
             runtime=1440,
             gpu=int(_llm_uses_gpu(_LLM_SETTINGS) or _round_trip_gpu(_LLM_SETTINGS["retriever_spec"])),
         ),
-    conda:
-        "../envs/llm.yaml"
+    params:
+        settings=_LLM_SETTINGS,
+        seed=config["seed"],
+        checkpoint=lambda wc: f"results/qa/{wc.corpus}/{wc.lang}/queries/llm.checkpoint.jsonl",
     script:
         "../scripts/generate_llm_queries.py"
 
@@ -74,11 +74,11 @@ rule dataset:
         provenance="results/qa/{corpus}/{lang}/provenance.json",
     log:
         "logs/dataset/{corpus}/{lang}.log",
+    conda:
+        "../envs/data.yaml"
     threads: threads_of("dataset", 1)
     resources:
         **res("dataset", mem_mb=1024, runtime=10),
-    conda:
-        "../envs/data.yaml"
     script:
         "../scripts/dataset.py"
 
@@ -92,15 +92,15 @@ rule split:
         train="results/qa/{corpus}/{lang}/train.json",
         val="results/qa/{corpus}/{lang}/val.json",
         report="results/qa/{corpus}/{lang}/split.json",
-    params:
-        val_fraction=config["split"]["val_fraction"],
-        seed=config["seed"],
     log:
         "logs/split/{corpus}/{lang}.log",
+    conda:
+        "../envs/data.yaml"
     threads: threads_of("split", 1)
     resources:
         **res("split", mem_mb=1024, runtime=10),
-    conda:
-        "../envs/data.yaml"
+    params:
+        val_fraction=config["split"]["val_fraction"],
+        seed=config["seed"],
     script:
         "../scripts/split.py"

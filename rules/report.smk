@@ -1,10 +1,11 @@
 # Report: every result in one table (summary.csv), readable Markdown (summary.md) and seaborn plots, all
 # under results/report/. `snakemake report` builds it; `snakemake report --forcerun plots` redraws the plots
 # only. `snakemake --report results/report.html` then packs them into Snakemake's self-contained HTML report.
-from embedlab.report import summary as reporting
+from embedlab.report import plan as report_plan
+from embedlab.workflow.settings import Settings
 
-REPORT_PLAN = reporting.plan(config)
-REPORT_SETTINGS = reporting.settings(config)
+REPORT_PLAN = report_plan.plan(config)
+REPORT_SETTINGS = Settings.of(config).report
 
 
 report: "../report/workflow.rst"
@@ -31,22 +32,22 @@ rule report_summary:
             category="Tables",
             labels={"table": "summary.md"},
         ),
+    log:
+        "logs/report/summary.log",
+    conda:
+        "../envs/report.yaml"
+    threads: threads_of("report_summary", 1)
+    resources:
+        **res("report_summary", mem_mb=2048, runtime=10),
     params:
         bases=REPORT_PLAN.bases,
         models=REPORT_PLAN.models,
         notes=REPORT_PLAN.notes,
-        metric=REPORT_SETTINGS["metric"],
-        paired_metric=REPORT_SETTINGS["paired_metric"],
-        test_samples=REPORT_SETTINGS["test_samples"],
-        max_ci_halfwidth=REPORT_SETTINGS["max_ci_halfwidth"],
+        metric=REPORT_SETTINGS.metric,
+        paired_metric=REPORT_SETTINGS.paired_metric,
+        test_samples=REPORT_SETTINGS.test_samples,
+        max_ci_halfwidth=REPORT_SETTINGS.max_ci_halfwidth,
         seed=config["seed"],
-    log:
-        "logs/report/summary.log",
-    threads: threads_of("report_summary", 1)
-    resources:
-        **res("report_summary", mem_mb=2048, runtime=10),
-    conda:
-        "../envs/report.yaml"
     script:
         "../scripts/report_summary.py"
 
@@ -58,25 +59,25 @@ rule plots:
         models=REPORT_PLAN.model_dirs,
         mteb=REPORT_PLAN.mteb,
     output:
-        **reporting.plot_outputs(REPORT_PLAN, report),
-    params:
-        plots={name: reporting.plot_paths(name) for name in REPORT_PLAN.plots},
-        models=REPORT_PLAN.models,
-        metric=REPORT_SETTINGS["metric"],
-        dpi=REPORT_SETTINGS["dpi"],
+        **report_plan.plot_outputs(REPORT_PLAN, report),
     log:
         "logs/report/plots.log",
+    conda:
+        "../envs/report.yaml"
     threads: threads_of("plots", 1)
     resources:
         **res("plots", mem_mb=2048, runtime=10),
-    conda:
-        "../envs/report.yaml"
+    params:
+        plots={name: report_plan.plot_paths(name) for name in REPORT_PLAN.plots},
+        models=REPORT_PLAN.models,
+        metric=REPORT_SETTINGS.metric,
+        dpi=REPORT_SETTINGS.dpi,
     script:
         "../scripts/report_plots.py"
 
 
 rule report:
-    localrule: True
     input:
         rules.report_summary.output,
         rules.plots.output,
+    localrule: True

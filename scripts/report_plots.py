@@ -1,4 +1,4 @@
-from embedlab.report.summary import make_plots
+from embedlab.report.figures import make_plots
 from embedlab.workflow.run_rule import run_rule
 
 run_rule(

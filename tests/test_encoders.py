@@ -5,7 +5,9 @@ import pytest
 from eval_data import MINILM
 
 from embedlab.errors import EmbedlabError
-from embedlab.models.encoders import BM25Encoder, hf_load_kwargs, load_encoder, tokenize
+from embedlab.models.bm25 import BM25Encoder, tokenize
+from embedlab.models.encoders import load_encoder
+from embedlab.models.local import hf_load_kwargs
 from embedlab.models.spec import ModelSpec
 
 TEXTS = [

@@ -52,7 +52,7 @@ def test_finetunes_join_compare_with_their_base_and_crosschecks_skip_bm25():
 
 
 def test_an_export_only_finetune_is_not_evaluated_and_the_report_says_exported():
-    from embedlab.report import summary as reporting
+    from embedlab.report import plan as reporting
 
     export = {
         "base": "minilm",

@@ -18,15 +18,10 @@ import yaml
 
 from embedlab import io
 from embedlab.data.chunking import chunk_corpus
+from embedlab.data.llm.checkpoint import Checkpoint
 from embedlab.data.llm.cleaning import DROP_REASONS, cjk_ratio, clean_reply, language_ok, unwrap
-from embedlab.data.llm.generation import (
-    DEFAULT_PROMPTS,
-    GENERIC_PROMPT,
-    Checkpoint,
-    LlmGenerator,
-    generate_llm_queries,
-    prompt_hash,
-)
+from embedlab.data.llm.generation import LlmGenerator, generate_llm_queries
+from embedlab.data.llm.prompts import DEFAULT_PROMPTS, GENERIC_PROMPT, prompt_hash
 from embedlab.data.llm.providers import parse_retry_after, redact, uses_gpu
 from embedlab.data.queries import build_dataset, make_generator
 from embedlab.errors import EmbedlabError

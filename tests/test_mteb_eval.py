@@ -5,7 +5,8 @@ from eval_data import MINILM, build_split
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.mteb_tasks import custom_task_name, model_card, mteb_lang, run_mteb
+from embedlab.evaluation.mteb_card import model_card
+from embedlab.evaluation.mteb_tasks import custom_task_name, mteb_lang, run_mteb
 from embedlab.evaluation.retrieval import evaluate
 
 

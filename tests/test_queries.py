@@ -10,7 +10,7 @@ from embedlab.data.queries import (
     make_generator,
 )
 from embedlab.errors import EmbedlabError
-from embedlab.report.summary import skipped_generators
+from embedlab.report.markdown import skipped_generators
 from embedlab.text import count_words
 
 from conftest import MINILM
@@ -185,7 +185,7 @@ def test_plain_titles_generic_ones_get_their_parent_and_subsections_count():
 
 
 def test_common_titles_are_generic():
-    from embedlab.data.queries import title_words
+    from embedlab.data.headings import title_words
 
     assert title_words("示例") == title_words("Example") == 1
     assert title_words("认证与授权") == 3

@@ -19,7 +19,9 @@ import yaml
 from ft_fixtures import build_tiny_model
 
 from embedlab import io
-from embedlab.report import summary as reporting
+from embedlab.report import figures
+from embedlab.report import plan as report_plan
+from embedlab.report import summary as report_summary
 from embedlab.report.plots import FORMATS, RANK_BINS
 from embedlab.workflow.config import validate_config
 
@@ -35,7 +37,7 @@ SLICES = [
 ]
 PAIRS = [(c, lang) for c, lang, *_ in SLICES]
 MODELS = ["bm25", "tiny", "tiny-ft"]
-ALL_PLOTS = list(reporting.PLOTS)
+ALL_PLOTS = list(report_plan.PLOTS)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -181,7 +183,7 @@ def test_summary_has_a_row_per_model_corpus_language_with_cis_durations_and_pair
     m = qa.merge(qb, on="query_id", suffixes=("_a", "_b"))
     assert (m["group_a"] == m["group_b"]).all()  # the same queries, so the same chunk groups
     a, b = m["reciprocal_rank_a"].to_numpy(), m["reciprocal_rank_b"].to_numpy()
-    again = reporting.paired(a, b, 2000, 42, groups=list(m["group_a"]))
+    again = report_summary.paired(a, b, 2000, 42, groups=list(m["group_a"]))
     assert again["n_groups"] < again["n"]  # whole groups were resampled and flipped
     assert np.isclose(again["p_value"], r["p_value_vs_base"], rtol=1e-5)
     assert np.isclose(again["diff"], r["diff_vs_base"], atol=1e-6)
@@ -241,8 +243,8 @@ def test_every_plot_file_is_written_and_non_empty(run):
 def test_plot_figures_have_the_expected_axes_and_labels(run, tmp_path, monkeypatch):
     monkeypatch.chdir(run)
     outputs = {name: {fmt: tmp_path / f"{name}.{fmt}" for fmt in FORMATS} for name in ALL_PLOTS}
-    p = reporting.plan(_config(run))
-    figs = reporting.make_plots(
+    p = report_plan.plan(_config(run))
+    figs = figures.make_plots(
         "results/report/summary.csv", outputs, model_dirs=p.model_dirs, mteb=p.mteb, models=MODELS
     )
     # same bytes as the rule wrote: deterministic drawing
@@ -306,19 +308,19 @@ def test_forcerun_plots_redraws_plots_only_in_seconds(run):
 
 def test_missing_optional_inputs_leave_plots_out_with_a_note(run, tmp_path, monkeypatch):
     bare = yaml.safe_load((run / "config.yaml").read_text()) | {"finetune": {}, "mteb": {"enabled": False}}
-    p = reporting.plan(validate_config(bare, REPO / "schemas" / "config.schema.yaml"))
+    p = report_plan.plan(validate_config(bare, REPO / "schemas" / "config.schema.yaml"))
     assert "finetune_vs_base" not in p.plots and "mteb_scores" not in p.plots and "loss_curves" not in p.plots
     assert any("fine-tuned" in n for n in p.notes) and any("MTEB" in n for n in p.notes)
     monkeypatch.chdir(run)
     evals = [e for e in p.eval_csvs if "/tiny-ft/" not in e]
-    df = reporting.summarize(
+    df = report_summary.summarize(
         evals, tmp_path / "s.csv", tmp_path / "s.md", provenance=p.provenance, notes=p.notes
     )
     md = (tmp_path / "s.md").read_text(encoding="utf-8")
     assert "No fine-tuned model in this run." in md and "MTEB was not run" in md
     assert df["base_model"].eq("").all() and "## MTEB" not in md
     # a plot asked for without data says so instead of failing
-    figs = reporting.make_plots(
+    figs = figures.make_plots(
         tmp_path / "s.csv",
         {"finetune_vs_base": {"png": tmp_path / "ft.png"}, "mteb_scores": {"png": tmp_path / "mteb.png"}},
     )
@@ -330,9 +332,9 @@ def test_paired_test_is_seeded_and_identical_models_do_not_differ():
     rng = np.random.default_rng(0)
     a = rng.random(80)
     b = a + rng.normal(0.1, 0.05, 80)
-    one, two = reporting.paired(a, b, 3000, 7), reporting.paired(a, b, 3000, 7)
+    one, two = report_summary.paired(a, b, 3000, 7), report_summary.paired(a, b, 3000, 7)
     assert one == two and one["p_value"] < 0.01 and one["p_wilcoxon"] < 0.01 and one["diff"] > 0
-    same = reporting.paired(a, a, 1000, 7)
+    same = report_summary.paired(a, a, 1000, 7)
     assert same["p_value"] == 1.0 and same["p_wilcoxon"] == 1.0
 
 

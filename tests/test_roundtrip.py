@@ -17,7 +17,7 @@ from embedlab.data.llm.cleaning import QuestionIndex, _similar
 from embedlab.data.llm.generation import LlmGenerator, generate_llm_queries
 from embedlab.data.llm.roundtrip import llm_settings, pessimistic_ranks
 from embedlab.errors import EmbedlabError
-from embedlab.models.encoders import tokenize
+from embedlab.models.bm25 import tokenize
 from embedlab.workflow.config import validate_config
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -138,10 +138,13 @@ def test_bad_retriever_name_is_a_one_line_config_error():
         validate_config(cfg, REPO / "schemas" / "config.schema.yaml")
 
 
+BM25_TOP1 = {"enabled": True, "retriever": "bm25", "top_k": 1}
+
+
 def test_filtered_output_is_deterministic(tmp_path, server, chunk_files):  # noqa: F811
     settings = {
         "provider": "ollama", "base_url": server.url, **FAST,
-        **llm_settings({"generators": {"llm": {"round_trip": {"enabled": True, "top_k": 1}}}}),
+        **llm_settings({"generators": {"llm": {"round_trip": BM25_TOP1}}, "models": {}}),
     }  # fmt: skip
     outs = []
     for run in ("a", "b"):

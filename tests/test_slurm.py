@@ -63,8 +63,10 @@ import sys
 sys.path.insert(0, {src!r})
 from embedlab.workflow.resources import rule_resources
 
-# the config's `resources` section: a retried job gets 3x the memory and 2x the time
-CONFIG = {{"resources": {{"retry_mem": 3.0, "retry_runtime": 2.0}}}}
+# the config's `resources` section, complete as validation leaves it: a retry gets 3x the memory, 2x the time
+CONFIG = {{"resources": {{
+    "scale_mem": 1.0, "scale_runtime": 1.0, "retry_mem": 3.0, "retry_runtime": 2.0, "rules": {{}},
+}}}}
 
 localrules: all
 

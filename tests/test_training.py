@@ -18,8 +18,9 @@ from embedlab import io
 from embedlab.data.labels import normalize
 from embedlab.data.split import POSITIVE_SEP
 from embedlab.errors import EmbedlabError
+from embedlab.train.common import resolve_precision
 from embedlab.train.data import load_training_data, mine_negatives
-from embedlab.train.finetune import finetune, finetune_params, resolve_precision, validate_finetune
+from embedlab.train.finetune import finetune, finetune_params, validate_finetune
 
 pytestmark = pytest.mark.slow
 DATASETS = list(SLICES)

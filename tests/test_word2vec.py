@@ -11,7 +11,9 @@ import pytest
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
-from embedlab.word2vec import model as w2v
+from embedlab.word2vec import corpus, plots, sgns
+from embedlab.word2vec import settings as w2v_settings
+from embedlab.word2vec.run import FORMAT, OUTPUT_FILES, Word2VecOutputs, run_word2vec
 
 TOY = {
     "corpus": "toy",
@@ -43,7 +45,7 @@ def _brute_pairs(sentences, window):
 def test_skipgram_pairs_exact():
     # "a b c d e" with window 2: a->b,c  b->a,c,d  c->a,b,d,e  d->b,c,e  e->c,d
     a, b, c, d, e = range(5)
-    pairs = w2v.skipgram_pairs([[a, b, c, d, e]], window=2)
+    pairs = sgns.skipgram_pairs([[a, b, c, d, e]], window=2)
     assert pairs.tolist() == [
         [a, b],
         [a, c],
@@ -61,18 +63,18 @@ def test_skipgram_pairs_exact():
         [e, d],
     ]
     # Windows stop at sentence ends (the tutorial's joined word stream crossed them).
-    assert w2v.skipgram_pairs([[0, 1], [2, 3]], window=5).tolist() == [[0, 1], [1, 0], [2, 3], [3, 2]]
-    assert w2v.skipgram_pairs([[7], []], window=2).shape == (0, 2)
+    assert sgns.skipgram_pairs([[0, 1], [2, 3]], window=5).tolist() == [[0, 1], [1, 0], [2, 3], [3, 2]]
+    assert sgns.skipgram_pairs([[7], []], window=2).shape == (0, 2)
     rng = np.random.default_rng(0)
     sentences = [rng.integers(0, 9, size=n).tolist() for n in (1, 2, 5, 11, 3)]
     for window in (1, 2, 4):
-        assert [tuple(p) for p in w2v.skipgram_pairs(sentences, window).tolist()] == _brute_pairs(
+        assert [tuple(p) for p in sgns.skipgram_pairs(sentences, window).tolist()] == _brute_pairs(
             sentences, window
         )
 
 
 def test_tokenizers_and_vocab():
-    assert w2v.tokenize("Longge LIKES the dog's toys, e-mail!", "words") == [
+    assert corpus.w2v_tokens("Longge LIKES the dog's toys, e-mail!", "words") == [
         "longge",
         "likes",
         "the",
@@ -80,7 +82,7 @@ def test_tokenizers_and_vocab():
         "toys",
         "e-mail",
     ]
-    assert w2v.tokenize("证券法（2019）规定AI系统", "chars") == [
+    assert corpus.w2v_tokens("证券法（2019）规定AI系统", "chars") == [
         "证",
         "券",
         "法",
@@ -91,14 +93,14 @@ def test_tokenizers_and_vocab():
         "系",
         "统",
     ]
-    assert w2v.tokenize("为了规范证券发行和交易行为，保护投资者的合法权益。", "jieba")[:4] == [
+    assert corpus.w2v_tokens("为了规范证券发行和交易行为，保护投资者的合法权益。", "jieba")[:4] == [
         "为了",
         "规范",
         "证券",
         "发行",
     ]
-    assert "，" not in w2v.tokenize("为了规范证券发行和交易行为，保护投资者的合法权益。", "jieba")
-    assert w2v.split_sentences("第一条 甲。乙；丙\n\nOne. Two? 3.5 stays") == [
+    assert "，" not in corpus.w2v_tokens("为了规范证券发行和交易行为，保护投资者的合法权益。", "jieba")
+    assert corpus.w2v_sentences("第一条 甲。乙；丙\n\nOne. Two? 3.5 stays") == [
         "第一条 甲",
         "乙",
         "丙",
@@ -106,21 +108,21 @@ def test_tokenizers_and_vocab():
         "Two",
         "3.5 stays",
     ]
-    vocab = w2v.build_vocab([["b", "a", "c"], ["a", "b", "d"], ["a"]], min_count=2)
+    vocab = sgns.build_vocab([["b", "a", "c"], ["a", "b", "d"], ["a"]], min_count=2)
     assert vocab.words == ["a", "b"] and vocab.counts.tolist() == [3, 2]  # by count, ties by word
-    assert [ids.tolist() for ids in w2v.encode([["c", "a", "b"], ["d"]], vocab)] == [[0, 1]]
+    assert [ids.tolist() for ids in sgns.encode([["c", "a", "b"], ["d"]], vocab)] == [[0, 1]]
 
 
 def test_subsampling_is_seeded_and_follows_mikolov():
     counts = np.array([900, 90, 9, 1])
-    keep = w2v.keep_probabilities(counts, 1e-2)
+    keep = sgns.keep_probabilities(counts, 1e-2)
     assert keep == pytest.approx(np.minimum(1, np.sqrt(1e-2 / (counts / 1000))))
     assert keep[0] < keep[1] < keep[2] == 1.0
-    assert np.all(w2v.keep_probabilities(counts, 0) == 1)
+    assert np.all(sgns.keep_probabilities(counts, 0) == 1)
     encoded = [np.array([0] * 50 + [1] * 10 + [2, 3]), np.array([0, 0, 1, 2])]
-    runs = [w2v.subsample_tokens(encoded, keep, np.random.default_rng([7, 0])) for _ in range(2)]
+    runs = [sgns.subsample_tokens(encoded, keep, np.random.default_rng([7, 0])) for _ in range(2)]
     assert [a.tolist() for a in runs[0]] == [a.tolist() for a in runs[1]]
-    other = w2v.subsample_tokens(encoded, keep, np.random.default_rng([8, 0]))
+    other = sgns.subsample_tokens(encoded, keep, np.random.default_rng([8, 0]))
     assert [a.tolist() for a in other] != [a.tolist() for a in runs[0]]
     kept = np.concatenate(runs[0])
     assert (kept == 0).sum() < 40 and 2 in kept and 3 in kept  # frequent word thinned, rare words kept
@@ -128,14 +130,14 @@ def test_subsampling_is_seeded_and_follows_mikolov():
 
 def test_toy_run_cooccurring_words_closer(tmp_path):
     t0 = time.perf_counter()
-    result = w2v.run_word2vec([], tmp_path / "toy", TOY)
+    result = run_word2vec([], Word2VecOutputs.in_dir(tmp_path / "toy"), TOY)
     seconds = time.perf_counter() - t0
     model = result.model
     assert result.stats["seconds"]["train"] < 10, result.stats  # about 0.5 s of training on 2 cores
     assert seconds < 30
     assert len(model.vocab) == 13 and model.vectors.shape == (13, 2)
     assert model.losses[-1] < model.losses[0]
-    cos = lambda a, b: w2v.cosine(model, a, b)  # noqa: E731
+    cos = lambda a, b: sgns.cosine(model, a, b)  # noqa: E731
     # dog/cat share 5 sentences; book/music/movie only the long one; dog never meets book/movie/music.
     assert cos("dog", "cat") > 0.8
     assert cos("book", "music") > 0.8
@@ -146,11 +148,11 @@ def test_toy_run_cooccurring_words_closer(tmp_path):
         (("cat", "animal"), ("cat", "movie")),
     ]:
         assert cos(*near) > cos(*far) + 0.5, (near, far)
-    met_dog = {w for s in w2v.TOY_SENTENCES for w in s.split() if "dog" in s.split()} - {"dog"}
+    met_dog = {w for s in corpus.TOY_SENTENCES for w in s.split() if "dog" in s.split()} - {"dog"}
     assert {w for w, _ in result.neighbours["dog"]} <= met_dog  # never movie/book/music
 
     files = result.files
-    assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == sorted(w2v.OUTPUT_FILES)  # no temp files
+    assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == sorted(OUTPUT_FILES)  # no temp files
     assert all(files[n].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in ("scatter.png", "loss.png"))
     rows = files["vectors.tsv"].read_text(encoding="utf-8").splitlines()
     assert len(rows) == 13 and all(len(r.split("\t")) == 3 for r in rows)
@@ -159,20 +161,21 @@ def test_toy_run_cooccurring_words_closer(tmp_path):
         f"1,{model.losses[0]:.6f},106",
     ]
     neighbours = io.read_json(files["neighbours.json"])
-    assert neighbours["format"] == w2v.FORMAT and list(neighbours["neighbours"]) == ["dog", "apple", "longge"]
+    assert neighbours["format"] == FORMAT and list(neighbours["neighbours"]) == ["dog", "apple", "longge"]
     assert len(neighbours["neighbours"]["dog"]) == 3
 
     ax = result.scatter.axes[0]
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("dimension 1", "dimension 2")
     assert "toy" in ax.get_title()
     assert sorted(t.get_text() for t in ax.texts) == sorted(model.vocab.words)  # 13 words: all labelled
-    assert w2v.label_overlap(w2v.text_boxes(result.scatter)) < 0.02
+    assert plots.label_overlap(plots.text_boxes(result.scatter)) < 0.02
     loss_ax = result.loss_plot.axes[0]
     assert loss_ax.get_xlabel() == "epoch" and "loss" in loss_ax.get_ylabel()
     assert len(loss_ax.lines[0].get_ydata()) == 100
 
-    again = w2v.run_word2vec([], tmp_path / "again", TOY, name="toy")  # seeded: same bytes, plots included
-    for name in w2v.OUTPUT_FILES:
+    # Seeded: same bytes, plots included.
+    again = run_word2vec([], Word2VecOutputs.in_dir(tmp_path / "again"), TOY, name="toy")
+    for name in OUTPUT_FILES:
         assert (tmp_path / "again" / name).read_bytes() == files[name].read_bytes(), name
     assert again.neighbours == result.neighbours
 
@@ -204,7 +207,7 @@ def test_corpus_run_chinese_jieba(tmp_path, corpora):
         "n_neighbours": 5,
         "label_words": 30,
     }
-    result = w2v.run_word2vec([chunks], tmp_path / "out", settings)
+    result = run_word2vec([chunks], Word2VecOutputs.in_dir(tmp_path / "out"), settings)
     vocab = result.model.vocab
     assert {"证券", "投资者", "发行", "交易"} <= set(vocab.words)  # jieba words, not characters
     assert sum(len(w) > 1 for w in vocab.words) > len(vocab) / 2
@@ -224,15 +227,15 @@ def test_corpus_run_chinese_jieba(tmp_path, corpora):
     assert "PCA" in ax.get_title()
     labels = [t.get_text() for t in ax.texts]
     assert {"证券", "投资者"} <= set(labels)  # queried words always labelled
-    assert w2v.label_overlap(w2v.text_boxes(result.scatter)) < 0.02
+    assert plots.label_overlap(plots.text_boxes(result.scatter)) < 0.02
     assert (tmp_path / "out" / "scatter.png").stat().st_size > 10_000
 
 
 def test_chars_tokenizer_and_tsne(tmp_path, corpora):
     chunks = _chunk_file(tmp_path / "zh.json", corpora, lines=80)
-    result = w2v.run_word2vec(
+    result = run_word2vec(
         [chunks],
-        tmp_path / "out",
+        Word2VecOutputs.in_dir(tmp_path / "out"),
         {
             "tokenizer": "chars",
             "dim": 8,
@@ -249,19 +252,21 @@ def test_chars_tokenizer_and_tsne(tmp_path, corpora):
 
 def test_user_errors_are_one_line(tmp_path, corpora):
     with pytest.raises(EmbedlabError, match="unknown key 'dims'"):
-        w2v.resolve_settings({"dims": 3})
+        w2v_settings.resolve_settings({"dims": 3})
     with pytest.raises(EmbedlabError, match="tokenizer 'spacy' is not allowed"):
-        w2v.resolve_settings({"tokenizer": "spacy"})
+        w2v_settings.resolve_settings({"tokenizer": "spacy"})
     with pytest.raises(EmbedlabError, match="mostly CJK but tokenizer is 'words'"):
-        w2v.run_word2vec(
-            [_chunk_file(tmp_path / "zh.json", corpora, 40)], tmp_path / "o", {"tokenizer": "words"}
+        run_word2vec(
+            [_chunk_file(tmp_path / "zh.json", corpora, 40)],
+            Word2VecOutputs.in_dir(tmp_path / "o"),
+            {"tokenizer": "words"},
         )
     with pytest.raises(EmbedlabError, match="file not found"):
-        w2v.run_word2vec([str(tmp_path / "missing.json")], tmp_path / "o", {})
+        run_word2vec([str(tmp_path / "missing.json")], Word2VecOutputs.in_dir(tmp_path / "o"), {})
     with pytest.raises(EmbedlabError, match="takes no input files"):
-        w2v.run_word2vec(["a b"], tmp_path / "o", {"corpus": "toy"})
+        run_word2vec(["a b"], Word2VecOutputs.in_dir(tmp_path / "o"), {"corpus": "toy"})
     with pytest.raises(EmbedlabError, match="min_count"):
-        w2v.run_word2vec(["one two three"], tmp_path / "o", {"min_count": 2})
+        run_word2vec(["one two three"], Word2VecOutputs.in_dir(tmp_path / "o"), {"min_count": 2})
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
@@ -275,20 +280,36 @@ def test_config_runs():
             }
         },
     }
-    runs = w2v.runs(config)
-    assert w2v.run_inputs(runs["toy"]) == [] and w2v.run_inputs(runs["law"]) == [
+    runs = w2v_settings.runs(config)
+    assert w2v_settings.run_inputs(runs["toy"]) == [] and w2v_settings.run_inputs(runs["law"]) == [
         "results/chunks/securities_law/zh.json"
     ]
-    assert w2v.run_settings(runs["law"], 42)["seed"] == 42
-    assert w2v.runs({"corpora": {}}) == {}
+    assert w2v_settings.run_settings(runs["law"], 42)["seed"] == 42
+    assert w2v_settings.runs({"corpora": {}}) == {}
     with pytest.raises(EmbedlabError, match=r"word2vec\.runs\.x: give exactly one"):
-        w2v.runs({"corpora": {}, "word2vec": {"runs": {"x": {"corpus": "toy", "chunks": "a/en"}}}})
+        w2v_settings.runs({"corpora": {}, "word2vec": {"runs": {"x": {"corpus": "toy", "chunks": "a/en"}}}})
     with pytest.raises(EmbedlabError, match="not a configured corpus/lang"):
-        w2v.runs({"corpora": {}, "word2vec": {"runs": {"x": {"chunks": "a/en"}}}})
+        w2v_settings.runs({"corpora": {}, "word2vec": {"runs": {"x": {"chunks": "a/en"}}}})
 
 
 def test_label_repulsion_separates_stacked_labels():
     boxes = np.array([[100.0, 100, 140, 112]] * 6)  # six labels on one spot
-    out = w2v._repel(boxes, boxes[:, :2], np.zeros((0, 2)), np.array([0.0, 0, 600, 400]))
-    assert w2v.label_overlap(boxes) > 1 and w2v.label_overlap(out) == 0
+    out = plots._repel(boxes, boxes[:, :2], np.zeros((0, 2)), np.array([0.0, 0, 600, 400]))
+    assert plots.label_overlap(boxes) > 1 and plots.label_overlap(out) == 0
     assert np.allclose(out[:, 2:] - out[:, :2], [40, 12])
+
+
+def test_outputs_go_to_the_paths_given(tmp_path):
+    """The rule passes its own output paths: a renamed output is written under its new name, nothing else."""
+    names = {
+        "vectors": "v.txt",
+        "loss": "l.csv",
+        "neighbours": "n.json",
+        "scatter": "s.png",
+        "loss_plot": "p.png",
+    }
+    outputs = Word2VecOutputs(**{key: tmp_path / "w" / name for key, name in names.items()})
+    result = run_word2vec([], outputs, {**TOY, "epochs": 2}, name="toy")
+    assert sorted(p.name for p in (tmp_path / "w").iterdir()) == sorted(names.values())
+    assert result.files == dict(zip(OUTPUT_FILES, (tmp_path / "w" / n for n in names.values()), strict=True))
+    assert io.read_json(outputs.neighbours)["name"] == "toy"

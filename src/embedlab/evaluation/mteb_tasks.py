@@ -4,7 +4,7 @@ Every model kind runs through one adapter (`MtebEncoder`) around our Encoder, so
 the embedding cache and custom user classes work in MTEB exactly as in `evaluate`; BM25 runs as an MTEB
 search model (retrieval tasks only). Standard tasks download their data from the Hugging Face hub: offline
 they cannot run, and the rule writes `{"status": "unavailable", "reason": …}` instead of failing the
-workflow. `model_card` turns the results into model-card metadata (`model-index`), like mteb's create_meta.
+workflow. Model adapters: `embedlab.evaluation.mteb_models`; model cards: `embedlab.evaluation.mteb_card`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ import numpy as np
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
+from embedlab.evaluation.mteb_models import mteb_model
 from embedlab.evaluation.retrieval import load_qa, open_encoder
-from embedlab.models.embcache import CachedEncoder
 from embedlab.models.spec import ModelSpec
 from embedlab.text import language
 
@@ -147,134 +146,6 @@ def standard_task(name: str, filters: dict[str, Any]) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------------------
-def _model_meta(spec: ModelSpec, dim: int | None, model_type: str = "dense") -> Any:
-    from mteb.models.model_meta import ModelMeta
-
-    return ModelMeta(
-        loader=None,
-        name=_mteb_name(spec.name),
-        revision="local",
-        release_date=None,
-        languages=None,
-        n_parameters=None,
-        memory_usage_mb=None,
-        max_tokens=spec.max_seq_length,
-        embed_dim=dim,
-        license=None,
-        open_weights=spec.kind not in ("openai", "openai-compatible"),
-        public_training_code=None,
-        public_training_data=None,
-        framework=["Sentence Transformers"] if spec.kind == "sentence-transformers" else [],
-        similarity_fn_name="cosine" if spec.normalize else "dot",
-        use_instructions=False,
-        training_datasets=None,
-        model_type=[model_type],
-    )
-
-
-def _mteb_name(name: str) -> str:
-    """MTEB wants 'org/name' model names; ours are flat registry names."""
-    return name if "/" in name else f"embedlab/{name}"
-
-
-def _texts(inputs: Any) -> list[str]:
-    out: list[str] = []
-    for batch in inputs:
-        texts = batch.get("text") if isinstance(batch, dict) else None
-        if texts is None:
-            raise EmbedlabError("this model kind only handles text inputs in MTEB")
-        if isinstance(batch, dict) and batch.get("title"):
-            texts = [f"{t} {x}".strip() if t else x for t, x in zip(batch["title"], texts, strict=True)]
-        out.extend(texts)
-    return out
-
-
-def mteb_model(encoder: CachedEncoder) -> Any:
-    """Our encoder as an MTEB model: an AbsEncoder (dense kinds) or a SearchProtocol (BM25)."""
-    from mteb.models.abs_encoder import AbsEncoder
-    from mteb.types import PromptType
-
-    spec = encoder.spec
-
-    if encoder.encoder.lexical:
-        return _Bm25Search(encoder)
-
-    class MtebEncoder(AbsEncoder):
-        def __init__(self) -> None:
-            self.model = None
-            self.mteb_model_meta = _model_meta(spec, encoder.encoder.dim)
-
-        def encode(
-            self,
-            inputs: Any,
-            *,
-            task_metadata: Any,
-            hf_split: str,
-            hf_subset: str,
-            prompt_type: Any = None,
-            **kwargs: Any,
-        ) -> np.ndarray:
-            texts = _texts(inputs)
-            if prompt_type == PromptType.query:
-                return np.asarray(encoder.encode_queries(texts))
-            return np.asarray(encoder.encode_corpus(texts))
-
-    return MtebEncoder()
-
-
-class _Bm25Search:
-    """BM25 through MTEB's SearchProtocol: index the corpus, score the queries by sparse dot product."""
-
-    def __init__(self, encoder: CachedEncoder) -> None:
-        self.encoder = encoder
-        self.mteb_model_meta = _model_meta(encoder.spec, None, "sparse")
-
-    def index(
-        self,
-        corpus: Any,
-        *,
-        task_metadata: Any,
-        hf_split: str,
-        hf_subset: str,
-        encode_kwargs: Any,
-        num_proc: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        self.doc_ids = list(corpus["id"])
-        texts = [
-            f"{t} {x}".strip() if t else x
-            for t, x in zip(
-                corpus["title"] if "title" in corpus.column_names else [""] * len(corpus),
-                corpus["text"],
-                strict=True,
-            )
-        ]
-        self.docs = self.encoder.encode_corpus(texts)
-
-    def search(
-        self,
-        queries: Any,
-        *,
-        task_metadata: Any,
-        hf_split: str,
-        hf_subset: str,
-        top_k: int,
-        encode_kwargs: Any,
-        top_ranked: Any = None,
-        num_proc: int | None = None,
-        **kwargs: Any,
-    ) -> dict[str, dict[str, float]]:
-        q = self.encoder.encode_queries(list(queries["text"]))
-        scores = (q @ self.docs.T).toarray()
-        out: dict[str, dict[str, float]] = {}
-        k = min(top_k, scores.shape[1])
-        for qid, row in zip(queries["id"], scores, strict=True):
-            best = np.argpartition(-row, k - 1)[:k]
-            out[qid] = {self.doc_ids[i]: float(row[i]) for i in best}
-        return out
-
-
-# ------------------------------------------------------------------------------------------------------------
 def _is_network_error(exc: BaseException) -> bool:
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
@@ -341,9 +212,7 @@ def run_mteb(
     probe_network: bool = True,
 ) -> dict[str, Any]:
     """Rule `mteb`: one model on one task -> results/mteb/{model}/{task}.json (status ok / unavailable /
-    unsupported). A custom task needs val_path, corpus and lang."""
-    import mteb
-
+    unsupported / skipped). A custom task needs val_path, corpus and lang."""
     model_spec = ModelSpec(**spec)
     out: dict[str, Any] = {"format": FORMAT, "model": model_spec.name, "task": task}
     if val_path is not None:
@@ -352,39 +221,64 @@ def run_mteb(
     else:
         mteb_task = standard_task(task, filters or {})
         if mteb_task is None:
-            out.update(
-                status="skipped", reason=f"task {task} has nothing left after the mteb filters {filters}"
-            )
-            io.write_json(out_json, out)
-            return out
+            reason = f"task {task} has nothing left after the mteb filters {filters}"
+            return _write(out_json, out, status="skipped", reason=reason)
     task_type = mteb_task.metadata.type
     out["type"] = task_type
     if model_spec.kind == "bm25" and task_type not in ("Retrieval", "Reranking"):
-        out.update(
-            status="unsupported", reason=f"bm25 is lexical: it only runs retrieval tasks, not {task_type}"
-        )
-        io.write_json(out_json, out)
-        log.warning("%s on %s: %s", model_spec.name, task, out["reason"])
-        return out
+        reason = f"bm25 is lexical: it only runs retrieval tasks, not {task_type}"
+        log.warning("%s on %s: %s", model_spec.name, task, reason)
+        return _write(out_json, out, status="unsupported", reason=reason)
     if val_path is None:
-        why = hub_unreachable() if probe_network else None
-        if why:
-            log.warning("Hugging Face hub unreachable (%s): only cached MTEB datasets can load", why)
-            _go_offline()
-        try:  # fetch the data before loading a model, so an offline run fails fast and cheaply
-            mteb_task.load_data()
-        except Exception as exc:
-            if not _is_network_error(exc):
-                raise
-            reason = (
-                f"MTEB task {task} needs its dataset {mteb_task.metadata.dataset.get('path')} from the "
-                f"Hugging Face hub, which could not be reached ({type(exc).__name__}: {str(exc)[:300]}); "
-                "run with network access, or pre-fill the HF datasets cache"
-            )
-            out.update(status="unavailable", reason=reason)
-            io.write_json(out_json, out)
+        reason = _load_hub_data(mteb_task, task, probe_network)
+        if reason:
             log.error("%s", reason)
-            return out
+            return _write(out_json, out, status="unavailable", reason=reason)
+    out = _evaluate(out, mteb_task, model_spec, device, cache_dir, results_dir, batch_size, out_json)
+    log.info("%s on %s: main score %s", model_spec.name, task, out["main_score"])
+    return _write(out_json, out)
+
+
+def _write(out_json: str | Path, out: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    out.update(fields)
+    io.write_json(out_json, out)
+    return out
+
+
+def _load_hub_data(mteb_task: Any, task: str, probe_network: bool) -> str | None:
+    """Fetch a standard task's data before loading a model, so an offline run fails fast and cheaply; why
+    it could not be fetched, or None."""
+    why = hub_unreachable() if probe_network else None
+    if why:
+        log.warning("Hugging Face hub unreachable (%s): only cached MTEB datasets can load", why)
+        _go_offline()
+    try:
+        mteb_task.load_data()
+    except Exception as exc:
+        if not _is_network_error(exc):
+            raise
+        return (
+            f"MTEB task {task} needs its dataset {mteb_task.metadata.dataset.get('path')} from the "
+            f"Hugging Face hub, which could not be reached ({type(exc).__name__}: {str(exc)[:300]}); "
+            "run with network access, or pre-fill the HF datasets cache"
+        )
+    return None
+
+
+def _evaluate(
+    out: dict[str, Any],
+    mteb_task: Any,
+    model_spec: ModelSpec,
+    device: str,
+    cache_dir: str | Path | None,
+    results_dir: str | Path | None,
+    batch_size: int | None,
+    out_json: str | Path,
+) -> dict[str, Any]:
+    """Run the task on the model (through the embedding cache): `out` with status ok, seconds, device, main
+    score and MTEB's own result."""
+    import mteb
+
     cache_root = Path(results_dir or Path(out_json).parent / ".mteb-cache")
     started = time.perf_counter()
     enc = open_encoder(model_spec, device, cache_dir)
@@ -401,74 +295,17 @@ def run_mteb(
         enc.close()
     task_result = result.task_results[0]
     data = json.loads(json.dumps(task_result.to_dict(), default=str))  # datetimes -> ISO strings
-    out.update(
-        status="ok",
-        seconds=time.perf_counter() - started,
-        device=enc.encoder.device,
-        main_score=_main_score(data),
-        mteb=data,
-    )
-    io.write_json(out_json, out)
-    log.info("%s on %s: main score %s", model_spec.name, task, out["main_score"])
-    return out
+    return {
+        **out,
+        "status": "ok",
+        "seconds": time.perf_counter() - started,
+        "device": enc.encoder.device,
+        "main_score": _main_score(data),
+        "mteb": data,
+    }
 
 
 def _main_score(data: dict[str, Any]) -> float | None:
     scores = [s.get("main_score") for split in data.get("scores", {}).values() for s in split]
     scores = [s for s in scores if s is not None]
     return float(np.mean(scores)) if scores else None
-
-
-# ------------------------------------------------------------------------------------------------------------
-def model_card(result_paths: Sequence[str | Path], out_md: str | Path, model: str) -> dict[str, Any]:
-    """Rule `mteb_card`: model-card metadata from the results (what mteb's create_meta wrote): a README with
-    a YAML `model-index` of every task that ran, and a table; tasks that did not run are listed with why."""
-    import yaml
-
-    entries, table, missing = [], [], []
-    for path in sorted(map(str, result_paths)):
-        doc = io.read_json(path)
-        if doc.get("status") != "ok":
-            missing.append(f"- {doc.get('task')}: {doc.get('status')} — {doc.get('reason', '')}")
-            continue
-        data = doc["mteb"]
-        for split, subsets in sorted(data.get("scores", {}).items()):
-            for sub in subsets:
-                metrics_list = [
-                    {"type": k, "value": round(float(v), 6)}
-                    for k, v in sorted(sub.items())
-                    if isinstance(v, int | float) and not isinstance(v, bool) and k != "evaluation_time"
-                ]
-                entries.append(
-                    {
-                        "task": {"type": doc.get("type")},
-                        "dataset": {
-                            "name": f"MTEB {doc['task']}",
-                            "type": doc["task"],
-                            "config": sub.get("hf_subset", "default"),
-                            "split": split,
-                            "revision": data.get("dataset_revision"),
-                        },
-                        "metrics": metrics_list,
-                    }
-                )
-                table.append(
-                    f"| {doc['task']} | {split} | {sub.get('hf_subset', 'default')} | "
-                    f"{sub.get('main_score', float('nan')):.4f} |"
-                )
-    meta = {"tags": ["mteb", "embedlab"], "model-index": [{"name": model, "results": entries}]}
-    body = [
-        "---",
-        yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).rstrip(),
-        "---",
-        "",
-        f"# {model}: MTEB results",
-        "",
-        "| task | split | subset | main score |",
-        "| --- | --- | --- | --- |",
-        *table,
-    ]
-    if missing:
-        body += ["", "Not evaluated:", *missing]
-    io.write_text(out_md, "\n".join(body) + "\n")
-    return meta

@@ -1,8 +1,8 @@
 """The report's figures, and their styling in one place.
 
 Every figure function takes tidy pandas frames and returns a matplotlib `Figure` (built without pyplot, so
-no global state and no display is needed), which tests inspect and `save` writes as PNG and SVG. Change the
-look of every plot here: `THEME`, `model_colors`, `DPI`, `save`.
+no global state and no display is needed), which tests inspect and `save_figure` writes as PNG and SVG.
+Change the look of every plot here: `THEME`, `model_colors`, `DPI`, `save_figure`.
 """
 
 from __future__ import annotations
@@ -71,8 +71,10 @@ def new_figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def save(fig: Figure, paths: dict[str, str | Path], dpi: int = DPI) -> None:
-    """Write `fig` to each {format: path} atomically; no dates or versions in the files (stable bytes)."""
+def save_figure(fig: Figure, paths: dict[str, str | Path], dpi: float | str = DPI) -> None:
+    """Write `fig` to each {format: path} atomically; no dates or versions in the files (stable bytes).
+
+    The one figure saver of embedlab (report and word2vec); `dpi="figure"` keeps the figure's own dpi."""
     for fmt, path in paths.items():
         with io.atomic_path(path, suffix=f".{fmt}") as tmp:
             meta = {"Software": None} if fmt == "png" else {"Date": None, "Creator": None}

@@ -63,7 +63,6 @@ def section(
     max_halfwidth: float,
 ) -> list[str]:
     """The "How far to trust this" section of summary.md, per same-language dataset."""
-    import pandas as pd
 
     mono = df[~df["crosslingual"]]
     if mono.empty:
@@ -78,49 +77,8 @@ def section(
     ]
     rows, sentences = [], []
     for (corpus, lang), sub in mono.groupby(["corpus", "lang"], sort=True):
-        widest = float(sub["ci_halfwidth"].max())
-        groups = int(sub["n_groups"].iloc[0])
-        check = labels.get((corpus, lang), {})
-        gens = prov.get((corpus, lang), {}).get("generators", {})
-        dropped = "; ".join(
-            f"{gen}: " + ", ".join(f"{k.removeprefix('dropped_')} {n}" for k, n in counts)
-            for gen, info in sorted(gens.items())
-            if (counts := dropped_counts(info.get("stats", {})))
-        )
-        rows.append(
-            [
-                corpus,
-                lang,
-                int(sub["n_queries"].iloc[0]),
-                groups,
-                f"±{widest:.3f}" + (f" ({TOO_FEW})" if bool(sub["too_few_queries"].any()) else ""),
-                check.get("unlabeled_verbatim", "–"),
-                check.get("collapsed_duplicates", "–"),
-                str(sub["queries_by_generator"].iloc[0]).replace(";", ", ").replace("=", " ") or "–",
-                dropped or "–",
-            ]
-        )
-        if groups < FEW_GROUPS:
-            sentences.append(
-                f"- {corpus}/{lang}: the validation queries come from only {groups} chunk groups, so the "
-                "intervals rest on few independent units: treat them as rough, and add documents before "
-                "relying on small differences."
-            )
-        rt = gens.get("llm", {}).get("settings", {}).get("round_trip") or {}
-        if rt.get("enabled"):
-            sentences.append(
-                f"- {corpus}/{lang}: llm queries were kept only when {rt['retriever']} ranked their chunk in "
-                f"its top {rt['top_k']}, so {rt['retriever']}'s own score on them favours it."
-            )
-        if sub["model"].nunique() > 1:
-            table = pd.DataFrame({m: per_query[(m, corpus, lang)][metric] for m in sub["model"]})
-            generator_of = {
-                q: info.get("generator", "unknown")
-                for q, info in prov.get((corpus, lang), {}).get("queries", {}).items()
-            }
-            text = ranking_sentence(table, generator_of, metric)
-            if text:
-                sentences.append(f"- {corpus}/{lang}: {text}")
+        rows.append(_row(corpus, lang, sub, prov.get((corpus, lang), {}), labels.get((corpus, lang), {})))
+        sentences += _sentences(corpus, lang, sub, per_query, prov.get((corpus, lang), {}), metric)
     lines += md_table(
         [
             "corpus",
@@ -155,3 +113,60 @@ def labels_of(split_paths: Sequence[str | Path]) -> dict[tuple[str, str], dict[s
         corpus, lang = Path(path).parts[-3:-1]
         out[(corpus, lang)] = io.read_json(path).get("labels", {})
     return out
+
+
+def _row(corpus: str, lang: str, sub: pd.DataFrame, prov: dict[str, Any], check: dict[str, Any]) -> list[Any]:
+    """The table row of one dataset (`sub`: its rows of summary.csv)."""
+    widest = float(sub["ci_halfwidth"].max())
+    gens = prov.get("generators", {})
+    dropped = "; ".join(
+        f"{gen}: " + ", ".join(f"{k.removeprefix('dropped_')} {n}" for k, n in counts)
+        for gen, info in sorted(gens.items())
+        if (counts := dropped_counts(info.get("stats", {})))
+    )
+    return [
+        corpus,
+        lang,
+        int(sub["n_queries"].iloc[0]),
+        int(sub["n_groups"].iloc[0]),
+        f"±{widest:.3f}" + (f" ({TOO_FEW})" if bool(sub["too_few_queries"].any()) else ""),
+        check.get("unlabeled_verbatim", "–"),
+        check.get("collapsed_duplicates", "–"),
+        str(sub["queries_by_generator"].iloc[0]).replace(";", ", ").replace("=", " ") or "–",
+        dropped or "–",
+    ]
+
+
+def _sentences(
+    corpus: str,
+    lang: str,
+    sub: pd.DataFrame,
+    per_query: dict[tuple[str, str, str], pd.DataFrame],
+    prov: dict[str, Any],
+    metric: str,
+) -> list[str]:
+    """What a reader must know about one dataset beyond its row: few groups, round-trip bias, rankings that
+    depend on the kind of query."""
+    import pandas as pd
+
+    sentences = []
+    groups = int(sub["n_groups"].iloc[0])
+    if groups < FEW_GROUPS:
+        sentences.append(
+            f"- {corpus}/{lang}: the validation queries come from only {groups} chunk groups, so the "
+            "intervals rest on few independent units: treat them as rough, and add documents before "
+            "relying on small differences."
+        )
+    rt = prov.get("generators", {}).get("llm", {}).get("settings", {}).get("round_trip") or {}
+    if rt.get("enabled"):
+        sentences.append(
+            f"- {corpus}/{lang}: llm queries were kept only when {rt['retriever']} ranked their chunk in "
+            f"its top {rt['top_k']}, so {rt['retriever']}'s own score on them favours it."
+        )
+    if sub["model"].nunique() > 1:
+        table = pd.DataFrame({m: per_query[(m, corpus, lang)][metric] for m in sub["model"]})
+        generator_of = {q: info.get("generator", "unknown") for q, info in prov.get("queries", {}).items()}
+        text = ranking_sentence(table, generator_of, metric)
+        if text:
+            sentences.append(f"- {corpus}/{lang}: {text}")
+    return sentences

@@ -25,6 +25,7 @@ from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec
+from embedlab.train.common import check_pairs, curves, facts_head, hardware, load_base, val_metrics, versions
 from embedlab.train.data import Pair, TrainingData, mine_negatives
 
 log = logging.getLogger(__name__)
@@ -245,51 +246,29 @@ def autotrain_backend(
     device: str,
 ) -> dict[str, Any]:
     """Export; then run AutoTrain when configured and installed, else stop with how to run it."""
-    from embedlab.train import finetune as training
-
-    training._check_pairs(name, data, settings)
+    check_pairs(name, data, settings)
     task = autotrain_task(settings)
-    at = settings["autotrain"]
-    command = shlex.split(at["command"])
-    exe = shutil.which(command[0]) if command else None
-    if at["run"] and exe is None:
-        raise EmbedlabError(
-            f"fine-tune {name}: autotrain.run is true but {command[0] if command else ''!r} is not on PATH: "
-            "`conda env create -f envs/autotrain.yaml && conda activate embedlab-autotrain` before running, "
-            "or set autotrain.run: false to export the data only"
-        )
-    will_run = at["run"]
-    model = training.load_base(spec, device) if task == "triplet" or will_run else None
+    exe, args = _command(name, settings["autotrain"])
+    will_run = settings["autotrain"]["run"]
+    model = load_base(spec, device) if task == "triplet" or will_run else None
     export_dir = workdir / "autotrain"
     t0 = time.monotonic()
     export = export_autotrain(export_dir, data, spec, settings, seed, model)
-    facts: dict[str, Any] = {
-        "format": training.FORMAT,
-        "name": name,
-        "status": "exported",
-        "backend": "autotrain",
-        "path": str(final),
-        "base": {
-            "name": spec.name,
-            "source": spec.source,
-            "query_prefix": spec.query_prefix,
-            "passage_prefix": spec.passage_prefix,
-        },
-        "datasets": data.stats,
-        "pairs": len(data.pairs),
-        "hard_negatives": {**settings["hard_negatives"], "used": task == "triplet", **export["negatives"]},
-        "selection": {
+    facts = facts_head(name, final, "exported", spec, data, settings)
+    facts.update(
+        hard_negatives={**settings["hard_negatives"], "used": task == "triplet", **export["negatives"]},
+        selection={
             "metric": "AutoTrain's own (valid split = dev slice)",
             "dev_queries": len(data.dev_queries),
             "dev_groups": data.dev_groups,
         },
-        "autotrain": {
+        autotrain={
             "task": task,
             "files": export["files"],
             "config": export["config"],
             "how_to_run": how_to_run(final, name),
         },
-    }
+    )
     if not will_run:
         log.warning(
             "fine-tune %s: AutoTrain export written to %s/autotrain (%s, %s); not trained (autotrain.run is "
@@ -301,26 +280,14 @@ def autotrain_backend(
             facts["autotrain"]["how_to_run"],
         )
         return facts
-    before = training.val_metrics(model, data, spec)
+    before = val_metrics(model, data, spec)
     del model
-    out = run_autotrain([exe, *command[1:]], export_dir)
+    out = run_autotrain([exe, *args], export_dir)
     train_time = time.monotonic() - t0
     history = _autotrain_history(out)
-    for item in out.iterdir():
-        if item.name in NOT_COPIED or item.name.startswith("checkpoint-"):
-            continue
-        (shutil.copytree if item.is_dir() else shutil.copy2)(item, workdir / item.name)
-    shutil.rmtree(out)
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        trained = SentenceTransformer(str(workdir), device=device)
-    except Exception as exc:
-        raise EmbedlabError(
-            f"autotrain output in {out} does not load as a sentence-transformers model: {exc}"
-        ) from exc
-    after = training.val_metrics(trained, data, spec)
-    loss_curve, dev_curve = training._curves(history)
+    trained = _install(out, workdir, device)
+    after = val_metrics(trained, data, spec)
+    loss_curve, dev_curve = curves(history)
     params = export["config"]["params"]
     facts.update(
         status="trained",
@@ -330,11 +297,41 @@ def autotrain_backend(
         val={ds: {"before": before[ds], "after": after[ds]} for ds in data.val},
         training_time_s=round(train_time, 2),
         pairs_per_second=round(len(data.pairs) * settings["epochs"] / max(train_time, 1e-9), 2),
-        hardware=training.hardware(device, params["mixed_precision"] or "fp32"),
-        versions=training.versions(),
+        hardware=hardware(device, params["mixed_precision"] or "fp32"),
+        versions=versions(),
         loss_curve=loss_curve,
         dev_curve=dev_curve,
     )
     facts["base"]["max_seq_length"] = trained.max_seq_length
     facts["selection"].update(best_step=None, best_score=None)
     return facts
+
+
+def _command(name: str, at: dict[str, Any]) -> tuple[str | None, list[str]]:
+    """AutoTrain's executable (None if not on PATH) and its arguments; an error if it must run but cannot."""
+    command = shlex.split(at["command"])
+    exe = shutil.which(command[0]) if command else None
+    if at["run"] and exe is None:
+        raise EmbedlabError(
+            f"fine-tune {name}: autotrain.run is true but {command[0] if command else ''!r} is not on PATH: "
+            "`conda env create -f envs/autotrain.yaml && conda activate embedlab-autotrain` before running, "
+            "or set autotrain.run: false to export the data only"
+        )
+    return exe, command[1:]
+
+
+def _install(out: Path, workdir: Path, device: str) -> Any:
+    """Move AutoTrain's model from `out` into the model directory (no checkpoints or logs) and load it."""
+    from sentence_transformers import SentenceTransformer
+
+    for item in out.iterdir():
+        if item.name in NOT_COPIED or item.name.startswith("checkpoint-"):
+            continue
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, workdir / item.name)
+    shutil.rmtree(out)
+    try:
+        return SentenceTransformer(str(workdir), device=device)
+    except Exception as exc:
+        raise EmbedlabError(
+            f"autotrain output in {out} does not load as a sentence-transformers model: {exc}"
+        ) from exc

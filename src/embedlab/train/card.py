@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
+
+from embedlab import io
 
 HEADLINE = ("mrr@10", "ndcg@10", "accuracy@1", "recall@10")
 
@@ -26,49 +29,68 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 def render_model_card(facts: dict[str, Any]) -> str:
     """Markdown with a Hugging Face-style YAML header; every number comes from `facts`."""
+    out = _header(facts) + _training_data(facts)
+    if facts.get("status") == "exported":
+        at = facts["autotrain"]
+        out += [
+            "## AutoTrain export",
+            "",
+            _table(["file", "rows"], [[f, n] for f, n in at["files"].items()]),
+            "",
+            f"Task `{at['task']}`, config `autotrain/config.yml`.",
+            "",
+        ]
+        return "\n".join(out)
+    out += _training(facts) + _validation(facts)
+    return "\n".join(out)
+
+
+def _header(facts: dict[str, Any]) -> list[str]:
+    """YAML front matter, title, and what the model is (or that it is not trained yet)."""
     base = facts["base"]
-    datasets = facts["datasets"]
-    exported = facts.get("status") == "exported"
+    tags = dict.fromkeys(["sentence-transformers", "sentence-similarity", "embedlab", facts["backend"]])
     out = [
         "---",
         "library_name: sentence-transformers",
         "pipeline_tag: sentence-similarity",
         f"base_model: {base['source']}",
-        "tags: ["
-        + ", ".join(
-            dict.fromkeys(["sentence-transformers", "sentence-similarity", "embedlab", facts["backend"]])
-        )
-        + "]",
+        "tags: [" + ", ".join(tags) + "]",
         "---",
         "",
         f"# {facts['name']}",
         "",
     ]
-    if exported:
+    if facts.get("status") == "exported":
         out += [
             f"**Not trained yet**: embedlab exported AutoTrain training data for base model `{base['name']}` "
             f"(`{base['source']}`) into `autotrain/`. {facts['autotrain']['how_to_run']}",
             "",
         ]
-    else:
+        return out
+    out += [
+        f"Fine-tuned by embedlab from `{base['name']}` (`{base['source']}`) with the "
+        f"`{facts['backend']}` backend on synthetic queries over the datasets below. Load offline with "
+        f'`SentenceTransformer("{facts["path"]}")`.',
+        "",
+    ]
+    if base.get("query_prefix") or base.get("passage_prefix"):
         out += [
-            f"Fine-tuned by embedlab from `{base['name']}` (`{base['source']}`) with the "
-            f"`{facts['backend']}` backend on synthetic queries over the datasets below. Load offline with "
-            f'`SentenceTransformer("{facts["path"]}")`.',
+            f"Prefixes (as in training): queries `{base.get('query_prefix', '')!r}`, passages "
+            f"`{base.get('passage_prefix', '')!r}`.",
             "",
         ]
-        if base.get("query_prefix") or base.get("passage_prefix"):
-            out += [
-                f"Prefixes (as in training): queries `{base.get('query_prefix', '')!r}`, passages "
-                f"`{base.get('passage_prefix', '')!r}`.",
-                "",
-            ]
-    out += ["## Training data", ""]
+    return out
+
+
+def _training_data(facts: dict[str, Any]) -> list[str]:
+    """The datasets' counts, what the dev slice and val.json are for, and the hard negatives."""
     rows = [
         [name, s["pairs"], s["train_queries"], s["dev_queries"], s["dev_groups"], s["val_queries"]]
-        for name, s in datasets.items()
+        for name, s in facts["datasets"].items()
     ]
-    out += [
+    out = [
+        "## Training data",
+        "",
         _table(
             ["dataset", "training pairs", "train.json queries", "dev queries", "dev groups", "val queries"],
             rows,
@@ -87,25 +109,18 @@ def render_model_card(facts: dict[str, Any]) -> str:
             f"{hn.get('random_fill', 0)} random fills).",
             "",
         ]
-    if exported:
-        at = facts["autotrain"]
-        out += [
-            "## AutoTrain export",
-            "",
-            _table(["file", "rows"], [[f, n] for f, n in at["files"].items()]),
-            "",
-            f"Task `{at['task']}`, config `autotrain/config.yml`.",
-            "",
-        ]
-        return "\n".join(out)
-    hp = facts["hyperparameters"]
+    return out
+
+
+def _training(facts: dict[str, Any]) -> list[str]:
+    """Loss, hyperparameters, selection, times, hardware and versions."""
     loss = facts["loss"]
     loss_text = loss["name"] + (
         f" (mini-batch {loss['mini_batch_size']})" if "mini_batch_size" in loss else ""
     )
     if loss.get("matryoshka_dims"):
         loss_text = f"MatryoshkaLoss({loss_text}, dims {loss['matryoshka_dims']})"
-    out += [
+    return [
         "## Training",
         "",
         _table(
@@ -113,7 +128,7 @@ def render_model_card(facts: dict[str, Any]) -> str:
             [
                 ["loss", loss_text],
                 ["batch sampler", facts.get("batch_sampler")],
-                *[[k, v] for k, v in hp.items()],
+                *[[k, v] for k, v in facts["hyperparameters"].items()],
                 ["selection", facts["selection"].get("metric")],
                 ["best step", facts["selection"].get("best_step")],
                 ["best dev score", facts["selection"].get("best_score")],
@@ -126,9 +141,11 @@ def render_model_card(facts: dict[str, Any]) -> str:
         "Hardware: " + ", ".join(f"{k} {v}" for k, v in facts["hardware"].items()) + ".",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in facts.get("versions", {}).items()) + ".",
         "",
-        "## Validation (val.json, before → after)",
-        "",
     ]
+
+
+def _validation(facts: dict[str, Any]) -> list[str]:
+    """Before/after of the headline metrics on each dataset's val.json."""
     rows = []
     for name, v in facts["val"].items():
         for metric in HEADLINE:
@@ -136,9 +153,14 @@ def render_model_card(facts: dict[str, Any]) -> str:
             if b is None or a is None:
                 continue
             rows.append([name, metric, b, a, f"{a - b:+.4f}"])
-    out += [_table(["dataset", "metric", "before", "after", "change"], rows), ""]
-    out += ["The loss curve and all metrics are in `training.json`.", ""]
-    return "\n".join(out)
+    return [
+        "## Validation (val.json, before → after)",
+        "",
+        _table(["dataset", "metric", "before", "after", "change"], rows),
+        "",
+        "The loss curve and all metrics are in `training.json`.",
+        "",
+    ]
 
 
 def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
@@ -181,23 +203,12 @@ def publish_model(model_dir: str | Path, mteb_card: str | Path, out_dir: str | P
     """Rule `publish_model`: a copy of a fine-tuned model dir whose README also carries its MTEB model-index.
 
     A copy, because the model dir is the finetune rule's output: writing into it would make Snakemake
-    retrain. Written beside `out_dir` and renamed, so a partial copy is never taken as finished.
+    retrain. Written atomically (`io.atomic_dir`), so a partial copy is never taken as finished.
     """
-    import shutil
-    import tempfile
-
-    src, out = Path(model_dir), Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        target = tmp / "model"
-        shutil.copytree(src, target)
-        card = (src / "README.md").read_text(encoding="utf-8")
-        merged = merge_cards(card, Path(mteb_card).read_text(encoding="utf-8"))
-        (target / "README.md").write_text(merged, encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        target.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return out
+    src = Path(model_dir)
+    card = (src / "README.md").read_text(encoding="utf-8")
+    merged = merge_cards(card, Path(mteb_card).read_text(encoding="utf-8"))
+    with io.atomic_dir(out_dir) as tmp:
+        shutil.copytree(src, tmp, dirs_exist_ok=True)
+        io.write_text(tmp / "README.md", merged)
+    return Path(out_dir)

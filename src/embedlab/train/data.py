@@ -194,28 +194,10 @@ def mine_negatives(
     pool_ids = sorted(pool)
     counts = {"mined": 0, "random_fill": 0}
     for pair in pairs:
-        query = _norm(pair.query)
-        chosen: list[str] = []
-        for text in candidates.get(pair.query, []):
-            ids = sorted(by_text.get(text, set()) - pair.relevant_chunks)
-            if not ids or query in _norm(text) or ids[0] in chosen:  # ids == []: not a training chunk
-                continue
-            chosen.append(ids[0])
-            if len(chosen) == num:
-                break
+        chosen = _pick_negatives(pair, candidates.get(pair.query, []), by_text, num)
         counts["mined"] += len(chosen)
         if len(chosen) < num:
-            eligible = [
-                c
-                for c in pool_ids
-                if c not in pair.relevant_chunks and c not in chosen and query not in _norm(pool[c])
-            ]
-            if len(eligible) < num - len(chosen):
-                raise EmbedlabError(
-                    f"hard negatives: query {pair.query_id} has too few other training chunks: "
-                    "lower hard_negatives.num"
-                )
-            fill = rng.sample(eligible, num - len(chosen))
+            fill = _random_negatives(pair, chosen, pool, pool_ids, num - len(chosen), rng)
             chosen.extend(fill)
             counts["random_fill"] += len(fill)
         pair.negative_ids = chosen
@@ -227,3 +209,36 @@ def mine_negatives(
         len(pairs),
     )
     return counts
+
+
+def _pick_negatives(pair: Pair, candidates: list[str], by_text: dict[str, set[str]], num: int) -> list[str]:
+    """Up to `num` chunk ids from the mined texts, best first: never a chunk the query is relevant to, nor
+    one that holds the query text (an overlapping neighbour of an ICT chunk), nor a non-training text."""
+    query = _norm(pair.query)
+    chosen: list[str] = []
+    for text in candidates:
+        ids = sorted(by_text.get(text, set()) - pair.relevant_chunks)
+        if not ids or query in _norm(text) or ids[0] in chosen:  # ids == []: not a training chunk
+            continue
+        chosen.append(ids[0])
+        if len(chosen) == num:
+            break
+    return chosen
+
+
+def _random_negatives(
+    pair: Pair, chosen: list[str], pool: dict[str, str], pool_ids: list[str], n: int, rng: random.Random
+) -> list[str]:
+    """`n` seeded random training chunks for a pair that mining left short (same exclusions as mined ones)."""
+    query = _norm(pair.query)
+    eligible = [
+        c
+        for c in pool_ids
+        if c not in pair.relevant_chunks and c not in chosen and query not in _norm(pool[c])
+    ]
+    if len(eligible) < n:
+        raise EmbedlabError(
+            f"hard negatives: query {pair.query_id} has too few other training chunks: "
+            "lower hard_negatives.num"
+        )
+    return rng.sample(eligible, n)

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from embedlab.data.corpus import locate_corpus_root
 from embedlab.errors import EmbedlabError
 from embedlab.text import invalid_reason, is_language_code
 
@@ -74,9 +75,11 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
     if error is not None:
         raise EmbedlabError(_describe(_deepest(error)))
     validate(config, str(schema_path))
-    if not config.get("corpus_root"):
+    if not config["corpus_root"]:
         config["corpus_root"] = os.environ.get(CORPUS_ROOT_ENV) or None
-    root = config["corpus_root"]
+    # the workflow's own folder (where schemas/ lives): a relative corpus_root such as the default
+    # data/corpora is also found from there when the working directory is elsewhere
+    root = config["corpus_root"] = locate_corpus_root(config["corpus_root"], schema_path.parents[1])
     if root and not Path(root).is_dir():
         raise EmbedlabError(
             f"config error at corpus_root: {root!r} is not a folder (set it to where the corpus files are)"

@@ -13,17 +13,18 @@ from embedlab.evaluation.mteb_tasks import custom_task_name
 from embedlab.models.encoders import needs_gpu
 from embedlab.models.spec import ModelSpec, model_spec
 from embedlab.workflow.config import corpus_languages
+from embedlab.workflow.settings import EvaluationSettings, Settings
 
 
-def evaluation_settings(config: dict[str, Any]) -> dict[str, Any]:
-    return config.get("evaluation") or {}
+def evaluation_settings(config: dict[str, Any]) -> EvaluationSettings:
+    return Settings.of(config).evaluation
 
 
 def exported_only(config: dict[str, Any]) -> list[str]:
     """Fine-tunes that only export data (backend autotrain with `autotrain.run: false`): no model to score."""
     return [
         name
-        for name, ft in (config.get("finetune") or {}).items()
+        for name, ft in config["finetune"].items()
         if ft["backend"] == "autotrain" and not ft["autotrain"]["run"]
     ]
 
@@ -40,10 +41,10 @@ def _check_trained(config: dict[str, Any], names: list[str], key: str) -> None:
 
 def eval_models(config: dict[str, Any]) -> list[str]:
     """evaluation.models, or every `models` entry followed by every trained `finetune` entry."""
-    chosen = evaluation_settings(config).get("models")
+    chosen = evaluation_settings(config).models
     if chosen is None:
         skip = exported_only(config)
-        chosen = [*config.get("models", {}), *(n for n in config.get("finetune", {}) if n not in skip)]
+        chosen = [*config["models"], *(n for n in config["finetune"] if n not in skip)]
     _check_trained(config, chosen, "evaluation.models")
     for name in chosen:
         model_spec(config, name)  # unknown names fail here, at parse time, with the list of known ones
@@ -73,12 +74,12 @@ def mteb_val_input(config: dict[str, Any], task: str) -> list[str]:
 
 def model_inputs(config: dict[str, Any], name: str) -> list[str]:
     """Files a model needs before it can be evaluated: a fine-tuned model's folder (made by training)."""
-    return [f"results/models/{name}"] if name in config.get("finetune", {}) else []
+    return [f"results/models/{name}"] if name in config["finetune"] else []
 
 
 def crosslingual_pairs(config: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(corpus, src, tgt): `auto` = every ordered pair of a corpus's languages; or a mapping listing them."""
-    setting = evaluation_settings(config).get("crosslingual", "auto")
+    setting = evaluation_settings(config).crosslingual
     langs: dict[str, list[str]] = {}
     for corpus, lang in corpus_languages(config):
         langs.setdefault(corpus, []).append(lang)
@@ -101,10 +102,11 @@ def crosslingual_pairs(config: dict[str, Any]) -> list[tuple[str, str, str]]:
 def compare_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
     """(a, b) pairs for the paired test: evaluation.compare plus each evaluated fine-tune vs its base."""
     models = eval_models(config)
-    pairs = [tuple(p) for p in evaluation_settings(config).get("compare", [])]
-    if evaluation_settings(config).get("compare_finetunes", True):
-        for name, ft in config.get("finetune", {}).items():
-            if name in models and ft.get("base") in models:
+    ev = evaluation_settings(config)
+    pairs = [tuple(p) for p in ev.compare]
+    if ev.compare_finetunes:
+        for name, ft in config["finetune"].items():
+            if name in models and ft["base"] in models:
                 pairs.append((ft["base"], name))
     for a, b in pairs:
         if a not in models or b not in models:
@@ -115,7 +117,7 @@ def compare_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def mteb_models(config: dict[str, Any]) -> list[str]:
-    chosen = (config.get("mteb") or {}).get("models")
+    chosen = Settings.of(config).mteb.models
     if chosen is None:
         return eval_models(config)
     _check_trained(config, chosen, "mteb.models")
@@ -124,7 +126,7 @@ def mteb_models(config: dict[str, Any]) -> list[str]:
 
 def mteb_custom_tasks(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
     """Custom task name -> (corpus, lang), one per val split, when mteb.custom_tasks is on."""
-    if not (config.get("mteb") or {}).get("custom_tasks", True):
+    if not Settings.of(config).mteb.custom_tasks:
         return {}
     return {custom_task_name(c, lang): (c, lang) for c, lang in corpus_languages(config)}
 
@@ -132,12 +134,12 @@ def mteb_custom_tasks(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
 def mteb_tasks(config: dict[str, Any]) -> list[str]:
     """Custom val-split tasks, the named standard tasks, and with `mteb.select` every registry task matching
     task_types / categories / languages (the tutorial's `MTEB(task_types=[...])` selection)."""
-    mt = config.get("mteb") or {}
-    names = [*mteb_custom_tasks(config), *mt.get("tasks", [])]
-    if mt.get("select"):
+    mt = Settings.of(config).mteb
+    names = [*mteb_custom_tasks(config), *mt.tasks]
+    if mt.select:
         import mteb
 
-        filters = {k: mt[k] for k in ("task_types", "categories", "languages") if mt.get(k)}
+        filters = {k: getattr(mt, k) for k in ("task_types", "categories", "languages") if getattr(mt, k)}
         if not filters:
             raise EmbedlabError(
                 "config error at mteb.select: set task_types, categories or languages to select by"
@@ -150,26 +152,23 @@ def targets(config: dict[str, Any]) -> list[str]:
     """Every evaluation output the default target asks for."""
     ev = evaluation_settings(config)
     out: list[str] = []
-    if ev.get("enabled", True):
+    if ev.enabled:
         models = eval_models(config)
         pairs = corpus_languages(config)
         for m in models:
             for c, lang in pairs:
                 out += [f"results/eval/{m}/{c}/{lang}.csv", f"results/eval/{m}/{c}/{lang}.queries.csv"]
-                if (
-                    ev.get("cross_check") and model_spec(config, m).kind != "bm25"
-                ):  # the tutorial's need vectors
+                if ev.cross_check and model_spec(config, m).kind != "bm25":  # the tutorial's need vectors
                     out.append(f"results/eval/{m}/{c}/{lang}.crosscheck.json")
             for c, a, b in crosslingual_pairs(config):
                 out.append(f"results/eval/{m}/{c}/{a}-{b}.csv")
         for a, b in compare_pairs(config):
             for c, lang in pairs:
                 out.append(f"results/eval/compare/{a}__vs__{b}/{c}/{lang}.json")
-    mt = config.get("mteb") or {}
-    if mt.get("enabled", False):
+    if Settings.of(config).mteb.enabled:
         for m in mteb_models(config):
             out += [f"results/mteb/{m}/{t}.json" for t in mteb_tasks(config)]
             out.append(f"results/mteb/{m}/README.md")
-            if m in (config.get("finetune") or {}):  # fine-tuned: its model dir with the MTEB card merged
+            if m in config["finetune"]:  # fine-tuned: its model dir with the MTEB card merged
                 out.append(f"results/published/{m}")
     return out

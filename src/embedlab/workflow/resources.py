@@ -15,18 +15,18 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from embedlab.workflow.settings import ResourceSettings, section
+
 Value = int | float | Callable[[Any], int | float]
 """A rule's own value: a number, or a function of the job's wildcards (e.g. GPU only for GPU models)."""
 
 SCALED = {"mem_mb": ("scale_mem", "retry_mem"), "runtime": ("scale_runtime", "retry_runtime")}
 """Resources that the config scales and that grow per attempt: (scale key, retry growth key)."""
-DEFAULTS = {"scale_mem": 1.0, "scale_runtime": 1.0, "retry_mem": 1.5, "retry_runtime": 2.0}
 
 
-def settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The `resources` section with defaults filled (also when the schema has not filled them)."""
-    section = config.get("resources") or {}
-    return {**DEFAULTS, "rules": {}, **section}
+def settings(config: dict[str, Any]) -> ResourceSettings:
+    """The validated config's `resources` section (the schema fills every default)."""
+    return section(ResourceSettings, config, "resources")
 
 
 def value(
@@ -39,22 +39,22 @@ def value(
     scaled nor grown.
     """
     cfg = settings(config)
-    override = (cfg["rules"].get(rule) or {}).get(name)
+    override = (cfg.rules.get(rule) or {}).get(name)
     if override is not None:
         amount: float = override
     else:
         amount = base(wildcards) if callable(base) else base
         if name in SCALED:
-            amount *= cfg[SCALED[name][0]]
+            amount *= getattr(cfg, SCALED[name][0])
     if name not in SCALED:
         return int(amount)
-    amount *= cfg[SCALED[name][1]] ** (max(int(attempt), 1) - 1)
+    amount *= getattr(cfg, SCALED[name][1]) ** (max(int(attempt), 1) - 1)
     return max(1, math.ceil(round(amount, 6)))
 
 
 def rule_resources(config: dict[str, Any], rule: str, base: dict[str, Value]) -> dict[str, Any]:
     """`resources:` of a rule as Snakemake callables of (wildcards, attempt); overrides may add resources."""
-    wanted = {**base, **{k: None for k in (settings(config)["rules"].get(rule) or {}) if k != "threads"}}
+    wanted = {**base, **{k: None for k in (settings(config).rules.get(rule) or {}) if k != "threads"}}
 
     def resource(name: str) -> Callable[[Any, int], int]:
         def evaluate(wildcards: Any, attempt: int) -> int:
@@ -73,5 +73,5 @@ def rule_resources(config: dict[str, Any], rule: str, base: dict[str, Value]) ->
 
 def threads(config: dict[str, Any], rule: str, default: int) -> int:
     """`threads:` of a rule: the config's per-rule override, else the rule's own number."""
-    override = (settings(config)["rules"].get(rule) or {}).get("threads")
+    override = (settings(config).rules.get(rule) or {}).get("threads")
     return int(override if override is not None else default)

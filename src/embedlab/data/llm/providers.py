@@ -26,7 +26,6 @@ PROVIDERS = ("ollama", "openai", "openai_like")
 DEFAULT_MODELS = {"ollama": "qwen2:7b-instruct-q4_0", "openai": "gpt-4o-mini"}
 DEFAULT_BASE_URLS = {"ollama": "http://localhost:11434", "openai": "https://api.openai.com/v1"}
 DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY"}
-DEFAULT_CONCURRENCY = {"ollama": 4, "openai": 8, "openai_like": 16}
 NO_KEY = "EMPTY"  # what OpenAI-compatible servers without auth accept (vLLM's convention)
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529}
 FATAL_STATUS = {401, 403, 404}

@@ -31,8 +31,6 @@ from embedlab.models.spec import ModelSpec, model_spec
 log = logging.getLogger(__name__)
 
 KEY = "generators.llm.round_trip"
-DEFAULTS: dict[str, Any] = {"enabled": False, "retriever": "bm25", "top_k": 20}
-"""The schema's defaults (schemas/config.schema.yaml, generators.llm.round_trip)."""
 
 
 def resolve_retriever(name: str, models: dict[str, Any]) -> ModelSpec:
@@ -57,11 +55,11 @@ def llm_settings(config: dict[str, Any]) -> dict[str, Any]:
     retriever resolved in `models` (a ModelSpec as JSON; None when the filter is off). Resolved here, at
     parse time, so a bad name stops the run before any job, and editing that models entry reruns the filter
     (the queries file's `settings` records the spec)."""
-    llm = dict((config.get("generators") or {}).get("llm") or {})
-    settings = {**DEFAULTS, **(llm.get("round_trip") or {})}
+    llm = dict(config["generators"]["llm"])  # validated: the schema filled round_trip's defaults
+    settings = llm["round_trip"]
     spec = None
     if settings["enabled"]:
-        spec = resolve_retriever(settings["retriever"], config.get("models") or {}).to_json()
+        spec = resolve_retriever(settings["retriever"], config["models"]).to_json()
     return {**llm, "retriever_spec": spec}
 
 
@@ -116,3 +114,40 @@ def round_trip(
 def open_retriever(spec: dict[str, Any], device: str = "auto") -> Encoder:
     """The reference retriever's encoder (no embedding cache: a few hundred chunks, encoded once)."""
     return load_encoder(ModelSpec(**spec), device)
+
+
+def filter_questions(
+    questions: Sequence[str],
+    positives: Sequence[Sequence[str]],
+    chunks: Sequence[dict],
+    settings: dict[str, Any],
+    retriever_spec: dict[str, Any] | None,
+) -> tuple[RoundTripResult, dict[str, Any]]:
+    """The filter as the llm generator runs it (`settings`: its `round_trip` section, enabled), and what its
+    report says about it. `retriever_spec`: the retriever resolved in the config's models (None: plain BM25
+    for `bm25`)."""
+    spec = retriever_spec or resolve_retriever(settings["retriever"], {}).to_json()
+    encoder = open_retriever(spec)
+    try:
+        res = round_trip(encoder, questions, positives, chunks, settings["top_k"])
+    finally:
+        encoder.close()
+    log.info(
+        "round trip (%s, top %d of %d chunks): kept %d of %d questions",
+        spec["name"],
+        settings["top_k"],
+        len(chunks),
+        len(res.kept),
+        len(questions),
+    )
+    report = {
+        "enabled": True,
+        "retriever": spec["name"],
+        "kind": spec["kind"],
+        "source": spec.get("source"),
+        "top_k": settings["top_k"],
+        "checked": len(questions),
+        "kept": len(res.kept),
+        "missed": len(res.missed),
+    }
+    return res, report

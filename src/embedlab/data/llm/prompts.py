@@ -1,0 +1,90 @@
+"""The `llm` generator's prompts: the tutorial's reverse-HyDE instructions per language, a generic one for
+any other language, and the hash that names the instructions behind every query."""
+
+from __future__ import annotations
+
+import hashlib
+
+from embedlab.errors import EmbedlabError
+from embedlab.text import language
+
+_SEP = "---------------------"
+# The tutorial's English prompt (llama-index's DEFAULT_QA_GENERATE_PROMPT_TMPL, without its stray quote),
+# and the same instructions in the other tutorial languages, each asking for questions in that language.
+DEFAULT_PROMPTS: dict[str, str] = {
+    "en": (
+        f"Context information is below.\n\n{_SEP}\n{{context_str}}\n{_SEP}\n\n"
+        "Given the context information and not prior knowledge, generate only questions based on the below "
+        "query.\n\nYou are a Teacher/ Professor. Your task is to setup {num_questions_per_chunk} "
+        "questions for "
+        "an upcoming quiz/examination. The questions should be diverse in nature across the "
+        "document. Restrict "
+        "the questions to the context information provided.\n"
+    ),
+    "zh": (
+        f"以下是上下文信息。\n\n{_SEP}\n{{context_str}}\n{_SEP}\n\n"
+        "请仅根据上述上下文信息（而不是已有知识）生成问题。\n\n"
+        "你是一名教师/教授。你的任务是为即将到来的测验/考试设计 {num_questions_per_chunk} 个问题。"
+        "问题应当形式多样，覆盖文档的不同内容，并且只限于上面提供的上下文信息。请用中文提问。\n"
+    ),
+    "fr": (
+        f"Les informations de contexte figurent ci-dessous.\n\n{_SEP}\n{{context_str}}\n{_SEP}\n\n"
+        "À partir de ces informations de contexte, et non de connaissances préalables, génère uniquement des "
+        "questions.\n\nTu es enseignant / professeur. Ta tâche est de préparer {num_questions_per_chunk} "
+        "questions pour un prochain quiz / examen. Les questions doivent être de nature variée et couvrir "
+        "l'ensemble du document. Limite les questions aux informations de contexte fournies. Rédige les "
+        "questions en français.\n"
+    ),
+    "cs": (
+        f"Níže jsou kontextové informace.\n\n{_SEP}\n{{context_str}}\n{_SEP}\n\n"
+        "Na základě kontextových informací, nikoli předchozích znalostí, vytvoř pouze otázky.\n\n"
+        "Jsi učitel / profesor. Tvým úkolem je připravit otázky pro nadcházející test / zkoušku "
+        "(počet otázek: "
+        "{num_questions_per_chunk}). Otázky by měly být různorodé a pokrývat celý dokument. Omez otázky na "
+        "poskytnuté kontextové informace. Otázky piš česky.\n"
+    ),
+    "hu": (
+        f"Az alábbiakban a kontextus információi találhatók.\n\n{_SEP}\n{{context_str}}\n{_SEP}\n\n"
+        "A kontextus információi alapján, és nem előzetes tudás alapján, csak kérdéseket hozz létre.\n\n"
+        "Tanár / professzor vagy. A feladatod, hogy {num_questions_per_chunk} kérdést állíts össze "
+        "egy közelgő "
+        "kvízhez / vizsgához. A kérdések legyenek változatosak, és fedjék le a dokumentum egészét. A "
+        "kérdéseket "
+        "korlátozd a megadott kontextusinformációkra. A kérdéseket magyarul írd.\n"
+    ),
+}
+
+
+# Any other language: the English instructions, asking for questions in the language (its English name from
+# langcodes, e.g. "Polish"); the rendered template, name included, is what prompt_hash identifies.
+GENERIC_PROMPT = (
+    f"Context information is below.\n\n{_SEP}\n{{context_str}}\n{_SEP}\n\n"
+    "Given the context information and not prior knowledge, generate only questions based on the below "
+    "query.\n\nYou are a Teacher/ Professor. Your task is to setup {num_questions_per_chunk} questions for "
+    "an upcoming quiz/examination. The questions should be diverse in nature across the document. Restrict "
+    "the questions to the context information provided. Write the questions in {language_name}, the "
+    "language of the context.\n"
+)
+
+
+def prompt_hash(template: str) -> str:
+    """sha256 of the prompt template (docs/formats.md): which instructions produced a query."""
+    return hashlib.sha256(template.encode("utf-8")).hexdigest()
+
+
+def render(template: str, context: str, num_questions: int) -> str:
+    """Fill the two placeholders only (a template may hold other braces, e.g. a JSON example)."""
+    return template.replace("{context_str}", context).replace("{num_questions_per_chunk}", str(num_questions))
+
+
+def prompt_template(lang: str, prompts: dict[str, str]) -> str:
+    """The configured (`prompts`) or tuned prompt of `lang`, else the generic one naming the language
+    (langcodes)."""
+    merged = {**DEFAULT_PROMPTS, **prompts}
+    if lang in merged:
+        template = merged[lang]
+    else:
+        template = GENERIC_PROMPT.replace("{language_name}", language(lang).name)
+    if "{context_str}" not in template:
+        raise EmbedlabError(f"generators.llm.prompts.{lang} lacks {{context_str}}: the chunk text goes there")
+    return template

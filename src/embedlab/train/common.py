@@ -1,0 +1,269 @@
+"""What every fine-tuning backend shares: the base model, seeds and precision, the evaluators on dev and val,
+the loss, trainer callbacks and the facts of training.json (hardware, versions, curves)."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import platform
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from embedlab.errors import EmbedlabError
+from embedlab.models.sources import resolve_model_source
+from embedlab.models.spec import ModelSpec, load_sentence_transformer
+from embedlab.train.data import TrainingData
+
+log = logging.getLogger(__name__)
+
+FORMAT = "embedlab.train.finetune/1"
+LOSSES = {"mnrl": "MultipleNegativesRankingLoss", "cached_mnrl": "CachedMultipleNegativesRankingLoss"}
+SELECTION_METRIC = "cosine_mrr@10"  # on the dev slice; the issue's headline metric
+DEFAULT_EVALUATIONS = 4  # dev evaluations per run when eval_steps is not set
+CHECKPOINTS = ".checkpoints"
+INFERENCE_ONLY_KWARGS = {"torch_dtype", "dtype", "load_in_4bit", "load_in_8bit", "quantization_config"}
+
+
+def facts_head(
+    name: str, final: Path, status: str, spec: ModelSpec, data: TrainingData, settings: dict[str, Any]
+) -> dict[str, Any]:
+    """The first keys of training.json, the same for every backend (docs/formats.md)."""
+    return {
+        "format": FORMAT,
+        "name": name,
+        "status": status,
+        "backend": settings["backend"],
+        "path": str(final),
+        "base": {
+            "name": spec.name,
+            "source": spec.source,
+            "query_prefix": spec.query_prefix,
+            "passage_prefix": spec.passage_prefix,
+        },
+        "datasets": data.stats,
+        "pairs": len(data.pairs),
+    }
+
+
+def set_seed(seed: int) -> None:
+    """Python, NumPy and torch (all devices) from one seed."""
+    import transformers
+
+    transformers.set_seed(seed)
+
+
+def resolve_precision(requested: str, device: str) -> str:
+    """`auto`: bf16 on CUDA where supported, else fp16 on CUDA; fp32 elsewhere."""
+    import torch
+
+    if requested == "auto":
+        if device == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+    if requested == "fp16" and device != "cuda":
+        raise EmbedlabError(
+            f"precision fp16 needs a CUDA GPU (device is {device}): use precision auto or fp32"
+        )
+    if requested == "bf16" and device == "cuda" and not torch.cuda.is_bf16_supported():
+        raise EmbedlabError("precision bf16: this GPU does not support bf16: use precision auto or fp16")
+    return requested
+
+
+def hardware(device: str, precision: str) -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {
+        "device": device,
+        "precision": precision,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    if device == "cuda":
+        props = torch.cuda.get_device_properties(0)
+        info["gpu"] = props.name
+        info["gpu_memory_gib"] = round(props.total_memory / 2**30, 1)
+    return info
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("torch", "transformers", "sentence-transformers", "datasets", "llama-index-finetuning"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[pkg] = version(pkg)
+    return out
+
+
+def load_base(spec: ModelSpec, device: str) -> Any:
+    """The base model, or one line saying why it cannot be used (missing, needs network, not a model)."""
+    if spec.kind != "sentence-transformers":
+        raise EmbedlabError(
+            f"base model {spec.name}: kind {spec.kind!r} cannot be fine-tuned "
+            "(needs a sentence-transformers model)"
+        )
+    path = resolve_model_source(spec.source or "")
+    local = Path(path)
+    if local.is_dir() and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
+        raise EmbedlabError(
+            f"base model {spec.name}: {path} is not a sentence-transformers model directory "
+            "(no modules.json or config.json): point models.<name>.source at a saved model"
+        )
+    dropped = sorted(k for k in spec.model_kwargs if k in INFERENCE_ONLY_KWARGS or k.startswith("bnb_"))
+    if dropped:  # optimizer states need fp32 weights; mixed precision comes from `precision`
+        log.info("base model %s: training loads it without %s", spec.name, ", ".join(dropped))
+        kept = {k: v for k, v in spec.model_kwargs.items() if k not in dropped}
+        spec = dataclasses.replace(spec, model_kwargs=kept)
+    try:
+        return load_sentence_transformer(spec, device=device)
+    except EmbedlabError as exc:  # hub messages span lines: the rule log gets one
+        raise EmbedlabError(" ".join(str(exc).split())) from exc
+    except Exception as exc:  # hub errors, broken configs: the user fixes the source, not the code
+        raise EmbedlabError(
+            f"base model {spec.name}: cannot load {spec.source!r} ({type(exc).__name__}: {exc}); "
+            "offline, use a local directory or a pkg: source"
+        ) from exc
+
+
+@contextlib.contextmanager
+def quiet_evaluator() -> Iterator[None]:
+    """The IR evaluator logs 15 INFO lines per call; the rule log gets our one-line summary instead."""
+    logger = logging.getLogger("sentence_transformers.sentence_transformer.evaluation.information_retrieval")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def val_metrics(model: Any, data: TrainingData, spec: ModelSpec) -> dict[str, dict[str, float]]:
+    """InformationRetrievalEvaluator on each dataset's val.json (every chunk indexed), prefixes applied."""
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    out = {}
+    for name, val in data.val.items():
+        if not val["queries"]:
+            out[name] = {}
+            continue
+        evaluator = InformationRetrievalEvaluator(
+            val["queries"],
+            val["corpus"],
+            {q: set(ids) for q, ids in val["relevant_docs"].items()},
+            name="val",
+            query_prompt=spec.query_prefix or None,
+            corpus_prompt=spec.passage_prefix or None,
+            batch_size=spec.batch_size,
+            write_csv=False,
+        )
+        t0 = time.monotonic()
+        with quiet_evaluator():
+            scores = evaluator(model)
+        out[name] = {k.removeprefix("val_"): float(v) for k, v in scores.items()}
+        log.info(
+            "val %s: MRR@10 %.4f (%.1f s)",
+            name,
+            out[name].get(SELECTION_METRIC, float("nan")),
+            time.monotonic() - t0,
+        )
+    return out
+
+
+def build_loss(model: Any, settings: dict[str, Any]) -> Any:
+    """MNRL or its cached variant, wrapped in MatryoshkaLoss when dims are configured."""
+    from sentence_transformers.sentence_transformer import losses
+
+    if settings["loss"] == "cached_mnrl":
+        loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=settings["mini_batch_size"])
+    else:
+        loss = losses.MultipleNegativesRankingLoss(model)
+    dims = sorted(settings.get("matryoshka_dims") or [], reverse=True)
+    if dims:
+        full = model.get_embedding_dimension()
+        if dims[0] > full:
+            raise EmbedlabError(
+                f"matryoshka_dims {dims}: {dims[0]} exceeds the model's {full} dimensions: use dims <= {full}"
+            )
+        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=dims)
+    return loss
+
+
+def loss_facts(settings: dict[str, Any]) -> dict[str, Any]:
+    facts: dict[str, Any] = {"name": LOSSES[settings["loss"]]}
+    if settings["loss"] == "cached_mnrl":
+        facts["mini_batch_size"] = settings["mini_batch_size"]
+    if settings.get("matryoshka_dims"):
+        facts["wrapper"] = "MatryoshkaLoss"
+        facts["matryoshka_dims"] = sorted(settings["matryoshka_dims"], reverse=True)
+    return facts
+
+
+def curves(history: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split a trainer's log_history into the loss curve and the dev-metric curve."""
+    loss_curve, dev_curve = [], []
+    for entry in history:
+        if "loss" in entry:
+            loss_curve.append(
+                {k: entry[k] for k in ("step", "epoch", "loss", "learning_rate", "grad_norm") if k in entry}
+            )
+        dev = {k: v for k, v in entry.items() if k.startswith("eval_") and "cosine_" in k}
+        if dev:
+            point = {"step": entry.get("step"), "epoch": entry.get("epoch")}
+            for k, v in dev.items():
+                point[k.split("cosine_", 1)[1]] = v
+            dev_curve.append(point)
+    return loss_curve, dev_curve
+
+
+def trainer_callbacks(log_every: int | None = None) -> tuple[Any, Any]:
+    """Trainer callbacks: log progress to the rule log (forcing a loss log every `log_every` steps where the
+    trainer's own logging_steps is out of reach); evaluate and save at the very last step too."""
+    from transformers import TrainerCallback
+
+    class ProgressLog(TrainerCallback):
+        def __init__(self) -> None:
+            self.history: list[dict[str, Any]] = []
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if log_every and (state.global_step % log_every == 0 or state.global_step == 1):
+                control.should_log = True
+            return control
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # type: ignore[no-untyped-def]
+            if logs and "loss" in logs:
+                log.info(
+                    "step %d/%d loss %.4f lr %.3g",
+                    state.global_step,
+                    state.max_steps,
+                    logs["loss"],
+                    logs.get("learning_rate", 0.0),
+                )
+
+        def on_train_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            self.history = list(state.log_history)
+
+    class EvalAtEnd(TrainerCallback):
+        """Without this the last steps after the final multiple of eval_steps are never a candidate."""
+
+        def on_step_end(self, args, state, control, **kwargs):  # type: ignore[no-untyped-def]
+            if state.global_step >= state.max_steps and args.eval_strategy != "no":
+                control.should_evaluate = True
+                control.should_save = True
+            return control
+
+    return ProgressLog(), EvalAtEnd()
+
+
+def check_pairs(name: str, data: TrainingData, settings: dict[str, Any]) -> None:
+    """At least one full batch (and two pairs): in-batch negatives need company."""
+    n, bs = len(data.pairs), settings["batch_size"]
+    if n < max(bs, 2):
+        raise EmbedlabError(
+            f"fine-tune {name}: {n} training pairs, fewer than one batch of {bs}: lower "
+            f"finetune.{name}.batch_size, lower dev_fraction, or add documents/queries"
+        )

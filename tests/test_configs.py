@@ -1,0 +1,77 @@
+"""The .test/ matrix, like the snakemake-workflows CI anchors: each small real config (data only, evaluation,
+fine-tuning, LLM queries through the stand-in server) passes `snakemake --lint`, runs to its default target,
+and then has nothing left to do. `make test-configs` runs this file alone; CI runs it as its own step."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import pytest
+import yaml
+from llm_server import FakeLLMServer
+
+from embedlab import io
+from embedlab.workflow import config as cfg
+
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.slow
+CONFIGS = REPO / ".test"
+SCHEMA = REPO / "schemas" / "config.schema.yaml"
+# Each config's stage outputs (besides every corpus/language's dataset and split, checked for all of them).
+MATRIX = {
+    "config.yaml": [],
+    "evaluate.yaml": [
+        "results/eval/bm25/drf_tutorial/en.csv",
+        "results/eval/minilm/drf_tutorial/en.csv",
+        "results/eval/compare/bm25__vs__minilm/drf_tutorial/en.json",
+        "results/mteb/minilm/README.md",
+        "results/report/summary.md",
+    ],
+    "finetune.yaml": [
+        "results/models/minilm-tiny/model.safetensors",
+        "results/eval/minilm-tiny/fastapi_security/de.csv",
+        "results/eval/compare/minilm__vs__minilm-tiny/fastapi_security/de.json",
+        "results/published/minilm-tiny/README.md",
+        "results/report/summary.md",
+    ],
+    "llm.yaml": [
+        "results/qa/fastapi_security/zh/queries/llm.json",
+        "results/qa/fastapi_security/zh/queries/llm.report.json",
+    ],
+}
+
+
+def test_every_test_config_is_in_the_matrix() -> None:
+    assert sorted(p.name for p in CONFIGS.glob("*.yaml")) == sorted(MATRIX)
+
+
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_config_runs_to_the_end(name: str, corpora: Path, tmp_path: Path) -> None:
+    with contextlib.ExitStack() as stack:
+        overrides = [f"corpus_root={corpora}"]
+        if name == "llm.yaml":
+            server = stack.enter_context(FakeLLMServer())
+            overrides.append(f'generators={{llm: {{base_url: "{server.url}"}}}}')
+
+        def snakemake(*args: str):
+            return run_snakemake(tmp_path, *args, "--config", *overrides, configfile=CONFIGS / name)
+
+        lint = snakemake("--lint")
+        assert lint.returncode == 0, lint.output[-3000:]
+        run = snakemake()
+        assert run.returncode == 0, run.output[-3000:]
+        again = snakemake("-n")
+        assert "Nothing to be done" in again.output, again.output[-3000:]
+
+    missing = [f for f in MATRIX[name] if not (tmp_path / f).is_file()]
+    assert missing == [], f"{name}: not made: {missing}"
+    config = yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8"))
+    config["corpus_root"] = str(corpora)
+    cfg.validate_config(config, SCHEMA)
+    for corpus, lang in cfg.corpus_languages(config):
+        qa = tmp_path / "results" / "qa" / corpus / lang
+        assert io.read_json(qa / "split.json")["queries"]["val"] > 0, f"{corpus}/{lang}"
+        made = {p["generator"] for p in io.read_json(qa / "provenance.json")["queries"].values()}
+        assert made == set(cfg.generators(config, corpus)), f"{corpus}/{lang}: queries from {made}"
