@@ -38,7 +38,7 @@ def test_no_val_query_is_verbatim_in_an_unlabeled_chunk(run):
     name, out = run
     chunks = io.read_json(out / "chunks.json")["chunks"]
     texts = {c["id"]: normalize(c["text"]) for c in chunks}
-    val, prov = io.read_json(out / "val.json"), io.read_json(out / "prov.json")["queries"]
+    val, prov = io.read_json(out / "val.json"), io.read_json(out / "provenance.json")["queries"]
     assert len(val["queries"]) >= 70, name
     found = unlabeled(val["queries"], val["relevant_docs"], texts)
     sentences = [q for q in found if prov[q]["generator"] not in TITLE_GENERATORS]
@@ -51,7 +51,7 @@ def test_no_val_query_is_verbatim_in_an_unlabeled_chunk(run):
 def test_train_queries_are_complete_too(run):
     _, out = run
     chunks = io.read_json(out / "chunks.json")["chunks"]
-    train, prov = io.read_json(out / "train.json"), io.read_json(out / "prov.json")["queries"]
+    train, prov = io.read_json(out / "train.json"), io.read_json(out / "provenance.json")["queries"]
     ids = [c["id"] for c in chunks]
     index = VerbatimIndex([c["text"] for c in chunks])
     for qid, text in train["queries"].items():

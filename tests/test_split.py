@@ -52,7 +52,7 @@ def test_groups_stay_whole_and_split_is_deterministic(split_run, tmp_path):
     again = split_dataset(
         d / "chunks.json",
         d / "dataset.json",
-        d / "prov.json",
+        d / "provenance.json",
         tmp_path / "t.json",
         tmp_path / "v.json",
         tmp_path / "s.json",
@@ -79,7 +79,7 @@ def test_more_val_queries_per_chunk_never_change_training(corpora, tmp_path):
 
     def run(name, **ict):
         d = prepare_dataset(src, tmp_path / name, "securities_law", "zh", settings={"ict": ict})
-        files = ("train.json", "val.json", "split.json", "prov.json")
+        files = ("train.json", "val.json", "split.json", "provenance.json")
         return (d / "train.json").read_bytes(), *(io.read_json(d / f) for f in files)
 
     train_a, _, val_a, report_a, _ = run("a")

@@ -37,7 +37,8 @@ def prepare_dataset(
     `settings`: generator name -> its settings, as in the config's `generators` (e.g.
     `{"ict": {"val_queries_per_chunk": 3}}`); a generator not named runs with its defaults.
 
-    `out` then holds chunks.json, <generator>.json, dataset.json, prov.json, train.json, val.json, split.json.
+    `out` then holds chunks.json, <generator>.json, dataset.json, provenance.json, train.json, val.json and
+    split.json.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -46,11 +47,11 @@ def prepare_dataset(
     query_files = [out / f"{gen}.json" for gen in generators]
     for gen, path in zip(generators, query_files, strict=True):
         generate_queries(chunks, path, gen, dict((settings or {}).get(gen, {})), seed)
-    build_dataset(chunks, query_files, out / "dataset.json", out / "prov.json")
+    build_dataset(chunks, query_files, out / "dataset.json", out / "provenance.json")
     split_dataset(
         chunks,
         out / "dataset.json",
-        out / "prov.json",
+        out / "provenance.json",
         out / "train.json",
         out / "val.json",
         out / "split.json",
