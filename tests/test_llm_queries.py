@@ -165,7 +165,7 @@ def test_rule_writes_queries_report_and_dataset_input(tmp_path, server, chunk_fi
     ckpt = tmp_path / "queries" / "llm.checkpoint.jsonl"
     settings = {**provider_settings("ollama", server), **FAST}
     doc = generate_llm_queries(chunk_files["en"], out, report, ckpt, settings, 42)
-    assert doc["format"] == "embedlab.data.queries/1" and doc["generator"] == "llm"
+    assert doc["format"] == "embedlab.queries/1" and doc["generator"] == "llm"
     assert set(doc["queries"][0]) == {
         "id", "text", "chunk_ids", "generator", "positive_text", "llm_model", "prompt_hash", "raw_text"
     }  # fmt: skip

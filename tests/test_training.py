@@ -98,7 +98,7 @@ def test_model_dir_loads_offline_and_encodes(st_run):
 def test_card_and_training_json_hold_the_facts(st_run, tiny):
     out, facts = st_run
     saved = io.read_json(out / "training.json")
-    assert saved["format"] == "embedlab.train.finetune/1" and saved["status"] == "trained"
+    assert saved["format"] == "embedlab.training/1" and saved["status"] == "trained"
     assert saved["base"]["source"] == str(tiny)
     assert set(saved["datasets"]) == set(DATASETS)
     assert saved["pairs"] == sum(s["pairs"] for s in saved["datasets"].values()) > 8

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-QUERIES_FORMAT = "embedlab.data.queries/1"
+QUERIES_FORMAT = "embedlab.queries/1"
 # Generators whose query text is a title, not a statement: a chunk that mentions it is not labelled.
 TITLE_GENERATORS = frozenset({"headings"})
 

@@ -23,7 +23,7 @@ from embedlab.errors import EmbedlabError
 
 log = logging.getLogger(__name__)
 
-SPLIT_FORMAT = "embedlab.data.split/1"
+SPLIT_FORMAT = "embedlab.split/1"
 POSITIVE_SEP = "#"  # train.json ids of rewritten positives: "<chunk id>#<query id>"
 
 

@@ -200,7 +200,7 @@ def crosscheck(
         )
     qa = load_qa(val_path)
     result: dict[str, Any] = {
-        "format": "embedlab.evaluation.crosscheck/1",
+        "format": "embedlab.crosscheck/1",
         "model": model_spec.name,
         "val": str(val_path),
         "evaluators": {},

@@ -20,7 +20,7 @@ from embedlab.train.data import TrainingData
 
 log = logging.getLogger(__name__)
 
-FORMAT = "embedlab.train.finetune/1"
+FORMAT = "embedlab.training/1"
 LOSSES = {"mnrl": "MultipleNegativesRankingLoss", "cached_mnrl": "CachedMultipleNegativesRankingLoss"}
 SELECTION_METRIC = "cosine_mrr@10"  # on the dev slice; the headline metric
 DEFAULT_EVALUATIONS = 4  # dev evaluations per run when eval_steps is not set

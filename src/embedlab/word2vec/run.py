@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = "embedlab.word2vec.model/1"
+FORMAT = "embedlab.word2vec/1"
 # The usual file name of each output, in the order of Word2VecOutputs' fields.
 OUTPUT_FILES = ("vectors.tsv", "loss.csv", "neighbours.json", "scatter.png", "loss.png")
 
