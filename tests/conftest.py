@@ -39,3 +39,16 @@ def run_snakemake(
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     res.output = res.stdout + res.stderr
     return res
+
+
+def broken_pdf_config(workdir: Path) -> Path:
+    """A config in `workdir` whose one corpus (bad/en) is a corrupt PDF; returns that PDF's path."""
+    import yaml
+
+    root = Path(workdir) / "root"
+    root.mkdir()
+    pdf = root / "broken.pdf"
+    pdf.write_bytes(b"%PDF-1.4\n" + b"garbage\n" * 50)
+    cfg = {"corpus_root": str(root), "corpora": {"bad": {"languages": {"en": {"file": "broken.pdf"}}}}}
+    (Path(workdir) / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return pdf

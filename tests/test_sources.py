@@ -11,7 +11,7 @@ import yaml
 from embedlab.data.corpus import Source, locate_corpus_root, resolve_source
 from embedlab.errors import EmbedlabError
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, broken_pdf_config, run_snakemake
 
 PROFILE_LINE = "Using workflow specific profile"
 
@@ -108,11 +108,8 @@ def test_dag_time_problems_print_one_line_and_no_traceback(tmp_path, config, exp
 
 
 def test_a_data_error_is_not_retried(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    (root / "broken.pdf").write_bytes(b"%PDF-1.4\n" + b"garbage\n" * 50)
-    cfg = {"corpus_root": str(root), "corpora": {"bad": {"languages": {"en": {"file": "broken.pdf"}}}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    root = broken_pdf_config(tmp_path).parent
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
     res = run_snakemake(tmp_path, "--retries", "1", "results/chunks/bad/en.json")
     assert res.returncode != 0
     log = (tmp_path / "logs" / "chunk" / "bad" / "en.log").read_text()  # the second attempt's log

@@ -14,7 +14,7 @@ import yaml
 from embedlab import io
 from embedlab.data.split import POSITIVE_SEP
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, broken_pdf_config, run_snakemake
 
 pytestmark = pytest.mark.slow
 TARGETS = [
@@ -99,11 +99,7 @@ def test_rerun_does_nothing_and_outputs_are_byte_identical(run, tmp_path):
 
 
 def test_bad_corpus_fails_with_one_line_and_leaves_no_output(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    (root / "broken.pdf").write_bytes(b"%PDF-1.4\n" + b"garbage\n" * 50)
-    cfg = {"corpus_root": str(root), "corpora": {"bad": {"languages": {"en": {"file": "broken.pdf"}}}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    root = broken_pdf_config(tmp_path).parent
     res = snakemake(tmp_path, "results/chunks/bad/en.json")
     assert res.returncode != 0
     log = (tmp_path / "logs" / "chunk" / "bad" / "en.log").read_text()

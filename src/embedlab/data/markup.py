@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from embedlab.data.outline import Heading, OutlineBuilder, TextStructure, is_cjk, split_title
+from embedlab.data.outline import Heading, OutlineBuilder, TextStructure, split_title
+from embedlab.text import is_cjk
 
 FENCE = "```"
 _HEADING_ATTRS = re.compile(r"\s*\{:?\s*[#.][^{}]*\}\s*$")  # {#id}, { #id .cls }, {: #id }

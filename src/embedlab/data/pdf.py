@@ -8,10 +8,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from embedlab.data.outline import Block, Heading, OutlineBuilder, TextStructure, is_cjk, split_title
+from embedlab.data.outline import Block, Heading, OutlineBuilder, TextStructure, split_title
 from embedlab.data.pdf_cleanup import clean_pages, fold_compat
 from embedlab.data.section_numbers import NumberedSections, split_number
 from embedlab.errors import EmbedlabError
+from embedlab.text import is_cjk
 
 log = logging.getLogger(__name__)
 
