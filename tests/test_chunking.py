@@ -88,3 +88,15 @@ def test_bad_settings_and_empty_corpus(tmp_path):
     with pytest.raises(EmbedlabError, match="no-such-model"):
         chunk_corpus(src, tmp_path / "o.json", "c", "en", 100, 10, str(tmp_path / "no-such-model"))
     assert not (tmp_path / "o.json").exists()
+
+
+def test_japanese_and_korean_sentences_are_split():
+    ja = "AIシステムとは何か。提供者は義務を負う！本当ですか？"
+    assert split_sentences(ja) == ["AIシステムとは何か。", "提供者は義務を負う！", "本当ですか？"]
+    ko = "인공지능 시스템은 위험하다. 제공자는 의무를 진다? 그렇다!"
+    assert [s.strip() for s in split_sentences(ko)] == [
+        "인공지능 시스템은 위험하다.",
+        "제공자는 의무를 진다?",
+        "그렇다!",
+    ]
+    assert "".join(split_sentences(ja)) == ja and "".join(split_sentences(ko)) == ko
