@@ -1,8 +1,12 @@
 import pytest
+import yaml
+from prepared_corpora import default_generators
 
 from embedlab import io
 from embedlab.data.prepare import prepare_dataset
 from embedlab.data.split import POSITIVE_SEP, split_dataset
+
+from conftest import REPO
 
 
 @pytest.fixture(
@@ -100,3 +104,22 @@ def test_more_val_queries_per_chunk_never_change_training(corpora, tmp_path):
     *_, val_c, report_c, prov_c = run("c", queries_per_chunk=2, val_queries_per_chunk=1)  # fewer in val
     assert {prov_c["queries"][q]["draw"] for q in val_c["queries"] if q.startswith("ict.")} == {0}
     assert report_c["queries"]["unused_draws"]["val"] > 0
+
+
+@pytest.mark.parametrize(
+    ("rel", "corpus", "lang"),
+    [
+        ("eu_ai_act/EN.html", "eu_ai_act", "en"),
+        ("securities_law/securities_law_2019.pdf", "securities_law", "zh"),
+    ],
+)
+def test_the_default_config_gives_each_default_dataset_150_validation_queries(tmp_path, rel, corpus, lang):
+    """Issue 12: enough queries to rank models, on the documents the default run ships with."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text(encoding="utf-8"))
+    use, settings = default_generators()
+    out = prepare_dataset(
+        REPO / config["corpus_root"] / rel, tmp_path, corpus, lang, generators=use, settings=settings,
+        val_fraction=config["split"]["val_fraction"],
+    )  # fmt: skip
+    assert len(io.read_json(out / "val.json")["queries"]) >= 150
+    assert io.read_json(out / "split.json")["labels"]["unlabeled_verbatim"] == 0
