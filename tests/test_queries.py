@@ -233,3 +233,23 @@ def test_empty_markdown_folder_is_one_error(tmp_path):
     (tmp_path / "docs").mkdir()
     with pytest.raises(EmbedlabError, match="no supported documents"):
         chunk_corpus(tmp_path / "docs", tmp_path / "o.json", "c", "en", 100, 10, "cl100k_base")
+
+
+def test_html_headings_of_any_depth_become_queries(tmp_path):
+    page = tmp_path / "guide.html"
+    page.write_text(
+        "<html><body><h1>Serializers</h1><p>Serializers turn model instances into native data types.</p>"
+        "<h2>Declaring serializers</h2><p>A serializer class declares its fields one by one here.</p>"
+        "<h3>Example</h3><p>This example declares a comment serializer with three fields.</p>"
+        "<h2>Validation rules</h2><p>Validation runs when the data is checked for errors.</p>"
+        "<h3>Example</h3><p>This example rejects a comment whose body is empty text.</p>"
+        "</body></html>",
+        encoding="utf-8",
+    )
+    chunks = tmp_path / "chunks.json"
+    chunk_corpus(page, chunks, "c", "en", 100, 10, "cl100k_base")
+    doc = generate_queries(chunks, tmp_path / "headings.json", "headings", {}, 1)
+    texts = {q["text"] for q in doc["queries"]}
+    assert {"Declaring serializers", "Validation rules"} <= texts
+    assert "Declaring serializers › Example" in texts and "Validation rules › Example" in texts  # qualified
+    assert "Example" not in texts
