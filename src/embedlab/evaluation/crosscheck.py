@@ -30,8 +30,15 @@ from embedlab.evaluation.retrieval import QASet, load_qa, open_encoder, retrieve
 from embedlab.models.encoders import Encoder, load_encoder
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec, pick_device
+from embedlab.workflow.settings import schema_default
 
 log = logging.getLogger(__name__)
+
+
+def _ev(key: str) -> Any:
+    """An `evaluation` default, from the schema (never restated here)."""
+    return schema_default("evaluation", key)
+
 
 EVALUATORS = ("llamaindex", "sentence-transformers")
 
@@ -186,8 +193,8 @@ def crosscheck(
     spec: dict[str, Any],
     *,
     evaluators: Sequence[str],
-    ks: Sequence[int] = (1, 3, 5, 10),
-    device: str = "auto",
+    ks: Sequence[int] = tuple(_ev("ks")),
+    device: str = _ev("device"),
     cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Rule `crosscheck`: our metrics and the chosen tutorial evaluators' on the same model and val split."""

@@ -22,8 +22,18 @@ from embedlab.data.outline import ZH_NUMERALS
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.retrieval import QASet, evaluate_qa
 from embedlab.models.spec import ModelSpec
+from embedlab.workflow.settings import schema_default
 
 log = logging.getLogger(__name__)
+
+
+CACHE_DIR: str = schema_default("evaluation", "cache", "dir")  # where the rules cache embeddings
+
+
+def _ev(key: str) -> Any:
+    """An `evaluation` default, from the schema (never restated here)."""
+    return schema_default("evaluation", key)
+
 
 _NUMBER = re.compile(r"^\(?(?:\d+[a-z]?|[IVXLCDM]+)\)?[.:]?$")
 _ZH_MARKER = re.compile(rf"^第[{ZH_NUMERALS}]+([章节条编])")
@@ -142,11 +152,11 @@ def evaluate_crosslingual(
     corpus: str,
     src: str,
     tgt: str,
-    ks: Sequence[int] = (1, 3, 5, 10),
-    bootstrap_samples: int = 1000,
-    seed: int = 42,
-    device: str = "auto",
-    cache_dir: str | Path | None = "results/cache/embeddings",
+    ks: Sequence[int] = tuple(_ev("ks")),
+    bootstrap_samples: int = _ev("bootstrap_samples"),
+    seed: int = schema_default("seed"),
+    device: str = _ev("device"),
+    cache_dir: str | Path | None = CACHE_DIR,
 ) -> dict[str, Any]:
     """Rule `evaluate_crosslingual`: results/eval/{model}/{corpus}/{src}-{tgt}.csv (+ .queries.csv)."""
     qa = crosslingual_qa(

@@ -26,8 +26,18 @@ from embedlab.evaluation import metrics
 from embedlab.models.embcache import CachedEncoder, EmbeddingCache
 from embedlab.models.encoders import Encoder, load_encoder, zero_rows
 from embedlab.models.spec import ModelSpec
+from embedlab.workflow.settings import schema_default
 
 log = logging.getLogger(__name__)
+
+
+CACHE_DIR: str = schema_default("evaluation", "cache", "dir")  # where the rules cache embeddings
+
+
+def _ev(key: str) -> Any:
+    """An `evaluation` default, from the schema (never restated here)."""
+    return schema_default("evaluation", key)
+
 
 FORMAT = "embedlab.eval/1"
 
@@ -255,12 +265,12 @@ def evaluate(
     chunks_path: str | Path,
     corpus: str,
     lang: str,
-    ks: Sequence[int] = (1, 3, 5, 10),
-    bootstrap_samples: int = 1000,
-    seed: int = 42,
-    device: str = "auto",
-    cache_dir: str | Path | None = "results/cache/embeddings",
-    exact_max_corpus: int = 200_000,
+    ks: Sequence[int] = tuple(_ev("ks")),
+    bootstrap_samples: int = _ev("bootstrap_samples"),
+    seed: int = schema_default("seed"),
+    device: str = _ev("device"),
+    cache_dir: str | Path | None = CACHE_DIR,
+    exact_max_corpus: int = _ev("exact_max_corpus"),
 ) -> dict[str, Any]:
     """Rule `evaluate`: one model on one val split -> summary CSV row + per-query CSV."""
     qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
@@ -312,9 +322,9 @@ def compare(
     *,
     model_a: str,
     model_b: str,
-    metric: str = "mrr@10",
-    samples: int = 10000,
-    seed: int = 42,
+    metric: str = _ev("compare_metric"),
+    samples: int = _ev("compare_samples"),
+    seed: int = schema_default("seed"),
     corpus: str = "",
     lang: str = "",
 ) -> dict[str, Any]:
