@@ -15,7 +15,7 @@ STAMP := $(VENV)/.embedlab-installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,formats]'
 	touch $(STAMP)
 
 setup: $(STAMP)

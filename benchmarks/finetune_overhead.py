@@ -114,8 +114,9 @@ def bare(files, out: Path, args) -> dict:
 
 
 def embedlab_run(files, out: Path, args) -> dict:
-    from embedlab.train.finetune import finetune, finetune_params
+    from embedlab.train.finetune import finetune
     from embedlab.workflow.config import validate_config
+    from embedlab.workflow.plan import finetune_args
 
     t0 = time.monotonic()
     config = validate_config(
@@ -138,7 +139,7 @@ def embedlab_run(files, out: Path, args) -> dict:
         },
         REPO / "schemas" / "config.schema.yaml",
     )
-    facts = finetune("ft", out / "model", files, **finetune_params(config, "ft"), threads=args.threads)
+    facts = finetune("ft", out / "model", files, **finetune_args(config, "ft"), threads=args.threads)
     v = facts["val"][files[0].name]
     return {
         "wall_s": time.monotonic() - t0,
@@ -173,10 +174,21 @@ def main() -> None:
 
     import logging
 
-    from embedlab.train.finetune import dataset_paths
+    from embedlab.train.data import DatasetFiles
+    from embedlab.workflow import layout
+    from embedlab.workflow.plan import dataset_files
 
     logging.basicConfig(level=logging.WARNING)
-    files = [dataset_paths(args.dataset, args.results)]
+    rel = dataset_files(args.dataset)
+    files = [
+        DatasetFiles(
+            rel.name,
+            *(
+                Path(args.results) / Path(p).relative_to(layout.RESULTS)
+                for p in (rel.train, rel.val, rel.chunks)
+            ),
+        )
+    ]
     for f in (files[0].train, files[0].val, files[0].chunks):
         if not Path(f).is_file():
             sys.exit(f"missing {f}: run the workflow up to the splits first (or pass --results)")

@@ -1,35 +1,35 @@
 # Corpus stage: download URL sources once, then chunk each corpus/language.
 
 
-rule download:
+rule download_source:
     output:
         f"{RESOURCES}/{{url_file}}",
     log:
-        "logs/download/{url_file}.log",
+        layout.log("download_source", "{url_file}"),
     conda:
         "../envs/data.yaml"
-    threads: threads_of("download", 1)
+    threads: threads_of("download_source", 1)
     resources:
-        **res("download", mem_mb=512, runtime=30),
+        **res("download_source", mem_mb=512, runtime=30),
     params:
         url=lambda wc: _URL_FILES[wc.url_file],
     script:
-        "../scripts/download.py"
+        "../scripts/download_source.py"
 
 
-rule chunk:
+rule chunk_corpus:
     input:
         lookup(dpath="{corpus}/{lang}", within=SOURCE_PATHS),
     output:
-        "results/chunks/{corpus}/{lang}.json",
+        layout.chunks(),
     log:
-        "logs/chunk/{corpus}/{lang}.log",
+        layout.log("chunk_corpus", "{corpus}", "{lang}"),
     conda:
         "../envs/data.yaml"
-    threads: threads_of("chunk", 1)
+    threads: threads_of("chunk_corpus", 1)
     resources:
-        **res("chunk", mem_mb=2048, runtime=20),
+        **res("chunk_corpus", mem_mb=2048, runtime=20),
     params:
         settings=lambda wc: cfg.chunking(config, wc.corpus),
     script:
-        "../scripts/chunk.py"
+        "../scripts/chunk_corpus.py"

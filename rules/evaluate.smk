@@ -1,32 +1,31 @@
 # Evaluation stage: retrieval metrics per model x corpus x language (and across languages), the tutorial's
 # evaluators as cross-checks, paired model comparisons, and MTEB (custom val-split tasks + standard tasks).
 # Settings are read from the validated config (the schema has filled every default): lookup(dpath=...).
-_CACHE = config["evaluation"]["cache"]
-EMB_CACHE = _CACHE["dir"] if _CACHE["enabled"] else None
-MTEB_CUSTOM = eval_plan.mteb_custom_tasks(config)
-_MODEL_RE = (
-    "|".join(re.escape(m) for m in sorted({*eval_plan.eval_models(config), *eval_plan.mteb_models(config)}))
-    or "(?!)"
-)
+EVAL = SETTINGS.evaluation
+MTEB_CUSTOM = plan.mteb_custom_tasks(config)
+HYBRIDS = plan.hybrid_models(config)
+# Encoders (evaluate_retrieval, evaluate_crosslingual, crosscheck, MTEB) and hybrids (evaluate_hybrid).
+_MODELS = one_of(sorted({*plan.eval_models(config), *plan.mteb_models(config)} - set(HYBRIDS)))
+_ANY_MODEL = one_of(sorted({*plan.eval_models(config), *plan.mteb_models(config), *PIPELINES}))
 
 
-rule evaluate:
+rule evaluate_retrieval:
     input:
-        val="results/qa/{corpus}/{lang}/val.json",
-        chunks="results/chunks/{corpus}/{lang}.json",
+        val=layout.val(),
+        chunks=layout.chunks(),
         model=model_files,
     output:
-        summary="results/eval/{model}/{corpus}/{lang}.csv",
-        queries="results/eval/{model}/{corpus}/{lang}.queries.csv",
+        summary=layout.eval_summary(),
+        queries=layout.eval_queries(),
     log:
-        "logs/evaluate/{model}/{corpus}/{lang}.log",
+        layout.log("evaluate_retrieval", "{model}", "{corpus}", "{lang}"),
     wildcard_constraints:
-        model=_MODEL_RE,
+        model=_MODELS,
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("evaluate", 2)
+    threads: threads_of("evaluate_retrieval", 2)
     resources:
-        **res("evaluate", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
+        **res("evaluate_retrieval", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
     params:
         spec=model_spec,
         ks=lookup(dpath="evaluation/ks", within=config),
@@ -35,23 +34,128 @@ rule evaluate:
         device=lookup(dpath="evaluation/device", within=config),
         cache=EMB_CACHE,
         exact_max_corpus=lookup(dpath="evaluation/exact_max_corpus", within=config),
+        latency_queries=EVAL.latency_queries,
     script:
-        "../scripts/evaluate.py"
+        "../scripts/evaluate_retrieval.py"
+
+
+# A hybrid: its members' top candidates fused (weights tuned on the dev slice of train, never on val); the
+# same output files as any model, so comparisons and the report treat it as one.
+rule evaluate_hybrid:
+    input:
+        val=layout.val(),
+        train=layout.train(),
+        chunks=layout.chunks(),
+        model=model_files,
+    output:
+        summary=layout.eval_summary(),
+        queries=layout.eval_queries(),
+    log:
+        layout.log("evaluate_hybrid", "{model}", "{corpus}", "{lang}"),
+    wildcard_constraints:
+        model=one_of(HYBRIDS),
+    conda:
+        "../envs/eval.yaml"
+    threads: threads_of("evaluate_hybrid", 2)
+    resources:
+        **res("evaluate_hybrid", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
+    params:
+        spec=model_spec,
+        members=lambda wc: plan.members_of(config, wc.model),
+        ks=lookup(dpath="evaluation/ks", within=config),
+        bootstrap=lookup(dpath="evaluation/bootstrap_samples", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="evaluation/device", within=config),
+        cache=EMB_CACHE,
+        latency_queries=EVAL.latency_queries,
+    script:
+        "../scripts/evaluate_hybrid.py"
+
+
+# Truncated dimensions x quantized precisions of a dense model: encoded once, every variant ranked, with bytes
+# per vector, index size and query latency (evaluation.compression).
+rule evaluate_compression:
+    input:
+        val=layout.val(),
+        chunks=layout.chunks(),
+        model=model_files,
+    output:
+        summary=layout.compression_summary(),
+        queries=layout.compression_queries(),
+    log:
+        layout.log("evaluate_compression", "{model}", "{corpus}", "{lang}"),
+    wildcard_constraints:
+        model=_MODELS,
+    conda:
+        "../envs/eval.yaml"
+    threads: threads_of("evaluate_compression", 2)
+    resources:
+        **res("evaluate_compression", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
+    params:
+        spec=model_spec,
+        settings=EVAL.compression,
+        latency_queries=EVAL.latency_queries,
+        ks=lookup(dpath="evaluation/ks", within=config),
+        bootstrap=lookup(dpath="evaluation/bootstrap_samples", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="evaluation/device", within=config),
+        cache=EMB_CACHE,
+    script:
+        "../scripts/evaluate_compression.py"
+
+
+# A retrieve-then-rerank pipeline {retriever}.{reranker}@{k}: the retriever's top k reordered by the
+# cross-encoder; the same output files as any model, with the rerank latency per query.
+rule evaluate_rerank:
+    input:
+        val=layout.val(),
+        chunks=layout.chunks(),
+        model=lambda wc: plan.model_inputs(config, PIPELINES[wc.model].retriever),
+        reranker=lambda wc: (
+            [layout.reranker_dir(PIPELINES[wc.model].reranker)]
+            if PIPELINES[wc.model].reranker in RERANKERS
+            else []
+        ),
+    output:
+        summary=layout.eval_summary(),
+        queries=layout.eval_queries(),
+    log:
+        layout.log("evaluate_rerank", "{model}", "{corpus}", "{lang}"),
+    wildcard_constraints:
+        model=one_of(PIPELINES),
+    conda:
+        "../envs/eval.yaml"
+    threads: threads_of("evaluate_rerank", 2)
+    resources:
+        **res("evaluate_rerank", gpu=1, mem_mb=8000, runtime=120),
+    params:
+        pipeline=lambda wc: PIPELINES[wc.model],
+        retriever=lambda wc: plan.spec_of(config, PIPELINES[wc.model].retriever),
+        source=lambda wc: plan.reranker_source(config, PIPELINES[wc.model].reranker),
+        reranker=lambda wc: config["rerankers"][PIPELINES[wc.model].reranker],
+        ks=lookup(dpath="evaluation/ks", within=config),
+        bootstrap=lookup(dpath="evaluation/bootstrap_samples", within=config),
+        seed=lookup(dpath="seed", within=config),
+        device=lookup(dpath="evaluation/device", within=config),
+        cache=EMB_CACHE,
+        latency_queries=EVAL.latency_queries,
+    script:
+        "../scripts/evaluate_rerank.py"
 
 
 rule evaluate_crosslingual:
     input:
-        val="results/qa/{corpus}/{src}/val.json",
-        src_chunks="results/chunks/{corpus}/{src}.json",
-        tgt_chunks="results/chunks/{corpus}/{tgt}.json",
+        val=layout.val(lang="{src}"),
+        src_chunks=layout.chunks(lang="{src}"),
+        tgt_chunks=layout.chunks(lang="{tgt}"),
         model=model_files,
     output:
-        summary="results/eval/{model}/{corpus}/{src}-{tgt}.csv",
-        queries="results/eval/{model}/{corpus}/{src}-{tgt}.queries.csv",
+        summary=layout.eval_summary(lang="{src}-{tgt}"),
+        queries=layout.eval_queries(lang="{src}-{tgt}"),
     log:
-        "logs/evaluate_crosslingual/{model}/{corpus}/{src}-{tgt}.log",
+        layout.log("evaluate_crosslingual", "{model}", "{corpus}", "{src}-{tgt}"),
     wildcard_constraints:
-        model=_MODEL_RE,
+        model=_MODELS,
         src="[a-z]{2,3}",
         tgt="[a-z]{2,3}",
     conda:
@@ -66,26 +170,27 @@ rule evaluate_crosslingual:
         seed=lookup(dpath="seed", within=config),
         device=lookup(dpath="evaluation/device", within=config),
         cache=EMB_CACHE,
+        latency_queries=EVAL.latency_queries,
     script:
         "../scripts/evaluate_crosslingual.py"
 
 
-rule crosscheck:
+rule crosscheck_evaluators:
     input:
-        val="results/qa/{corpus}/{lang}/val.json",
+        val=layout.val(),
         model=model_files,
     output:
-        report="results/eval/{model}/{corpus}/{lang}.crosscheck.json",
-        st_csv="results/eval/{model}/{corpus}/{lang}.ir_evaluator.csv",
+        report=layout.crosscheck(),
+        st_csv=layout.ir_evaluator_csv(),
     log:
-        "logs/crosscheck/{model}/{corpus}/{lang}.log",
+        layout.log("crosscheck_evaluators", "{model}", "{corpus}", "{lang}"),
     wildcard_constraints:
-        model=_MODEL_RE,
+        model=_MODELS,
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("crosscheck", 2)
+    threads: threads_of("crosscheck_evaluators", 2)
     resources:
-        **res("crosscheck", gpu=model_gpus, mem_mb=model_mem_mb, runtime=240),
+        **res("crosscheck_evaluators", gpu=model_gpus, mem_mb=model_mem_mb, runtime=240),
     params:
         spec=model_spec,
         evaluators=lookup(dpath="evaluation/cross_check", within=config),
@@ -93,49 +198,49 @@ rule crosscheck:
         device=lookup(dpath="evaluation/device", within=config),
         cache=EMB_CACHE,
     script:
-        "../scripts/crosscheck.py"
+        "../scripts/crosscheck_evaluators.py"
 
 
-rule compare:
+rule compare_models:
     input:
-        a="results/eval/{a}/{corpus}/{lang}.queries.csv",
-        b="results/eval/{b}/{corpus}/{lang}.queries.csv",
+        a=layout.eval_queries(model="{a}"),
+        b=layout.eval_queries(model="{b}"),
     output:
-        "results/eval/compare/{a}__vs__{b}/{corpus}/{lang}.json",
+        layout.comparison(),
     log:
-        "logs/compare/{a}__vs__{b}/{corpus}/{lang}.log",
+        layout.log("compare_models", "{a}__vs__{b}", "{corpus}", "{lang}"),
     wildcard_constraints:
-        a=_MODEL_RE,
-        b=_MODEL_RE,
+        a=_ANY_MODEL,
+        b=_ANY_MODEL,
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("compare", 1)
+    threads: threads_of("compare_models", 1)
     resources:
-        **res("compare", mem_mb=1024, runtime=10),
+        **res("compare_models", mem_mb=1024, runtime=10),
     params:
         metric=lookup(dpath="evaluation/compare_metric", within=config),
         samples=lookup(dpath="evaluation/compare_samples", within=config),
         seed=lookup(dpath="seed", within=config),
     script:
-        "../scripts/compare.py"
+        "../scripts/compare_models.py"
 
 
-rule mteb:
+rule evaluate_mteb:
     input:
-        val=lambda wc: eval_plan.mteb_val_input(config, wc.task),
+        val=lambda wc: plan.mteb_val_input(config, wc.task),
         model=model_files,
     output:
-        "results/mteb/{model}/{task}.json",
+        layout.mteb_result(),
     log:
-        "logs/mteb/{model}/{task}.log",
+        layout.log("evaluate_mteb", "{model}", "{task}"),
     wildcard_constraints:
-        model=_MODEL_RE,
+        model=_MODELS,
         task="[A-Za-z0-9_.-]+",
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("mteb", 2)
+    threads: threads_of("evaluate_mteb", 2)
     resources:
-        **res("mteb", gpu=model_gpus, mem_mb=model_mem_mb, runtime=480),
+        **res("evaluate_mteb", gpu=model_gpus, mem_mb=model_mem_mb, runtime=480),
     params:
         spec=model_spec,
         custom=lookup(dpath="{task}", within=MTEB_CUSTOM, default=None),
@@ -144,39 +249,37 @@ rule mteb:
         cache=EMB_CACHE,
         probe_network=lookup(dpath="mteb/probe_network", within=config),
     script:
-        "../scripts/mteb.py"
+        "../scripts/evaluate_mteb.py"
 
 
-rule mteb_card:
+rule write_mteb_card:
     input:
-        lambda wc: expand(
-            "results/mteb/{model}/{task}.json", model=wc.model, task=eval_plan.mteb_tasks(config)
-        ),
+        lambda wc: plan.mteb_results(config, wc.model),
     output:
-        "results/mteb/{model}/README.md",
+        layout.mteb_card(),
     log:
-        "logs/mteb_card/{model}.log",
+        layout.log("write_mteb_card", "{model}"),
     wildcard_constraints:
-        model=_MODEL_RE,
+        model=_MODELS,
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("mteb_card", 1)
+    threads: threads_of("write_mteb_card", 1)
     resources:
-        **res("mteb_card", mem_mb=1024, runtime=5),
+        **res("write_mteb_card", mem_mb=1024, runtime=5),
     script:
-        "../scripts/mteb_card.py"
+        "../scripts/write_mteb_card.py"
 
 
 rule publish_model:
     input:
-        model="results/models/{name}",
-        card="results/mteb/{name}/README.md",
+        model=layout.model_dir(),
+        card=layout.mteb_card(model="{name}"),
     output:
-        directory("results/published/{name}"),
+        directory(layout.published()),
     log:
-        "logs/publish_model/{name}.log",
+        layout.log("publish_model", "{name}"),
     wildcard_constraints:
-        name="|".join(re.escape(n) for n in config["finetune"]) or "(?!)",
+        name=one_of(config["finetune"]),
     conda:
         "../envs/eval.yaml"
     threads: threads_of("publish_model", 1)

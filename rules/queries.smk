@@ -1,13 +1,15 @@
 # Query stage: one file per generator, merged into the dataset, then split by chunk group.
+from embedlab.data.llm.providers import uses_gpu as _llm_uses_gpu
+from embedlab.data.llm.roundtrip import retriever_needs_gpu as _round_trip_gpu
 
 
 rule generate_queries:
     input:
-        "results/chunks/{corpus}/{lang}.json",
+        layout.chunks(),
     output:
-        "results/qa/{corpus}/{lang}/queries/{generator}.json",
+        layout.queries(),
     log:
-        "logs/generate_queries/{corpus}/{lang}/{generator}.log",
+        layout.log("generate_queries", "{corpus}", "{lang}", "{generator}"),
     conda:
         "../envs/data.yaml"
     threads: threads_of("generate_queries", 1)
@@ -23,27 +25,18 @@ rule generate_queries:
 # The llm generator has its own rule: a drop report as a second output, a checkpoint beside the output that
 # is deliberately NOT an output (Snakemake never deletes it, so a killed or failed run resumes from it), and
 # a GPU slot only when a model computes on this machine (Ollama/OpenAI-compatible server on localhost, or a
-# neural round-trip retriever). The round-trip retriever is resolved in `models` here, before any job.
-from embedlab.data.llm.providers import uses_gpu as _llm_uses_gpu
-from embedlab.data.llm.roundtrip import llm_settings as _llm_settings, retriever_needs_gpu as _round_trip_gpu
-
-try:
-    _LLM_SETTINGS = _llm_settings(config)
-except EmbedlabError as _exc:
-    sys.exit(str(_exc))
-
-
+# neural round-trip retriever, resolved in `models` by rules/common.smk before any job).
 ruleorder: generate_llm_queries > generate_queries
 
 
 rule generate_llm_queries:
     input:
-        "results/chunks/{corpus}/{lang}.json",
+        layout.chunks(),
     output:
-        queries="results/qa/{corpus}/{lang}/queries/llm.json",
-        report="results/qa/{corpus}/{lang}/queries/llm.report.json",
+        queries=layout.queries(generator="llm"),
+        report=layout.llm_report(),
     log:
-        "logs/generate_queries/{corpus}/{lang}/llm.log",
+        layout.log("generate_queries", "{corpus}", "{lang}", "llm"),
     conda:
         "../envs/llm.yaml"
     threads: threads_of("generate_llm_queries", 1)
@@ -52,55 +45,52 @@ rule generate_llm_queries:
             "generate_llm_queries",
             mem_mb=2048,
             runtime=1440,
-            gpu=int(_llm_uses_gpu(_LLM_SETTINGS) or _round_trip_gpu(_LLM_SETTINGS["retriever_spec"])),
+            gpu=int(_llm_uses_gpu(LLM_SETTINGS) or _round_trip_gpu(LLM_SETTINGS["retriever_spec"])),
         ),
     params:
-        settings=_LLM_SETTINGS,
+        settings=LLM_SETTINGS,
         seed=config["seed"],
-        checkpoint=lambda wc: f"results/qa/{wc.corpus}/{wc.lang}/queries/llm.checkpoint.jsonl",
+        checkpoint=lambda wc: layout.llm_checkpoint(wc.corpus, wc.lang),
     script:
         "../scripts/generate_llm_queries.py"
 
 
-rule dataset:
+rule build_dataset:
     input:
-        chunks="results/chunks/{corpus}/{lang}.json",
-        queries=lambda wc: expand(
-            "results/qa/{{corpus}}/{{lang}}/queries/{generator}.json",
-            generator=cfg.generators(config, wc.corpus),
-        ),
+        chunks=layout.chunks(),
+        queries=lambda wc: [layout.queries(wc.corpus, wc.lang, g) for g in cfg.generators(config, wc.corpus)],
     output:
-        dataset="results/qa/{corpus}/{lang}/dataset.json",
-        provenance="results/qa/{corpus}/{lang}/provenance.json",
+        dataset=layout.dataset(),
+        provenance=layout.provenance(),
     log:
-        "logs/dataset/{corpus}/{lang}.log",
+        layout.log("build_dataset", "{corpus}", "{lang}"),
     conda:
         "../envs/data.yaml"
-    threads: threads_of("dataset", 1)
+    threads: threads_of("build_dataset", 1)
     resources:
-        **res("dataset", mem_mb=1024, runtime=10),
+        **res("build_dataset", mem_mb=1024, runtime=10),
     script:
-        "../scripts/dataset.py"
+        "../scripts/build_dataset.py"
 
 
-rule split:
+rule split_dataset:
     input:
-        chunks="results/chunks/{corpus}/{lang}.json",
-        dataset="results/qa/{corpus}/{lang}/dataset.json",
-        provenance="results/qa/{corpus}/{lang}/provenance.json",
+        chunks=layout.chunks(),
+        dataset=layout.dataset(),
+        provenance=layout.provenance(),
     output:
-        train="results/qa/{corpus}/{lang}/train.json",
-        val="results/qa/{corpus}/{lang}/val.json",
-        report="results/qa/{corpus}/{lang}/split.json",
+        train=layout.train(),
+        val=layout.val(),
+        report=layout.split_report(),
     log:
-        "logs/split/{corpus}/{lang}.log",
+        layout.log("split_dataset", "{corpus}", "{lang}"),
     conda:
         "../envs/data.yaml"
-    threads: threads_of("split", 1)
+    threads: threads_of("split_dataset", 1)
     resources:
-        **res("split", mem_mb=1024, runtime=10),
+        **res("split_dataset", mem_mb=1024, runtime=10),
     params:
-        val_fraction=config["split"]["val_fraction"],
+        val_fraction=SETTINGS.split.val_fraction,
         seed=config["seed"],
     script:
-        "../scripts/split.py"
+        "../scripts/split_dataset.py"

@@ -1,17 +1,13 @@
 # Report: every result in one table (summary.csv), readable Markdown (summary.md) and seaborn plots, all
-# under results/report/. `snakemake report` builds it; `snakemake report --forcerun plots` redraws the plots
-# only. `snakemake --report results/report.html` then packs them into Snakemake's self-contained HTML report.
-from embedlab.report import plan as report_plan
-from embedlab.workflow.settings import Settings
-
-REPORT_PLAN = report_plan.plan(config)
-REPORT_SETTINGS = Settings.of(config).report
+# under results/report/. `snakemake report` builds it; `snakemake report --forcerun draw_plots` redraws the
+# plots only. `snakemake --report results/report.html` then packs them into Snakemake's HTML report.
+REPORT_SETTINGS = SETTINGS.report
 
 
 report: "../report/workflow.rst"
 
 
-rule report_summary:
+rule summarize_results:
     input:
         evals=REPORT_PLAN.eval_csvs,
         queries=REPORT_PLAN.query_csvs,
@@ -19,26 +15,33 @@ rule report_summary:
         splits=REPORT_PLAN.splits,
         models=REPORT_PLAN.model_dirs,
         mteb=REPORT_PLAN.mteb,
+        compression=REPORT_PLAN.compression,
     output:
         csv=report(
-            "results/report/summary.csv",
+            layout.summary_csv(),
             caption="../report/summary_csv.rst",
             category="Tables",
             labels={"table": "summary.csv"},
         ),
         md=report(
-            "results/report/summary.md",
+            layout.summary_md(),
             caption="../report/summary_md.rst",
             category="Tables",
             labels={"table": "summary.md"},
         ),
+        deploy=report(
+            layout.deploy_csv(),
+            caption="../report/deploy_csv.rst",
+            category="Tables",
+            labels={"table": "deploy.csv"},
+        ),
     log:
-        "logs/report/summary.log",
+        layout.log("summarize_results"),
     conda:
         "../envs/report.yaml"
-    threads: threads_of("report_summary", 1)
+    threads: threads_of("summarize_results", 1)
     resources:
-        **res("report_summary", mem_mb=2048, runtime=10),
+        **res("summarize_results", mem_mb=2048, runtime=10),
     params:
         bases=REPORT_PLAN.bases,
         models=REPORT_PLAN.models,
@@ -49,35 +52,36 @@ rule report_summary:
         max_ci_halfwidth=REPORT_SETTINGS.max_ci_halfwidth,
         seed=config["seed"],
     script:
-        "../scripts/report_summary.py"
+        "../scripts/summarize_results.py"
 
 
-rule plots:
+rule draw_plots:
     input:
-        summary="results/report/summary.csv",
+        summary=layout.summary_csv(),
+        deploy=layout.deploy_csv(),
         queries=REPORT_PLAN.query_csvs,
         models=REPORT_PLAN.model_dirs,
         mteb=REPORT_PLAN.mteb,
     output:
-        **report_plan.plot_outputs(REPORT_PLAN, report),
+        **plan.plot_outputs(REPORT_PLAN, report),
     log:
-        "logs/report/plots.log",
+        layout.log("draw_plots"),
     conda:
         "../envs/report.yaml"
-    threads: threads_of("plots", 1)
+    threads: threads_of("draw_plots", 1)
     resources:
-        **res("plots", mem_mb=2048, runtime=10),
+        **res("draw_plots", mem_mb=2048, runtime=10),
     params:
-        plots={name: report_plan.plot_paths(name) for name in REPORT_PLAN.plots},
+        plots={name: REPORT_PLAN.plot_paths(name) for name in REPORT_PLAN.plots},
         models=REPORT_PLAN.models,
         metric=REPORT_SETTINGS.metric,
         dpi=REPORT_SETTINGS.dpi,
     script:
-        "../scripts/report_plots.py"
+        "../scripts/draw_plots.py"
 
 
 rule report:
     input:
-        rules.report_summary.output,
-        rules.plots.output,
+        rules.summarize_results.output,
+        rules.draw_plots.output,
     localrule: True

@@ -19,4 +19,5 @@ run_rule(
     seed=p.seed,
     device=p.device,
     cache_dir=p.cache,
+    latency_queries=p.latency_queries,
 )

@@ -139,7 +139,7 @@ def test_a_missing_file_with_a_url_is_planned_for_download(tmp_path, monkeypatch
     (tmp_path / "resources" / "securities_law" / "securities_law_2019.pdf").write_bytes(b"%PDF")
     res = _dry_run(tmp_path, "--config", f"corpus_root={tmp_path / 'root'}")
     assert res.returncode == 0, res.output
-    assert "rule download:" in res.output and "resources/eu_ai_act/EN.html" in res.output
+    assert "rule download_source:" in res.output and "resources/eu_ai_act/EN.html" in res.output
 
 
 def test_tutorial_config_plans_its_full_run(tmp_path, monkeypatch):

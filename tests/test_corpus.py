@@ -55,7 +55,7 @@ def test_folder_source_skips_unknown_formats_and_counts(tmp_path, caplog):
     (tmp_path / "a.md").write_text("# T\n\n## CHAPTER I — X\n\nSome text here.\n", encoding="utf-8")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.txt").write_text("Article 1 — Scope\n\nMore text.\n", encoding="utf-8")
-    (tmp_path / "c.docx").write_bytes(b"PK\x03\x04")
+    (tmp_path / "c.xlsx").write_bytes(b"PK\x03\x04")
     blocks = load_path(tmp_path, corpus="mine")
     assert {b.source for b in blocks} == {"a.md", "sub/b.txt"}
     assert "skipped 1 unsupported file" in caplog.text
@@ -75,7 +75,7 @@ def _pdf_with_text_pages(corpora, path, encrypt=None):
         ("empty.pdf", b"", "not a readable PDF"),
         ("corrupt.pdf", b"%PDF-1.4\ngarbage\n" * 20, "not a readable PDF"),
         ("notext.html", b"<html><body><div><img src='x.png'></div></body></html>", "no extractable text"),
-        ("notes.docx", b"PK\x03\x04", "unknown format '.docx'"),
+        ("notes.xlsx", b"PK\x03\x04", "unknown format '.xlsx'"),
         ("latin1.txt", "Article 1 - Scope\n\nCaf\u00e9 cr\u00e8me".encode("latin-1"), "not UTF-8"),
     ],
 )

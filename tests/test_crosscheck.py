@@ -16,7 +16,7 @@ def val(corpora, tmp_path_factory):
 
 
 def test_three_evaluators_agree(val, tmp_path):
-    spec = {"name": "minilm", "source": MINILM, "max_seq_length": 128}
+    spec = ModelSpec(name="minilm", source=MINILM, max_seq_length=128)
     res = crosscheck(
         val,
         tmp_path / "x.crosscheck.json",

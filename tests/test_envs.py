@@ -51,7 +51,10 @@ def _pip_requirements(path: Path) -> list[Requirement]:
 
 @cache
 def _pyproject() -> dict[str, Requirement]:
-    return {canonicalize_name(r.name): r for r in map(Requirement, PYPROJECT["dependencies"])}
+    """The dependencies and every optional extra's (an env may install an extra's packages, e.g. formats)."""
+    extras = [r for deps in PYPROJECT.get("optional-dependencies", {}).values() for r in deps]
+    reqs = [*PYPROJECT["dependencies"], *(r for r in extras if not r.startswith("embedlab"))]
+    return {canonicalize_name(r.name): r for r in map(Requirement, reqs)}
 
 
 @cache

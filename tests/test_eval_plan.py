@@ -22,7 +22,7 @@ def config(extra=None):
 
 
 def test_default_targets_cover_models_languages_crosslingual_and_mteb():
-    t = eval_plan.targets(config())
+    t = eval_plan.evaluation_targets(config())
     assert (
         "results/eval/bm25/eu_ai_act/en.csv" in t and "results/eval/minilm/securities_law/zh.queries.csv" in t
     )
@@ -44,7 +44,7 @@ def test_finetunes_join_compare_with_their_base_and_crosschecks_skip_bm25():
     assert eval_plan.compare_pairs(cfg) == [("minilm", "minilm-ft")]
     assert eval_plan.model_inputs(cfg, "minilm-ft") == ["results/models/minilm-ft"]
     assert eval_plan.gpus_for(cfg, "minilm-ft") == 1 and eval_plan.gpus_for(cfg, "bm25") == 0
-    t = eval_plan.targets(cfg)
+    t = eval_plan.evaluation_targets(cfg)
     assert "results/eval/compare/minilm__vs__minilm-ft/eu_ai_act/fr.json" in t
     assert "results/eval/minilm-ft/eu_ai_act/en.crosscheck.json" in t
     assert "results/eval/bm25/eu_ai_act/en.crosscheck.json" not in t
@@ -52,8 +52,6 @@ def test_finetunes_join_compare_with_their_base_and_crosschecks_skip_bm25():
 
 
 def test_an_export_only_finetune_is_not_evaluated_and_the_report_says_exported():
-    from embedlab.report import plan as reporting
-
     export = {
         "base": "minilm",
         "datasets": ["eu_ai_act/en"],
@@ -66,16 +64,16 @@ def test_an_export_only_finetune_is_not_evaluated_and_the_report_says_exported()
     assert eval_plan.exported_only(cfg) == ["minilm-at"]
     assert eval_plan.eval_models(cfg) == ["bm25", "minilm", "minilm-ft"]
     assert eval_plan.mteb_models(cfg) == ["bm25", "minilm", "minilm-ft"]
-    t = eval_plan.targets(cfg)
+    t = eval_plan.evaluation_targets(cfg)
     assert not [x for x in t if "minilm-at" in x]
     assert "results/published/minilm-ft" in t
-    plan = reporting.plan(cfg)
-    assert "results/models/minilm-at" not in plan.model_dirs
-    assert any("`minilm-at` was exported, not trained" in n for n in plan.notes)
+    report = eval_plan.report_plan(cfg)
+    assert "results/models/minilm-at" not in report.model_dirs
+    assert any("`minilm-at` was exported, not trained" in n for n in report.notes)
     for key in ("evaluation", "mteb"):
         bad = config({"finetune": {"minilm-at": export}, key: {"models": ["minilm-at"]}})
         with pytest.raises(EmbedlabError, match=f"config error at {key}.models: fine-tune minilm-at only"):
-            eval_plan.targets(bad)
+            eval_plan.evaluation_targets(bad)
 
 
 def test_mteb_select_by_type_and_language_works_offline():
@@ -143,10 +141,10 @@ def test_dry_run_schedules_the_rules_with_gpu_only_for_neural_models(tmp_path):
     )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-3000:]
-    for rule in ("evaluate_crosslingual", "evaluate", "mteb", "mteb_card"):
+    for rule in ("evaluate_crosslingual", "evaluate_retrieval", "evaluate_mteb", "write_mteb_card"):
         assert f"rule {rule}:" in out
     blocks = out.split("\n\n")
     minilm = next(b for b in blocks if "rule evaluate_crosslingual:" in b)
-    bm25 = next(b for b in blocks if "rule evaluate:" in b and "model=bm25" in b)
+    bm25 = next(b for b in blocks if "rule evaluate_retrieval:" in b and "model=bm25" in b)
     assert "gpu=1" in minilm and "gpu=0" in bm25
     assert "results/mteb/minilm/Banking77Classification.json" in out

@@ -3,6 +3,7 @@ bad input, cross-lingual alignment and the paired comparison."""
 
 import csv
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from embedlab.evaluation.crosslingual import crosslingual_qa, evaluate_crossling
 from embedlab.evaluation.retrieval import compare, evaluate, load_qa, open_encoder, qa_from_dataset, retrieve
 from embedlab.models.spec import ModelSpec
 
-MINI = {"name": "minilm", "source": MINILM, "max_seq_length": 128, "batch_size": 32}
+MINI = ModelSpec(name="minilm", source=MINILM, max_seq_length=128, batch_size=32)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_bm25_on_real_val_splits(splits, tmp_path, lang):
         d / "val.json",
         tmp_path / "s.csv",
         tmp_path / "q.csv",
-        {"name": "bm25", "kind": "bm25"},
+        ModelSpec(name="bm25", kind="bm25"),
         chunks_path=d / "chunks.json",
         corpus="c",
         lang=lang,
@@ -71,7 +72,7 @@ def test_minilm_beats_random_and_the_cache_skips_all_encoding(splits, tmp_path):
         val,
         tmp_path / "r.csv",
         tmp_path / "rq.csv",
-        {"name": "random", "kind": "custom", "class_path": "custom_models:RandomEncoder"},
+        ModelSpec(name="random", kind="custom", class_path="custom_models:RandomEncoder"),
         chunks_path=splits["en"] / "chunks.json",
         corpus="c",
         lang="en",
@@ -122,7 +123,7 @@ def test_cache_encodes_only_new_texts_and_counts_encoder_calls(splits, tmp_path)
         [*qa.queries[:3], "一个全新的问题", "一个全新的问题"]
     )  # a repeated new text: encoded once
     assert enc.encoder.calls == 1
-    changed = ModelSpec(**{**spec.to_json(), "query_prefix": "查询: "})
+    changed = replace(spec, query_prefix="查询: ")
     enc2 = open_encoder(changed, "cpu", tmp_path)  # new settings -> new model identity -> nothing reused
     retrieve(enc2, qa, [1])
     assert enc2.encoder.calls == len(qa.queries) + len(qa.corpus)
@@ -161,7 +162,7 @@ def test_bad_input_is_clear_or_counted(tmp_path):
         path,
         tmp_path / "s.csv",
         tmp_path / "q.csv",
-        {"name": "b", "kind": "bm25"},
+        ModelSpec(name="b", kind="bm25"),
         chunks_path=chunks,
         corpus="c",
         lang="en",
@@ -236,7 +237,7 @@ def test_crosslingual_en_queries_against_fr_chunks(splits, tmp_path):
         fr / "chunks.json",
         tmp_path / "x.csv",
         tmp_path / "xq.csv",
-        {"name": "bm25", "kind": "bm25"},
+        ModelSpec(name="bm25", kind="bm25"),
         corpus="eu_ai_act",
         src="en",
         tgt="fr",

@@ -36,7 +36,7 @@ def test_finetune_rule_builds_a_loadable_model_dir(corpora, tmp_path):
     out = work / "results" / "models" / "tiny-zh"
     assert SentenceTransformer(str(out), device="cpu").encode(["证券"]).shape == (1, 64)
     assert (out / "README.md").is_file() and (out / "training.json").is_file()
-    log = (work / "logs" / "finetune" / "tiny-zh.log").read_text(encoding="utf-8")
-    assert "rule finetune" in log and "fine-tune tiny-zh: wrote results/models/tiny-zh" in log
+    log = (work / "logs" / "finetune_model" / "tiny-zh.log").read_text(encoding="utf-8")
+    assert "rule finetune_model" in log and "fine-tune tiny-zh: wrote results/models/tiny-zh" in log
     again = subprocess.run([*cmd[:-2], "-n", "--", "results/models/tiny-zh"], capture_output=True, text=True)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -10,10 +10,11 @@ from prepared_corpora import CORPORA, prepared
 
 from embedlab import io
 from embedlab.data.chunking import chunk_corpus, collapse_identical, split_sentences
-from embedlab.data.labels import VerbatimIndex, normalize
+from embedlab.data.labels import VerbatimIndex
 from embedlab.data.queries import TITLE_GENERATORS, IctGenerator, build_dataset
 from embedlab.data.split import POSITIVE_SEP
 from embedlab.evaluation.metrics import per_query, relevant_ranks, tie_order
+from embedlab.text import squash
 
 from conftest import MINILM
 
@@ -28,7 +29,7 @@ def unlabeled(queries: dict, relevant: dict, texts: dict[str, str], chunk_of=lam
     out = {}
     for qid, text in queries.items():
         own = {chunk_of(c) for c in relevant[qid]}
-        hits = [cid for cid, t in texts.items() if cid not in own and normalize(text) in t]
+        hits = [cid for cid, t in texts.items() if cid not in own and squash(text) in t]
         if hits:
             out[qid] = hits
     return out
@@ -37,7 +38,7 @@ def unlabeled(queries: dict, relevant: dict, texts: dict[str, str], chunk_of=lam
 def test_no_val_query_is_verbatim_in_an_unlabeled_chunk(run):
     name, out = run
     chunks = io.read_json(out / "chunks.json")["chunks"]
-    texts = {c["id"]: normalize(c["text"]) for c in chunks}
+    texts = {c["id"]: squash(c["text"]) for c in chunks}
     val, prov = io.read_json(out / "val.json"), io.read_json(out / "provenance.json")["queries"]
     assert len(val["queries"]) >= 70, name
     found = unlabeled(val["queries"], val["relevant_docs"], texts)
@@ -65,7 +66,7 @@ def test_identical_chunks_are_one_chunk_with_every_location(run):
     name, out = run
     doc = io.read_json(out / "chunks.json")
     chunks = doc["chunks"]
-    assert len({normalize(c["text"]) for c in chunks}) == len(chunks)
+    assert len({squash(c["text"]) for c in chunks}) == len(chunks)
     collapsed = sum(len(c["locations"]) - 1 for c in chunks)
     assert (
         doc["stats"]["duplicates_collapsed"]
@@ -118,10 +119,10 @@ def test_overlapping_neighbour_holding_the_sentence_is_relevant(tmp_path):
     chunk_corpus(src, tmp_path / "chunks.json", "t", "en", 48, 20, MINILM)
     chunks = io.read_json(tmp_path / "chunks.json")["chunks"]
     shared = [
-        (a, b, normalize(s))
+        (a, b, squash(s))
         for a, b in itertools.pairwise(chunks)
         for s in split_sentences(a["text"])
-        if s.strip() and normalize(s) in normalize(b["text"])
+        if s.strip() and squash(s) in squash(b["text"])
     ]
     assert len(chunks) > 5 and shared
     ict = IctGenerator(queries_per_chunk=10).generate(chunks, "en", seed=3)

@@ -8,6 +8,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation.mteb_card import model_card
 from embedlab.evaluation.mteb_tasks import custom_task_name, mteb_lang, run_mteb
 from embedlab.evaluation.retrieval import evaluate
+from embedlab.models.spec import ModelSpec
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +17,7 @@ def val(corpora, tmp_path_factory):
 
 
 def test_custom_task_offline_matches_our_ndcg(val, tmp_path):
-    spec = {"name": "minilm", "source": MINILM, "max_seq_length": 128}
+    spec = ModelSpec(name="minilm", source=MINILM, max_seq_length=128)
     task = custom_task_name("securities_law", "zh")
     res = run_mteb(
         tmp_path / f"{task}.json",
@@ -53,8 +54,8 @@ def test_custom_task_offline_matches_our_ndcg(val, tmp_path):
 @pytest.mark.parametrize(
     "spec",
     [
-        {"name": "hash", "kind": "custom", "class_path": "custom_models:HashingEncoder"},
-        {"name": "bm25", "kind": "bm25"},
+        ModelSpec(name="hash", kind="custom", class_path="custom_models:HashingEncoder"),
+        ModelSpec(name="bm25", kind="bm25"),
     ],
 )
 def test_user_classes_and_bm25_run_in_mteb(val, tmp_path, spec):
@@ -79,24 +80,24 @@ def test_standard_task_offline_is_unavailable_not_a_crash(tmp_path, monkeypatch)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     res = run_mteb(
         tmp_path / "Banking77Classification.json",
-        {"name": "minilm", "source": MINILM},
+        ModelSpec(name="minilm", source=MINILM),
         "Banking77Classification",
     )
     assert (
         res["status"] == "unavailable" and "Hugging Face hub" in res["reason"] and "network" in res["reason"]
     )
     assert io.read_json(tmp_path / "Banking77Classification.json")["status"] == "unavailable"
-    bm = run_mteb(tmp_path / "b.json", {"name": "bm25", "kind": "bm25"}, "Banking77Classification")
+    bm = run_mteb(tmp_path / "b.json", ModelSpec(name="bm25", kind="bm25"), "Banking77Classification")
     assert bm["status"] == "unsupported"
     with pytest.raises(EmbedlabError, match="unknown MTEB task"):
-        run_mteb(tmp_path / "x.json", {"name": "bm25", "kind": "bm25"}, "Banking77Clasification")
+        run_mteb(tmp_path / "x.json", ModelSpec(name="bm25", kind="bm25"), "Banking77Clasification")
 
 
 def test_model_card_from_results(val, tmp_path):
     task = custom_task_name("securities_law", "zh")
     run_mteb(
         tmp_path / "a.json",
-        {"name": "bm25", "kind": "bm25"},
+        ModelSpec(name="bm25", kind="bm25"),
         task,
         val_path=val,
         corpus="securities_law",

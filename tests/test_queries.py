@@ -148,9 +148,9 @@ def test_repeated_titles_are_qualified_or_dropped():
 
 def _doc_chunk(cid, source, path, group_depth=2):
     from embedlab.data.chunking import group_key
-    from embedlab.data.markup import TitleHeading
+    from embedlab.data.outline import Heading
 
-    hs = [TitleHeading(title=t) for t in path]
+    hs = [Heading(label="", title=t) for t in path]
     return {
         "id": cid,
         "text": "x",

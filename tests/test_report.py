@@ -1,7 +1,7 @@
 """The report on a small real run: snakemake takes slices of ../shared/corpora through chunking, queries,
 split, evaluation (BM25, a tiny BERT and its fine-tuned version) and MTEB to `report`; then the summary,
-the plots (checked as matplotlib objects), `--forcerun plots`, Snakemake's HTML report and, where Chromium
-is installed, a screenshot of that report in a real headless browser."""
+the plots (checked as matplotlib objects), `--forcerun draw_plots`, Snakemake's HTML report and, where
+Chromium is installed, a screenshot of that report in a real headless browser."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from ft_fixtures import build_tiny_model
 
 from embedlab import io
 from embedlab.report import figures
-from embedlab.report import plan as report_plan
 from embedlab.report import summary as report_summary
 from embedlab.report.plots import FORMATS, RANK_BINS
+from embedlab.workflow import layout, plan
 from embedlab.workflow.config import validate_config
 
 from conftest import REPO, run_snakemake
@@ -36,8 +36,8 @@ SLICES = [
     ("securities_law", "zh", "securities_law/securities_law_2019.md", [(1, 700)], "securities_law/zh.md"),
 ]
 PAIRS = [(c, lang) for c, lang, *_ in SLICES]
-MODELS = ["bm25", "tiny", "tiny-ft"]
-ALL_PLOTS = list(report_plan.PLOTS)
+MODELS = ["bm25", "bm25+tiny", "tiny", "tiny-ft"]  # config order (yaml.safe_dump sorts the keys)
+ALL_PLOTS = list(plan.PLOTS)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -70,7 +70,11 @@ def run(tmp_path_factory, corpora) -> Path:
         "generators": {"use": ["ict", "headings"]},
         "corpora": {c: {"languages": {lang: {"file": dest}}} for c, lang, _, _, dest in SLICES},
         "split": {"val_fraction": 0.3},
-        "models": {"bm25": {"kind": "bm25"}, "tiny": {"source": str(tiny), "batch_size": 64}},
+        "models": {
+            "bm25": {"kind": "bm25"},
+            "tiny": {"source": str(tiny), "batch_size": 64},
+            "bm25+tiny": {"kind": "hybrid", "of": ["bm25", "tiny"], "fusion": {"method": "rrf"}},
+        },
         "finetune": {
             "tiny-ft": {
                 "base": "tiny",
@@ -80,7 +84,12 @@ def run(tmp_path_factory, corpora) -> Path:
                 "dev_fraction": 0.2,
             }
         },
-        "evaluation": {"crosslingual": False, "bootstrap_samples": 200},
+        "evaluation": {
+            "crosslingual": False,
+            "bootstrap_samples": 200,
+            "latency_queries": 5,
+            "compression": {"models": ["tiny"], "dims": [1024, 16]},
+        },
         "mteb": {"models": ["bm25"]},
         "report": {"test_samples": 2000},
     }
@@ -90,44 +99,53 @@ def run(tmp_path_factory, corpora) -> Path:
         return wd
     snakemake(wd, "--", *(f"results/qa/{c}/{lang}/split.json" for c, lang in PAIRS))
     _model_stages_in_process(wd, _config(wd))
-    snakemake(wd, "--allowed-rules", "report_summary", "plots", "report", "--", "report")
+    snakemake(wd, "--allowed-rules", "summarize_results", "draw_plots", "report", "--", "report")
     return wd
 
 
 def _model_stages_in_process(wd: Path, cfg: dict) -> None:
     """What the finetune, evaluate and mteb rules do (their scripts' library calls and arguments)."""
+    from embedlab.evaluation.compression import evaluate_variants
+    from embedlab.evaluation.hybrid import evaluate_hybrid
     from embedlab.evaluation.mteb_tasks import run_mteb
     from embedlab.evaluation.retrieval import evaluate
-    from embedlab.train.finetune import dataset_paths, finetune, finetune_params
-    from embedlab.workflow import plan as eval_plan
+    from embedlab.train.finetune import finetune
 
     ev, cwd = cfg["evaluation"], Path.cwd()
     os.chdir(wd)
     try:
         name = "tiny-ft"
-        files = [dataset_paths(ds) for ds in cfg["finetune"][name]["datasets"]]
-        finetune(name, f"results/models/{name}", files, threads=2, **finetune_params(cfg, name))
-        for model in eval_plan.eval_models(cfg):
+        files = [plan.dataset_files(ds) for ds in cfg["finetune"][name]["datasets"]]
+        finetune(name, layout.model_dir(name), files, threads=2, **plan.finetune_args(cfg, name))
+        common = {"ks": ev["ks"], "bootstrap_samples": ev["bootstrap_samples"], "seed": cfg["seed"],
+                  "device": "cpu", "cache_dir": None, "latency_queries": ev["latency_queries"]}  # fmt: skip
+        for model in plan.eval_models(cfg):
             for c, lang in PAIRS:
+                outputs = (layout.val(c, lang), layout.eval_summary(model, c, lang))
+                if model in plan.hybrid_models(cfg):
+                    evaluate_hybrid(
+                        outputs[0], layout.train(c, lang), layout.chunks(c, lang), outputs[1],
+                        layout.eval_queries(model, c, lang), spec=plan.spec_of(cfg, model),
+                        members=plan.members_of(cfg, model), corpus=c, lang=lang, **common,
+                    )  # fmt: skip
+                    continue
                 evaluate(
-                    f"results/qa/{c}/{lang}/val.json",
-                    f"results/eval/{model}/{c}/{lang}.csv",
-                    f"results/eval/{model}/{c}/{lang}.queries.csv",
-                    eval_plan.spec_of(cfg, model).to_json(),
-                    chunks_path=f"results/chunks/{c}/{lang}.json",
-                    corpus=c,
-                    lang=lang,
-                    ks=ev["ks"],
-                    bootstrap_samples=ev["bootstrap_samples"],
-                    seed=cfg["seed"],
-                    device="cpu",
-                    cache_dir=None,
-                )
-        for model in eval_plan.mteb_models(cfg):
-            for task, (c, lang) in eval_plan.mteb_custom_tasks(cfg).items():
+                    *outputs, layout.eval_queries(model, c, lang), plan.spec_of(cfg, model),
+                    chunks_path=layout.chunks(c, lang), corpus=c, lang=lang, **common,
+                )  # fmt: skip
+        for model in plan.compression_models(cfg):
+            for c, lang in PAIRS:
+                evaluate_variants(
+                    layout.val(c, lang), layout.chunks(c, lang), layout.compression_summary(model, c, lang),
+                    layout.compression_queries(model, c, lang), spec=plan.spec_of(cfg, model),
+                    **{k: v for k, v in ev["compression"].items() if k != "models"}, corpus=c, lang=lang,
+                    **common,
+                )  # fmt: skip
+        for model in plan.mteb_models(cfg):
+            for task, (c, lang) in plan.mteb_custom_tasks(cfg).items():
                 run_mteb(
                     f"results/mteb/{model}/{task}.json",
-                    eval_plan.spec_of(cfg, model).to_json(),
+                    plan.spec_of(cfg, model),
                     task,
                     val_path=f"results/qa/{c}/{lang}/val.json",
                     corpus=c,
@@ -192,6 +210,24 @@ def test_summary_has_a_row_per_model_corpus_language_with_cis_durations_and_pair
     assert df[df["model"] != "bm25"]["mteb_main_score"].isna().all()
 
 
+def test_deploy_table_lists_every_configuration_with_costs_and_a_frontier(run):
+    """deploy.csv: each evaluated model (the hybrid included) and each compression variant of `tiny` except
+    its full float32 one (tiny's own row), with sizes, latency and Pareto rows, as summary.md shows."""
+    table = pd.read_csv(run / "results/report/deploy.csv", keep_default_na=False, na_values=[""])
+    for c, lang in PAIRS:
+        sub = table[(table["corpus"] == c) & (table["lang"] == lang)]
+        variants = sub[sub["model"] == "tiny"]
+        assert sorted(sub["model"].unique()) == sorted(MODELS)
+        assert len(variants) == 6  # plain + {full int8, full binary, 16d x 3 precisions}
+        assert sorted(variants["precision"]) == ["binary", "binary", "float32", "float32", "int8", "int8"]
+        full = variants[variants["precision"] == "float32"]["bytes_per_vector"].max()
+        assert (variants[variants["precision"] == "binary"]["bytes_per_vector"] < full / 16).all()
+        assert (sub["query_ms"] > 0).all() and sub["pareto"].any()
+        assert sub[sub["model"] == "bm25+tiny"]["fusion"].tolist() == ["rrf"]
+    md = (run / "results/report/summary.md").read_text(encoding="utf-8")
+    assert "## What to deploy" in md and "bm25+tiny · fusion rrf" in md
+
+
 def test_summary_md_names_generators_counts_and_the_tutorial_table(run):
     md = (run / "results" / "report" / "summary.md").read_text(encoding="utf-8")
     df = _summary(run)
@@ -243,10 +279,11 @@ def test_every_plot_file_is_written_and_non_empty(run):
 def test_plot_figures_have_the_expected_axes_and_labels(run, tmp_path, monkeypatch):
     monkeypatch.chdir(run)
     outputs = {name: {fmt: tmp_path / f"{name}.{fmt}" for fmt in FORMATS} for name in ALL_PLOTS}
-    p = report_plan.plan(_config(run))
+    p = plan.report_plan(_config(run))
     figs = figures.make_plots(
-        "results/report/summary.csv", outputs, model_dirs=p.model_dirs, mteb=p.mteb, models=MODELS
-    )
+        "results/report/summary.csv", outputs, model_dirs=p.model_dirs, mteb=p.mteb,
+        deploy_csv="results/report/deploy.csv", models=MODELS,
+    )  # fmt: skip
     # same bytes as the rule wrote: deterministic drawing
     for name in ALL_PLOTS:
         assert (tmp_path / f"{name}.png").read_bytes() == (
@@ -271,8 +308,9 @@ def test_plot_figures_have_the_expected_axes_and_labels(run, tmp_path, monkeypat
         assert [t.get_text() for t in ax.get_legend().get_texts()] == ["tiny", "tiny-ft"]
         assert any(t.get_text().startswith("p=") for t in ax.texts)
 
-    cq = figs["cost_quality"].axes[0]
-    assert cq.get_xscale() == "log" and cq.get_ylabel() == "MRR@10" and "evaluation time" in cq.get_xlabel()
+    size, speed = figs["deploy_frontier"].axes[:2]
+    assert size.get_xscale() == speed.get_xscale() == "log" and size.get_ylabel() == "MRR@10"
+    assert "bytes per chunk vector" in size.get_xlabel() and "query latency" in speed.get_xlabel()
 
     rank_axes = [a for a in figs["rank_distribution"].axes if a.get_title()]
     assert [a.get_title() for a in rank_axes] == sorted(f"{c}/{lang}" for c, lang in PAIRS)
@@ -298,17 +336,17 @@ def test_forcerun_plots_redraws_plots_only_in_seconds(run):
     heat = run / "results" / "report" / "plots" / "mrr_heatmap.svg"
     old = heat.stat().st_mtime_ns
     started = time.monotonic()
-    res = snakemake(run, "--forcerun", "plots", "--", "report")
+    res = snakemake(run, "--forcerun", "draw_plots", "--", "report")
     assert time.monotonic() - started < 45
     table = res.output.split("Job stats:")[1].split("\n\n")[0].splitlines()[3:]
     jobs = {line.split()[0] for line in table if line.strip() and not line.startswith("total")}
-    assert jobs == {"plots", "report"}, res.output[-3000:]
+    assert jobs == {"draw_plots", "report"}, res.output[-3000:]
     assert summary.stat().st_mtime_ns == before and heat.stat().st_mtime_ns > old
 
 
 def test_missing_optional_inputs_leave_plots_out_with_a_note(run, tmp_path, monkeypatch):
     bare = yaml.safe_load((run / "config.yaml").read_text()) | {"finetune": {}, "mteb": {"enabled": False}}
-    p = report_plan.plan(validate_config(bare, REPO / "schemas" / "config.schema.yaml"))
+    p = plan.report_plan(validate_config(bare, REPO / "schemas" / "config.schema.yaml"))
     assert "finetune_vs_base" not in p.plots and "mteb_scores" not in p.plots and "loss_curves" not in p.plots
     assert any("fine-tuned" in n for n in p.notes) and any("MTEB" in n for n in p.notes)
     monkeypatch.chdir(run)
@@ -353,8 +391,9 @@ def test_snakemake_report_is_one_self_contained_html(html):
     files = {cat: sorted(f for sub in subs.values() for f in sub) for cat, subs in categories.items()}
     plots = "results/report/plots/{}.png".format
     assert files == {
-        "Tables": ["results/report/summary.csv", "results/report/summary.md"],
-        "Retrieval": [plots("cost_quality"), plots("mrr_heatmap"), plots("rank_distribution")],
+        "Tables": ["results/report/deploy.csv", "results/report/summary.csv", "results/report/summary.md"],
+        "Retrieval": [plots("mrr_heatmap"), plots("rank_distribution")],
+        "Deployment": [plots("deploy_frontier")],
         "Fine-tuning": [plots("finetune_vs_base"), plots("loss_curves")],
         "MTEB": [plots("mteb_scores")],
     }

@@ -37,7 +37,7 @@ def _job_rules() -> dict[str, str]:
 
 def test_every_job_rule_declares_threads_resources_and_conda_env() -> None:
     rules = _job_rules()
-    assert {"chunk", "split", "evaluate", "word2vec"} <= set(rules)
+    assert {"chunk_corpus", "split_dataset", "evaluate_retrieval", "train_word2vec"} <= set(rules)
     for name, body in rules.items():
         assert f'    threads: threads_of("{name}", ' in body, f"rule {name}: threads: threads_of({name!r}, N)"
         res = re.search(
@@ -52,24 +52,24 @@ def test_every_job_rule_declares_threads_resources_and_conda_env() -> None:
 def test_gpu_is_declared_where_models_run() -> None:
     rules = _job_rules()
     for name in (
-        "finetune",
-        "evaluate",
+        "finetune_model",
+        "evaluate_retrieval",
         "evaluate_crosslingual",
-        "crosscheck",
-        "mteb",
+        "crosscheck_evaluators",
+        "evaluate_mteb",
         "generate_llm_queries",
     ):
         if name in rules:
             assert "gpu=" in rules[name], f"rule {name} computes embeddings / trains / may run an LLM: gpu"
     for name in (
-        "chunk",
+        "chunk_corpus",
         "generate_queries",
-        "dataset",
-        "split",
-        "compare",
-        "mteb_card",
+        "build_dataset",
+        "split_dataset",
+        "compare_models",
+        "write_mteb_card",
         "publish_model",
-        "report_summary",
+        "summarize_results",
     ):
         if name in rules:
             assert "gpu=" not in rules[name], name
@@ -99,9 +99,9 @@ def test_defaults_leave_the_rules_numbers_and_grow_retries() -> None:
         "retry_runtime": 2.0,
         "rules": {},
     }
-    assert [value(cfg, "chunk", "mem_mb", 2048, attempt=a) for a in (1, 2, 3)] == [2048, 3072, 4608]
-    assert [value(cfg, "chunk", "runtime", 20, attempt=a) for a in (1, 2, 3)] == [20, 40, 80]
-    assert value(cfg, "evaluate", "gpu", 1, attempt=3) == 1  # GPUs are neither scaled nor grown
+    assert [value(cfg, "chunk_corpus", "mem_mb", 2048, attempt=a) for a in (1, 2, 3)] == [2048, 3072, 4608]
+    assert [value(cfg, "chunk_corpus", "runtime", 20, attempt=a) for a in (1, 2, 3)] == [20, 40, 80]
+    assert value(cfg, "evaluate_retrieval", "gpu", 1, attempt=3) == 1  # GPUs are neither scaled nor grown
 
 
 def test_scale_and_per_rule_overrides() -> None:
@@ -110,29 +110,34 @@ def test_scale_and_per_rule_overrides() -> None:
             "scale_mem": 0.5,
             "scale_runtime": 3,
             "retry_mem": 1,
-            "rules": {"finetune": {"mem_mb": 64000, "threads": 16, "gpu": 2}, "chunk": {"runtime": 7}},
+            "rules": {
+                "finetune_model": {"mem_mb": 64000, "threads": 16, "gpu": 2},
+                "chunk_corpus": {"runtime": 7},
+            },
         }
     )
-    assert value(cfg, "chunk", "mem_mb", 2049) == 1025  # rounded up
-    assert value(cfg, "split", "runtime", 10) == 30
-    assert value(cfg, "chunk", "runtime", 20) == 7  # an override is exact, not scaled ...
-    assert value(cfg, "chunk", "runtime", 20, attempt=2) == 14  # ... but still grows on a retry
-    assert value(cfg, "finetune", "mem_mb", 8000, attempt=2) == 64000  # retry_mem 1
-    assert value(cfg, "finetune", "gpu", 1) == 2
-    assert threads(cfg, "finetune", 8) == 16 and threads(cfg, "chunk", 1) == 1
+    assert value(cfg, "chunk_corpus", "mem_mb", 2049) == 1025  # rounded up
+    assert value(cfg, "split_dataset", "runtime", 10) == 30
+    assert value(cfg, "chunk_corpus", "runtime", 20) == 7  # an override is exact, not scaled ...
+    assert value(cfg, "chunk_corpus", "runtime", 20, attempt=2) == 14  # ... but still grows on a retry
+    assert value(cfg, "finetune_model", "mem_mb", 8000, attempt=2) == 64000  # retry_mem 1
+    assert value(cfg, "finetune_model", "gpu", 1) == 2
+    assert threads(cfg, "finetune_model", 8) == 16 and threads(cfg, "chunk_corpus", 1) == 1
 
 
 def test_rule_resources_are_snakemake_callables_of_wildcards_and_attempt() -> None:
-    cfg = _config({"rules": {"evaluate": {"gpu": 0}}})
+    cfg = _config({"rules": {"evaluate_retrieval": {"gpu": 0}}})
     base = {"gpu": 1, "mem_mb": lambda wc: 12000 if wc.model == "minilm" else 4000, "runtime": 120}
-    res = rule_resources(cfg, "evaluate", base)
+    res = rule_resources(cfg, "evaluate_retrieval", base)
     assert set(res) == {"gpu", "mem_mb", "runtime", "attempt"}
     wc = SimpleNamespace(model="minilm")
     assert [res["attempt"](wc, a) for a in (1, 2)] == [1, 2]  # how run_rule knows a retry
     assert [res["mem_mb"](wc, 2), res["runtime"](wc, 2), res["gpu"](wc, 1)] == [18000, 240, 0]
     assert res["mem_mb"](SimpleNamespace(model="bm25"), 1) == 4000
     # an override may add a resource the rule does not declare
-    extra = rule_resources(_config({"rules": {"chunk": {"gpu": 1}}}), "chunk", {"mem_mb": 1, "runtime": 1})
+    extra = rule_resources(
+        _config({"rules": {"chunk_corpus": {"gpu": 1}}}), "chunk_corpus", {"mem_mb": 1, "runtime": 1}
+    )
     assert extra["gpu"](None, 1) == 1
 
 
@@ -140,7 +145,7 @@ def test_rule_resources_are_snakemake_callables_of_wildcards_and_attempt() -> No
     ("section", "message"),
     [
         ({"rules": {"finetun": {"mem_mb": 1}}}, "finetun"),
-        ({"rules": {"chunk": {"memory": 1}}}, "unknown key 'memory'"),
+        ({"rules": {"chunk_corpus": {"memory": 1}}}, "unknown key 'memory'"),
         ({"scale_mem": 0}, "scale_mem"),
         ({"retry_runtime": 0.5}, "retry_runtime"),
     ],

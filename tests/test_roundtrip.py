@@ -94,7 +94,7 @@ def test_round_trip_with_a_named_model(server, chunks):  # noqa: F811
         "models": {"minilm": {"source": MINILM, "max_seq_length": 256}},
     }
     settings = llm_settings(config)
-    assert settings["retriever_spec"]["source"] == MINILM
+    assert settings["retriever_spec"].source == MINILM
     unfiltered = _gen(server).generate(chunk_list, "en", 42)
     gen = _gen(server, **settings)
     filtered = gen.generate(chunk_list, "en", 42)

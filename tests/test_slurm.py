@@ -55,7 +55,14 @@ TARGETS = [
         for ext in (".csv", ".queries.csv")
     ),
 ]
-RULES = {"chunk", "generate_queries", "dataset", "split", "word2vec", "evaluate"}
+RULES = {
+    "chunk_corpus",
+    "generate_queries",
+    "build_dataset",
+    "split_dataset",
+    "train_word2vec",
+    "evaluate_retrieval",
+}
 
 BAD_SNAKEFILE = """\
 import sys

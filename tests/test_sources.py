@@ -67,7 +67,7 @@ def test_default_config_runs_on_the_shipped_documents_without_shared_or_network(
     )
     res = run_snakemake(tmp_path, "-n", configfile=REPO / "config.yaml", timeout=180)
     assert res.returncode == 0, res.output[-2000:]
-    assert "rule download" not in res.output and "rule chunk" in res.output
+    assert "rule download_source" not in res.output and "rule chunk_corpus" in res.output
 
 
 def test_local_file_with_url_is_used_and_missing_one_is_downloaded(tmp_path, corpora):
@@ -82,7 +82,7 @@ def test_local_file_with_url_is_used_and_missing_one_is_downloaded(tmp_path, cor
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = run_snakemake(tmp_path, "-n", "results/chunks/act/en.json", "results/chunks/other/en.json")
     assert res.returncode == 0, res.output[-2000:]
-    assert res.output.count("rule download") == 1 and "resources/elsewhere/EN.html" in res.output
+    assert res.output.count("rule download_source") == 1 and "resources/elsewhere/EN.html" in res.output
     assert str(corpora / "eu_ai_act" / "EN.html") in res.output
 
 
@@ -112,7 +112,7 @@ def test_a_data_error_is_not_retried(tmp_path):
     cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
     res = run_snakemake(tmp_path, "--retries", "1", "results/chunks/bad/en.json")
     assert res.returncode != 0
-    log = (tmp_path / "logs" / "chunk" / "bad" / "en.log").read_text()  # the second attempt's log
+    log = (tmp_path / "logs" / "chunk_corpus" / "bad" / "en.log").read_text()  # the second attempt's log
     assert "is not a readable PDF" in log and "(not retried: a config or data error" in log
     assert "chunking bad/en" not in log  # the second attempt did no work
     assert not (tmp_path / "results" / "chunks" / "bad" / "en.json").exists()

@@ -15,12 +15,13 @@ import yaml
 from ft_fixtures import SLICES, build_dataset_files, build_tiny_model, finetune_config
 
 from embedlab import io
-from embedlab.data.labels import normalize
 from embedlab.data.split import POSITIVE_SEP
 from embedlab.errors import EmbedlabError
+from embedlab.text import squash
 from embedlab.train.common import resolve_precision
 from embedlab.train.data import load_training_data, mine_negatives
-from embedlab.train.finetune import finetune, finetune_params, validate_finetune
+from embedlab.train.finetune import finetune, validate_finetune
+from embedlab.workflow.plan import finetune_args
 
 pytestmark = pytest.mark.slow
 DATASETS = list(SLICES)
@@ -64,7 +65,7 @@ def run(tiny, files, out, datasets=DATASETS, **entry):
     entry.setdefault("max_steps", 4)
     config = finetune_config(datasets, str(tiny), **entry)
     chosen = [f for f in files if f.name in datasets]
-    return finetune("ft", out, chosen, **finetune_params(config, "ft"), threads=2)
+    return finetune("ft", out, chosen, **finetune_args(config, "ft"), threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +181,7 @@ def test_hard_negatives_come_from_training_chunks_only(files, tiny):
         assert set(p.negative_ids) <= set(data.train_chunks)
         assert not set(p.negative_ids) & (val_chunks | val_only | data.dev_chunk_ids | p.relevant_chunks)
         assert p.negatives == [data.train_chunks[c] for c in p.negative_ids]
-        assert not [n for n in p.negatives if normalize(p.query) in normalize(n)]  # none holds the query
+        assert not [n for n in p.negatives if squash(p.query) in squash(n)]  # none holds the query
 
 
 def test_same_seed_same_weights_and_metrics(tiny, files, tmp_path):
@@ -331,7 +332,7 @@ def test_base_model_that_needs_the_network_offline(files, tmp_path):
         ["securities_law/zh"], "no-such-org/no-such-model-xyz", batch_size=8, max_steps=2
     )
     with pytest.raises(EmbedlabError, match=r"cannot load 'no-such-org/no-such-model-xyz'.*offline") as err:
-        finetune("ft", tmp_path / "ft", files[1:], **finetune_params(config, "ft"))
+        finetune("ft", tmp_path / "ft", files[1:], **finetune_args(config, "ft"))
     assert "\n" not in str(err.value)
     assert not (tmp_path / "ft").exists()
 
@@ -341,7 +342,7 @@ def test_directory_that_is_not_a_model(files, tmp_path):
     (tmp_path / "notamodel" / "notes.txt").write_text("hello", encoding="utf-8")
     config = finetune_config(["securities_law/zh"], str(tmp_path / "notamodel"), batch_size=8, max_steps=2)
     with pytest.raises(EmbedlabError, match="is not a sentence-transformers model directory"):
-        finetune("ft", tmp_path / "ft", files[1:], **finetune_params(config, "ft"))
+        finetune("ft", tmp_path / "ft", files[1:], **finetune_args(config, "ft"))
 
 
 def test_out_of_memory_names_the_knobs_and_interrupt_leaves_nothing(tiny, files, tmp_path, monkeypatch):

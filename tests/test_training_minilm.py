@@ -8,7 +8,8 @@ from ft_fixtures import MINILM
 
 from embedlab.data.prepare import prepare_dataset
 from embedlab.train.data import DatasetFiles
-from embedlab.train.finetune import finetune, finetune_params
+from embedlab.train.finetune import finetune
+from embedlab.workflow.plan import finetune_args
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ def test_minilm_on_securities_law_improves_val_mrr(corpora, tmp_path):
     )
     files = DatasetFiles("securities_law/zh", d / "train.json", d / "val.json", d / "chunks.json")
     out = tmp_path / "minilm-zh"
-    facts = finetune("minilm-zh", out, [files], **finetune_params(config, "minilm-zh"), threads=2)
+    facts = finetune("minilm-zh", out, [files], **finetune_args(config, "minilm-zh"), threads=2)
     val = facts["val"]["securities_law/zh"]
     before, after = val["before"]["cosine_mrr@10"], val["after"]["cosine_mrr@10"]
     print(f"MRR@10 before {before:.4f} after {after:.4f}; training {facts['training_time_s']} s")

@@ -14,6 +14,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.word2vec import corpus, plots, sgns
 from embedlab.word2vec import settings as w2v_settings
 from embedlab.word2vec.run import FORMAT, OUTPUT_FILES, Word2VecOutputs, run_word2vec
+from embedlab.workflow.plan import word2vec_inputs
 
 TOY = {
     "corpus": "toy",
@@ -281,7 +282,7 @@ def test_config_runs():
         },
     }
     runs = w2v_settings.runs(config)
-    assert w2v_settings.run_inputs(runs["toy"]) == [] and w2v_settings.run_inputs(runs["law"]) == [
+    assert word2vec_inputs(runs["toy"]) == [] and word2vec_inputs(runs["law"]) == [
         "results/chunks/securities_law/zh.json"
     ]
     assert w2v_settings.run_settings(runs["law"], 42)["seed"] == 42

@@ -102,7 +102,7 @@ def test_bad_corpus_fails_with_one_line_and_leaves_no_output(tmp_path):
     root = broken_pdf_config(tmp_path).parent
     res = snakemake(tmp_path, "results/chunks/bad/en.json")
     assert res.returncode != 0
-    log = (tmp_path / "logs" / "chunk" / "bad" / "en.log").read_text()
+    log = (tmp_path / "logs" / "chunk_corpus" / "bad" / "en.log").read_text()
     assert f"corpus bad/en: {root / 'broken.pdf'} is not a readable PDF" in log
     assert not (tmp_path / "results" / "chunks" / "bad" / "en.json").exists()
     assert not list((tmp_path / "results").rglob("*.json*"))
@@ -168,5 +168,5 @@ def test_url_source_is_downloaded_once_into_resources(tmp_path, corpora):
     (other / "config.yaml").write_text(yaml.safe_dump(cfg))
     res = snakemake(other, "results/chunks/act/fr.json")
     assert res.returncode != 0
-    log = (other / "logs" / "download" / "act" / "FR.md.log").read_text()
+    log = (other / "logs" / "download_source" / "act" / "FR.md.log").read_text()
     assert f"cannot download {url}" in log and "save it as resources/act/FR.md" in log

@@ -134,3 +134,31 @@ def language(code: str) -> LanguageFacts:
     if isinstance(facts, str):
         raise EmbedlabError(f"language {facts}: use the corpus language's code in the config")
     return facts
+
+
+# --- comparing texts ------------------------------------------------------------------------------------
+# One family of normal forms, from strict to loose, so every place that asks "is this the same text?" says
+# which sameness it means: a chunk or query label (spacing), a query (spacing + case), an LLM question
+# (spacing + case + punctuation), a query inside a chunk (case, no spaces at all: PDF line breaks split CJK
+# text anywhere).
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def squash(text: str) -> str:
+    """Whitespace runs (line breaks of a PDF, indentation) become one space; ends stripped."""
+    return " ".join(text.split())
+
+
+def fold(text: str) -> str:
+    """`squash` + case folded: what makes two query texts the same query."""
+    return squash(text.casefold())
+
+
+def fold_words(text: str) -> str:
+    """`fold` + punctuation and symbols dropped: LLM questions that differ only in punctuation are one."""
+    return squash(_NON_WORD.sub(" ", text.casefold()))
+
+
+def compact(text: str) -> str:
+    """Case folded with no whitespace at all: the form a "query occurs in chunk" test compares."""
+    return "".join(text.casefold().split())

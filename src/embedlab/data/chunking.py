@@ -20,12 +20,13 @@ from typing import Any
 from tqdm import tqdm
 
 from embedlab import io
-from embedlab.data.corpus import load_path
-from embedlab.data.labels import normalize
+from embedlab.data.corpus import load_corpus
 from embedlab.data.markup import is_code, split_code
 from embedlab.data.outline import PATH_SEP, Block, Heading
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
+from embedlab.text import squash
+from embedlab.workflow.settings import schema_default
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ def collapse_identical(chunks: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
     kept: dict[str, dict[str, Any]] = {}
     for chunk in chunks:
         where = {k: chunk[k] for k in ("source", "page", "heading_path")}
-        first = kept.setdefault(normalize(chunk["text"]), {**chunk, "locations": []})
+        first = kept.setdefault(squash(chunk["text"]), {**chunk, "locations": []})
         first["locations"].append(where)
     return list(kept.values())
 
@@ -251,16 +252,19 @@ def chunk_corpus(
     chunk_size: int,
     chunk_overlap: int,
     tokenizer: str,
-    code_blocks: str = "keep",
+    code_blocks: str = schema_default("chunking", "code_blocks"),
+    speaker_notes: str = schema_default("chunking", "speaker_notes"),
 ) -> dict[str, Any]:
-    """Load one corpus/language source and write its chunk file (see docs/formats.md)."""
+    """Load one corpus/language source (a file, folder or .zip) and write its chunk file (docs/formats.md),
+    with what was left out (unsupported, unreadable, empty or scanned files) recorded in it."""
     if code_blocks not in CODE_BLOCKS:
         raise EmbedlabError(f"corpus {corpus}: chunking.code_blocks is {code_blocks!r}: use keep or drop")
     if chunk_overlap >= chunk_size:
         raise EmbedlabError(
             f"corpus {corpus}: chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})"
         )
-    blocks = load_path(source, corpus=f"{corpus}/{lang}")
+    loaded = load_corpus(source, f"{corpus}/{lang}", speaker_notes)
+    blocks = loaded.blocks
     chunks = chunk_blocks(blocks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks)
     collapsed = sum(len(c["locations"]) - 1 for c in chunks)
     if not chunks:
@@ -274,9 +278,11 @@ def chunk_corpus(
             "chunk_overlap": chunk_overlap,
             "tokenizer": tokenizer,
             "code_blocks": code_blocks,
+            "speaker_notes": speaker_notes,
         },
         "sources": sorted({c["source"] for c in chunks}),
         "stats": {"blocks": len(blocks), "chunks": len(chunks), "duplicates_collapsed": collapsed},
+        "left_out": loaded.left_out(),
         "chunks": chunks,
     }
     io.write_json(output, doc)

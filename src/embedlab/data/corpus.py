@@ -1,4 +1,8 @@
-"""Corpus loading: files and folders of PDF, HTML (EUR-Lex included), Markdown and text into outlined blocks.
+"""Corpus loading: files, folders and zip archives of documents into outlined blocks.
+
+Formats: PDF, HTML (EUR-Lex by its legal structure, any other page by its main content), Markdown, text,
+Word, PowerPoint, EPUB and reStructuredText. A folder (or a zip of one) is read file by file; what cannot be
+read is skipped, named, and returned in `LoadedCorpus` so the chunk file and provenance can record it.
 
 Also resolves where a corpus file lives (a local file under `corpus_root` or `resources_dir`, else its URL,
 downloaded once into `resources_dir`), so every later stage reads the same bytes whatever the source was.
@@ -8,18 +12,25 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import Counter
-from dataclasses import dataclass
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from embedlab import io
+from embedlab.data.archive import extract_zip
+from embedlab.data.epub import load_epub
 from embedlab.data.eurlex import is_eurlex, read_eurlex
-from embedlab.data.html import parse_html, read_generic
+from embedlab.data.html import parse_html
 from embedlab.data.markdown import load_markdown
+from embedlab.data.office import load_docx, load_pptx
 from embedlab.data.outline import Block, OutlineBuilder, TextStructure
 from embedlab.data.pdf import NoTextLayer, load_pdf
+from embedlab.data.readers import UnreadableFile
+from embedlab.data.rst import load_rst
+from embedlab.data.webpage import read_webpage
 from embedlab.errors import EmbedlabError
 
 log = logging.getLogger(__name__)
@@ -32,6 +43,12 @@ SUFFIXES = {
     ".md": "markdown",
     ".markdown": "markdown",
     ".txt": "text",
+    ".docx": "word",
+    ".pptx": "powerpoint",
+    ".epub": "epub",
+    ".rst": "rst",
+    ".rest": "rst",
+    ".zip": "archive",
 }
 
 
@@ -114,81 +131,177 @@ def download(url: str, dest: str | Path, timeout: float = 60.0) -> None:
 # --- loading ---------------------------------------------------------------------------------------------
 
 
-def load_path(path: str | Path, corpus: str = "?") -> list[Block]:
-    """Load a file or every supported file of a folder (sorted, recursive) into blocks.
+@dataclass
+class LoadedCorpus:
+    """The blocks of every readable document, and what was left out (relative names, sorted).
 
-    In a folder, unsupported files, files without text and PDFs without a text layer (scans) are skipped
-    with a log line and a count; a single such file, or a folder that yields no text at all, is an error
-    naming the corpus and the file.
+    `skipped` counts unsupported files by extension ("(none)" without one); `needs_ocr` are PDFs without a
+    text layer; `unreadable` are files their library could not open (password, damage, no navigation);
+    `empty` are files without any text.
+    """
+
+    blocks: list[Block]
+    skipped: dict[str, int] = field(default_factory=dict)
+    needs_ocr: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+
+    def left_out(self) -> dict[str, Any]:
+        """What was not read, for the chunk file and provenance.json (JSON, deterministic)."""
+        return {
+            "unsupported_by_extension": dict(sorted(self.skipped.items())),
+            "needs_ocr": sorted(self.needs_ocr),
+            "unreadable": sorted(self.unreadable),
+            "empty": sorted(self.empty),
+        }
+
+
+def load_path(path: str | Path, corpus: str = "?", speaker_notes: str | None = None) -> list[Block]:
+    """The blocks of `load_corpus` (see there)."""
+    return load_corpus(path, corpus, speaker_notes).blocks
+
+
+def load_corpus(path: str | Path, corpus: str, speaker_notes: str | None) -> LoadedCorpus:
+    """Load a file, a zip archive or every supported file of a folder (sorted, recursive) into blocks.
+
+    In a folder or archive, unsupported files, files without text, unreadable files and PDFs without a
+    text layer (scans) are skipped with a log line and listed in the result; a single such file, or a
+    folder that yields no text at all, is an error naming the corpus and the file. `speaker_notes`
+    ("apart" or "drop") is how .pptx speaker notes are read.
     """
     path = Path(path)
     if not path.exists():
         raise EmbedlabError(f"corpus {corpus}: {path} does not exist")
-    if path.is_file():
-        files = [path]
-        base = path.parent
-    else:
-        base = path
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-    blocks: list[Block] = []
-    skipped: Counter[str] = Counter()
-    needs_ocr: list[str] = []
-    empty: list[str] = []
-    for file in files:
-        kind = SUFFIXES.get(file.suffix.lower())
-        if kind is None:
-            if path.is_file():
-                raise EmbedlabError(
-                    f"corpus {corpus}: {file} has an unknown format {file.suffix!r}; "
-                    f"supported: {', '.join(sorted(SUFFIXES))}"
-                )
-            skipped[file.suffix.lower() or "(none)"] += 1
-            log.warning("corpus %s: skipping %s (unsupported format)", corpus, file)
-            continue
-        name = file.relative_to(base).as_posix()
+    single = path.is_file() and path.suffix.lower() != ".zip"
+    loaded = LoadedCorpus([])
+    with tempfile.TemporaryDirectory(prefix="embedlab-unzip-") as tmp:
         try:
-            file_blocks = LOADERS[kind](file, name)
-        except NoTextLayer as exc:
-            if path.is_file():
-                raise EmbedlabError(f"corpus {corpus}: {exc}") from None
-            needs_ocr.append(name)  # a scan among readable files: skip it, say so, read the rest
-            log.warning("corpus %s: skipping %s", corpus, exc)
-            continue
+            documents = list(_documents(path, Path(tmp), loaded.unreadable))
         except EmbedlabError as exc:
             raise EmbedlabError(f"corpus {corpus}: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise EmbedlabError(
-                f"corpus {corpus}: {file} is not UTF-8 text ({exc.reason}): convert it to UTF-8"
-            ) from None
-        if not any(b.paragraphs for b in file_blocks):
-            if path.is_file():
-                raise EmbedlabError(
-                    f"corpus {corpus}: {file} contains no extractable text: remove it, or OCR it if it is "
-                    "a scan"
-                )
-            empty.append(name)  # an empty page among many: skip it, the rest is the corpus
-            continue
-        blocks.extend(file_blocks)
-    if skipped:
-        log.warning(
-            "corpus %s: skipped %d unsupported file(s): %s", corpus, sum(skipped.values()), dict(skipped)
+        for file, name in documents:
+            _load_one(file, name, corpus, speaker_notes, single, loaded)
+    _log_left_out(corpus, loaded)
+    if not loaded.blocks:
+        ocr = f"; {len(loaded.needs_ocr)} PDF(s) without a text layer need OCR" if loaded.needs_ocr else ""
+        bad = f"; unreadable: {', '.join(loaded.unreadable)}" if loaded.unreadable else ""
+        raise EmbedlabError(
+            f"corpus {corpus}: no supported documents with text in {path} "
+            f"({', '.join(sorted(SUFFIXES))}){ocr}{bad}"
         )
-    if empty:
-        log.warning("corpus %s: skipped %d file(s) without text: %s", corpus, len(empty), ", ".join(empty))
-    if needs_ocr:
+    return loaded
+
+
+def _documents(
+    path: Path, tmp: Path, unreadable: list[str], prefix: str = "", depth: int = 0
+) -> Iterator[tuple[Path, str]]:
+    """(file, relative name) of every file to read: a folder's files sorted, a zip's members unpacked into
+    `tmp` (zips inside are read the same, three levels at most; a damaged one is added to `unreadable`)."""
+    if path.is_file() and path.suffix.lower() != ".zip":
+        yield path, prefix + path.name
+        return
+    if path.is_file():
+        if depth >= 3:
+            raise EmbedlabError(f"{path}: zip archives nested more than 3 deep: unpack them yourself")
+        root = tmp / f"{depth}-{len(list(tmp.iterdir()))}"
+        root.mkdir()
+        extract_zip(path, root)
+        path = root
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not _hidden(p.relative_to(path)))
+    for file in files:
+        name = prefix + file.relative_to(path).as_posix()
+        if file.suffix.lower() == ".zip":
+            try:
+                members = list(_documents(file, tmp, unreadable, f"{name}/", depth + 1))
+            except UnreadableFile as exc:
+                unreadable.append(name)
+                log.warning("skipping %s", exc)
+                continue
+            yield from members
+        else:
+            yield file, name
+
+
+def _hidden(relative: Path) -> bool:
+    """Dot files and folders (.git, .DS_Store) and macOS zip resource forks (__MACOSX) are not documents."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
+
+
+def _load_one(
+    file: Path, name: str, corpus: str, speaker_notes: str | None, single: bool, loaded: LoadedCorpus
+) -> None:
+    """Read one file into `loaded`, or record why it was skipped (a single file: raise instead)."""
+    kind = SUFFIXES.get(file.suffix.lower())
+    if kind is None:
+        if single:
+            raise EmbedlabError(
+                f"corpus {corpus}: {file} has an unknown format {file.suffix!r}; "
+                f"supported: {', '.join(sorted(SUFFIXES))}"
+            )
+        extension = file.suffix.lower() or "(none)"
+        loaded.skipped[extension] = loaded.skipped.get(extension, 0) + 1
+        log.warning("corpus %s: skipping %s (unsupported format)", corpus, name)
+        return
+    try:
+        blocks = _read(kind, file, name, speaker_notes)
+    except (NoTextLayer, UnreadableFile) as exc:
+        if single:
+            raise EmbedlabError(f"corpus {corpus}: {exc}") from None
+        # a scan or a damaged file among readable ones: skip it, say so, read the rest
+        (loaded.needs_ocr if isinstance(exc, NoTextLayer) else loaded.unreadable).append(name)
+        log.warning("corpus %s: skipping %s", corpus, exc)
+        return
+    except EmbedlabError as exc:
+        raise EmbedlabError(f"corpus {corpus}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise EmbedlabError(
+            f"corpus {corpus}: {file} is not UTF-8 text ({exc.reason}): convert it to UTF-8"
+        ) from None
+    if not any(b.paragraphs for b in blocks):
+        if single:
+            raise EmbedlabError(
+                f"corpus {corpus}: {file} contains no extractable text: remove it, or OCR it if it is a scan"
+            )
+        loaded.empty.append(name)  # an empty page among many: skip it, the rest is the corpus
+        return
+    loaded.blocks.extend(blocks)
+
+
+def _read(kind: str, file: Path, name: str, speaker_notes: str | None) -> list[Block]:
+    if kind == "powerpoint":
+        return load_pptx(file, name, speaker_notes)
+    return LOADERS[kind](file, name)
+
+
+def _log_left_out(corpus: str, loaded: LoadedCorpus) -> None:
+    if loaded.skipped:
+        log.warning(
+            "corpus %s: skipped %d unsupported file(s): %s",
+            corpus,
+            sum(loaded.skipped.values()),
+            dict(sorted(loaded.skipped.items())),
+        )
+    if loaded.empty:
+        log.warning(
+            "corpus %s: skipped %d file(s) without text: %s",
+            corpus,
+            len(loaded.empty),
+            ", ".join(loaded.empty),
+        )
+    if loaded.unreadable:
+        log.warning(
+            "corpus %s: skipped %d unreadable file(s): %s",
+            corpus,
+            len(loaded.unreadable),
+            ", ".join(loaded.unreadable),
+        )
+    if loaded.needs_ocr:
         log.warning(
             "corpus %s: skipped %d PDF(s) without a text layer (run OCR on them): %s",
             corpus,
-            len(needs_ocr),
-            ", ".join(needs_ocr),
+            len(loaded.needs_ocr),
+            ", ".join(loaded.needs_ocr),
         )
-    if not blocks:
-        ocr = f"; {len(needs_ocr)} PDF(s) without a text layer need OCR" if needs_ocr else ""
-        raise EmbedlabError(
-            f"corpus {corpus}: no supported documents with text in {path} "
-            f"({', '.join(sorted(SUFFIXES))}){ocr}"
-        )
-    return blocks
 
 
 def load_text(path: Path, name: str) -> list[Block]:
@@ -208,14 +321,22 @@ def load_text(path: Path, name: str) -> list[Block]:
 
 
 def load_html(path: Path, name: str) -> list[Block]:
-    """HTML: EUR-Lex pages by their legal structure, any other page by its h1-h6 headings."""
+    """HTML: EUR-Lex pages by their legal structure, any other page by its main content (webpage)."""
     soup = parse_html(path)
     builder = OutlineBuilder(name)
     if is_eurlex(soup):
         read_eurlex(soup, builder)
     else:
-        read_generic(soup, builder)
+        read_webpage(path, builder)
     return builder.blocks
 
 
-LOADERS = {"pdf": load_pdf, "html": load_html, "markdown": load_markdown, "text": load_text}
+LOADERS: dict[str, Callable[[Path, str], list[Block]]] = {
+    "pdf": load_pdf,
+    "html": load_html,
+    "markdown": load_markdown,
+    "text": load_text,
+    "word": load_docx,
+    "epub": load_epub,
+    "rst": load_rst,
+}

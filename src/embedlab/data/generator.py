@@ -43,8 +43,3 @@ class Generator(Protocol):
     """What every generator offers: chunks of one corpus/language in, queries out (deterministic)."""
 
     def generate(self, chunks: Sequence[dict[str, Any]], lang: str, seed: int) -> GeneratorResult: ...
-
-
-def query_key(text: str) -> str:
-    """What makes two query texts the same query: case and whitespace do not count."""
-    return " ".join(text.casefold().split())

@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from embedlab.data.generator import GeneratorResult, Query, query_key
+from embedlab.data.generator import GeneratorResult, Query
 from embedlab.data.outline import PATH_SEP, Heading
-from embedlab.text import CJK_CLASS, count_words, words
+from embedlab.text import CJK_CLASS, count_words, fold, words
 
 _CJK_RUN = re.compile(f"[{CJK_CLASS}]+")
 
@@ -38,7 +38,7 @@ class HeadingsGenerator:
         stats: Counter[str] = Counter(headings=len(nodes))
         if not nodes:
             return GeneratorResult([], {"headings": 0, "queries": 0}, "no titled headings in this corpus")
-        titles = Counter(query_key(n.title) for n in nodes.values() if n.in_one_group)  # candidate queries
+        titles = Counter(fold(n.title) for n in nodes.values() if n.in_one_group)  # candidate queries
         df: Counter[str] = Counter()
         for n in nodes.values():
             df.update({w.casefold() for w in words(n.title)})
@@ -56,7 +56,7 @@ class HeadingsGenerator:
             reasons = [
                 reason
                 for reason, hit in (
-                    ("repeated", titles[query_key(node.title)] > 1),
+                    ("repeated", titles[fold(node.title)] > 1),
                     ("short", title_words(node.title) < self.min_words),
                     ("common", bool(title_terms) and all(df[w] >= common_df for w in title_terms)),
                 )
@@ -71,7 +71,7 @@ class HeadingsGenerator:
                     "headings_dropped_ambiguous" if "repeated" in reasons else "headings_dropped_generic"
                 ] += 1
                 continue
-            texts[query_key(text)].append((key, text))
+            texts[fold(text)].append((key, text))
         for keyed in texts.values():
             if len(keyed) > 1:
                 stats["headings_dropped_ambiguous"] += len(keyed)
@@ -115,7 +115,7 @@ def _heading_nodes(chunks: Sequence[dict[str, Any]]) -> dict[str, _Node]:
         for depth, (_, title) in enumerate(path, start=1):
             if not title:
                 continue
-            parent = next((t for t in reversed(above) if query_key(t) != query_key(title)), None)
+            parent = next((t for t in reversed(above) if fold(t) != fold(title)), None)
             above.append(title)
             key = PATH_SEP.join([chunk["source"], *shown[:depth]])
             node = nodes.setdefault(key, _Node(title, parent))

@@ -10,9 +10,9 @@ from typing import Any
 
 from embedlab.data.chunking import split_sentences
 from embedlab.data.generator import GeneratorResult, Query
-from embedlab.data.labels import VerbatimIndex, normalize
+from embedlab.data.labels import VerbatimIndex
 from embedlab.data.markup import code_spans
-from embedlab.text import count_words
+from embedlab.text import count_words, squash
 
 
 @dataclass
@@ -78,7 +78,7 @@ class IctGenerator:
                 queries.append(
                     IctQuery(
                         id=f"ict.{chunk['id']}.{k}",
-                        text=normalize(sentences[i]),
+                        text=squash(sentences[i]),
                         chunk_ids=[chunk["id"]],
                         generator="ict",
                         positive_text=positive,

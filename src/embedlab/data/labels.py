@@ -12,10 +12,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Sequence
 
-
-def normalize(text: str) -> str:
-    """Whitespace runs (line breaks of a PDF, indentation) become one space; ends are stripped."""
-    return " ".join(text.split())
+from embedlab.text import squash
 
 
 class VerbatimIndex:
@@ -23,7 +20,7 @@ class VerbatimIndex:
     per hit (str.find) instead of one Python call per chunk."""
 
     def __init__(self, texts: Sequence[str]) -> None:
-        self._texts = [normalize(t) for t in texts]
+        self._texts = [squash(t) for t in texts]
         self._starts: list[int] = []
         offset = 0
         for text in self._texts:
@@ -33,7 +30,7 @@ class VerbatimIndex:
 
     def containing(self, text: str) -> list[int]:
         """Indexes (in the order given) of the texts that hold `text` word for word."""
-        needle = normalize(text)
+        needle = squash(text)
         if not needle:
             return []
         hits: list[int] = []

@@ -30,26 +30,13 @@ _DIRECTIVE_LINE = re.compile(r"^(?:/{3}.*|\{\*.*\*\}|-{2}8<-{2}.*)$")
 _CODE_FENCE_LINE = re.compile(r"^```(\S*)[ \t]*$", re.M)
 
 
-@dataclass(frozen=True)
-class TitleHeading(Heading):
-    """A heading that is only a title ("Create a table", "认证与授权"): no number or label before it.
-
-    Its `label` is empty; it displays as its title, so paths read "Serializers › Example".
-    """
-
-    label: str = ""
-
-    def display(self) -> str:
-        return self.title or ""
-
-
 def heading_of(text: str) -> Heading:
     """A heading line as a Heading: split_title finds "label — title" and "第N章 title"; a line it leaves
     untitled is a plain title, unless it is an untitled numbered provision (第…条)."""
     heading = split_title(strip_heading_attrs(text))
     if heading.title or re.fullmatch(r"第\S+条", heading.label):
         return heading
-    return TitleHeading(title=heading.label)
+    return Heading(label="", title=heading.label)  # only a title: no number or label before it
 
 
 def strip_heading_attrs(text: str) -> str:
@@ -325,7 +312,7 @@ def feed_outline(items: list[Item], builder: OutlineBuilder) -> None:
     """
     structure = TextStructure(builder, [item.text for item in items if item.kind == "text"])
     headings = [(item, heading_of(item.text)) for item in items if item.kind == "heading"]
-    numbered = any(not isinstance(h, TitleHeading) for _, h in headings)
+    numbered = any(h.label for _, h in headings)
     skip_title = numbered and sum(item.level == 1 for item, _ in headings) == 1
     heading_at = {id(item): heading for item, heading in headings}
     for item in items:

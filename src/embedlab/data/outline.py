@@ -58,8 +58,12 @@ class Heading:
     title: str | None = None
 
     def display(self) -> str:
+        """Shows "Article 5 — Title", "第五条 标题"; a heading that is only a title (empty label) shows
+        the title, so paths read "Serializers › Example"."""
         if not self.title:
             return self.label
+        if not self.label:
+            return self.title
         return (
             f"{self.label} {self.title}" if is_cjk(self.label[-1]) else f"{self.label}{TITLE_SEP}{self.title}"
         )

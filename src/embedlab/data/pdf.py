@@ -1,5 +1,6 @@
 """PDF documents through pypdf: layout artefacts removed, wrapped lines re-joined, structure from the PDF's
-outline (bookmarks) when it has one, else from the text (legal markers, numbered sections), pages kept."""
+outline (bookmarks) when it has one, else from the text (legal markers, numbered sections), else from its
+typography (font size and bold runs, pdf_fonts), pages kept."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from embedlab.data.markup import heading_of
 from embedlab.data.outline import Block, Heading, OutlineBuilder, TextStructure, split_title
 from embedlab.data.pdf_cleanup import clean_pages, fold_compat
+from embedlab.data.pdf_fonts import heading_levels, styled_lines
+from embedlab.data.readers import UnreadableFile
 from embedlab.data.section_numbers import NumberedSections, split_number
 from embedlab.errors import EmbedlabError
 from embedlab.text import is_cjk
@@ -44,9 +48,35 @@ def load_pdf(path: Path, name: str) -> list[Block]:
     entries = _outline(reader)
     if len(entries) >= 2:
         _build_from_outline(builder, lines, entries)
-    else:
-        _build_from_text(builder, lines)
+        return builder.blocks
+    _build_from_text(builder, lines)
+    if any(block.headings for block in builder.blocks):
+        return builder.blocks
+    typographic = _font_entries(reader, lines)
+    if len(typographic) < 2:
+        return builder.blocks
+    builder = OutlineBuilder(name)
+    _build_from_outline(builder, lines, typographic)
     return builder.blocks
+
+
+def _font_entries(reader: Any, pages: list[list[str]]) -> list[OutlineEntry]:
+    """Headings from font size and bold runs (pdf_fonts), as outline entries anchored on their page's
+    cleaned lines: a running header, dropped by the cleanup, is never a heading. A plain title is a
+    TitleHeading, as in Markdown and HTML, so the headings generator asks it."""
+    try:
+        styled = [styled_lines(page) for page in reader.pages]
+    except Exception as exc:  # a font pypdf cannot measure must not cost the text
+        log.warning("font sizes unreadable (%s): no headings from typography", exc)
+        return []
+    entries: list[OutlineEntry] = []
+    for index, found in enumerate(heading_levels(styled)):
+        for level, text in found:
+            key = _key(fold_compat(text))
+            if index < len(pages) and key and _anchor(pages[index], 0, key):
+                title = " ".join(fold_compat(text).split())
+                entries.append((index, level, split_number(title) or heading_of(title), key))
+    return entries
 
 
 def _read(path: Path) -> tuple[Any, list[str]]:
@@ -59,18 +89,18 @@ def _read(path: Path) -> tuple[Any, list[str]]:
             try:
                 ok = reader.decrypt("")
             except Exception as exc:  # pypdf raises several types for unsupported encryption
-                raise EmbedlabError(
+                raise UnreadableFile(
                     f"{path} is encrypted ({exc}): decrypt it (e.g. qpdf --decrypt) first"
                 ) from exc
             if not ok:
-                raise EmbedlabError(
+                raise UnreadableFile(
                     f"{path} is encrypted with a password: decrypt it (e.g. qpdf --decrypt) first"
                 )
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
-        raise EmbedlabError(f"{path} is not a readable PDF ({exc}): re-export or replace it") from exc
+        raise UnreadableFile(f"{path} is not a readable PDF ({exc}): re-export or replace it") from exc
     if not pages:
-        raise EmbedlabError(f"{path} has no pages: replace it")
+        raise UnreadableFile(f"{path} has no pages: replace it")
     return reader, pages
 
 

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from embedlab import io
-from embedlab.data.generator import QUERIES_FORMAT, TITLE_GENERATORS, Generator, query_key
+from embedlab.data.generator import QUERIES_FORMAT, TITLE_GENERATORS, Generator
 from embedlab.data.headings import HeadingsGenerator
 from embedlab.data.ict import IctGenerator
 from embedlab.data.labels import VerbatimIndex
 from embedlab.data.llm.generation import LlmGenerator
 from embedlab.errors import EmbedlabError
+from embedlab.text import fold
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +103,10 @@ def build_dataset(
                 raise EmbedlabError(
                     f"{path}: query {q['id']} points at unknown chunk {missing[0]}: rerun its rule"
                 )
-            if query_key(q["text"]) in seen:
+            if fold(q["text"]) in seen:
                 dropped += 1
                 continue
-            seen.add(query_key(q["text"]))
+            seen.add(fold(q["text"]))
             queries[q["id"]] = q["text"]
             provenance[q["id"]] = {k: v for k, v in q.items() if k not in ("id", "text")}
             added = [] if doc["generator"] in TITLE_GENERATORS else verbatim_in(q, index, chunk_ids)
@@ -139,6 +140,7 @@ def build_dataset(
             "format": PROVENANCE_FORMAT,
             "corpus": chunks_doc["corpus"],
             "lang": chunks_doc["lang"],
+            "left_out": chunks_doc.get("left_out", {}),
             "generators": generators,
             "queries": provenance,
         },

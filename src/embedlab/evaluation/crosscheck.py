@@ -190,16 +190,15 @@ def crosscheck(
     val_path: str | Path,
     out_json: str | Path,
     st_csv: str | Path,
-    spec: dict[str, Any],
+    spec: ModelSpec,
     *,
     evaluators: Sequence[str],
     ks: Sequence[int] = tuple(_ev("ks")),
     device: str = _ev("device"),
     cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Rule `crosscheck`: our metrics and the chosen tutorial evaluators' on the same model and val split."""
-
-    model_spec = ModelSpec(**spec)
+    """Rule `crosscheck_evaluators`: our metrics and the chosen tutorial evaluators' on the same model and
+    val split."""
     unknown = sorted(set(evaluators) - set(EVALUATORS))
     if unknown:
         raise EmbedlabError(
@@ -208,13 +207,13 @@ def crosscheck(
     qa = load_qa(val_path)
     result: dict[str, Any] = {
         "format": "embedlab.crosscheck/1",
-        "model": model_spec.name,
+        "model": spec.name,
         "val": str(val_path),
         "evaluators": {},
         "max_abs_diff": {},
     }
     dev = pick_device(device)
-    enc = open_encoder(model_spec, dev, cache_dir)
+    enc = open_encoder(spec, dev, cache_dir)
     try:
         ours = metrics.per_query(retrieve(enc, qa, ks).ranks, ks)
     finally:
@@ -223,9 +222,9 @@ def crosscheck(
     for name in evaluators:
         try:
             if name == "llamaindex":
-                got = llamaindex_loop(qa, model_spec, ks, dev)
+                got = llamaindex_loop(qa, spec, ks, dev)
             else:
-                got = st_evaluator(qa, model_spec, ks, st_csv, dev, name=model_spec.name)
+                got = st_evaluator(qa, spec, ks, st_csv, dev, name=spec.name)
         except EmbedlabError as exc:
             log.warning("cross-check %s skipped: %s", name, exc)
             result["evaluators"][name] = {"status": "skipped", "reason": str(exc)}

@@ -147,7 +147,7 @@ def evaluate_crosslingual(
     tgt_chunks_path: str | Path,
     out_csv: str | Path,
     out_queries: str | Path,
-    spec: dict[str, Any],
+    spec: ModelSpec,
     *,
     corpus: str,
     src: str,
@@ -157,6 +157,7 @@ def evaluate_crosslingual(
     seed: int = schema_default("seed"),
     device: str = _ev("device"),
     cache_dir: str | Path | None = CACHE_DIR,
+    latency_queries: int = _ev("latency_queries"),
 ) -> dict[str, Any]:
     """Rule `evaluate_crosslingual`: results/eval/{model}/{corpus}/{src}-{tgt}.csv (+ .queries.csv)."""
     qa = crosslingual_qa(
@@ -166,6 +167,7 @@ def evaluate_crosslingual(
         source=f"{corpus} {src}->{tgt}",
     )
     return evaluate_qa(
-        qa, out_csv, out_queries, ModelSpec(**spec), corpus=corpus, lang=f"{src}-{tgt}", ks=ks,
+        qa, out_csv, out_queries, spec, corpus=corpus, lang=f"{src}-{tgt}", ks=ks,
         bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir,
+        latency_queries=latency_queries,
     )  # fmt: skip

@@ -1,4 +1,4 @@
-"""Model-card metadata from MTEB results (`model-index`), like mteb's create_meta: rule `mteb_card`."""
+"""Model-card metadata from MTEB results (`model-index`), like mteb's create_meta: rule `write_mteb_card`."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from embedlab import io
 
 
 def model_card(result_paths: Sequence[str | Path], out_md: str | Path, model: str) -> dict[str, Any]:
-    """Rule `mteb_card`: model-card metadata from the results (what mteb's create_meta wrote): a README with
-    a YAML `model-index` of every task that ran, and a table; tasks that did not run are listed with why."""
+    """Rule `write_mteb_card`: model-card metadata from the results (what mteb's create_meta wrote): a
+    README with a YAML `model-index` of every task that ran, and a table; tasks that did not run are listed
+    with why."""
     import yaml
 
     entries, table, missing = [], [], []

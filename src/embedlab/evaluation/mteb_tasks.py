@@ -205,7 +205,7 @@ def _go_offline() -> None:
 
 def run_mteb(
     out_json: str | Path,
-    spec: dict[str, Any],
+    spec: ModelSpec,
     task: str,
     *,
     val_path: str | Path | None = None,
@@ -218,10 +218,9 @@ def run_mteb(
     batch_size: int | None = None,
     probe_network: bool = True,
 ) -> dict[str, Any]:
-    """Rule `mteb`: one model on one task -> results/mteb/{model}/{task}.json (status ok / unavailable /
+    """Rule `evaluate_mteb`: one model on one task -> `layout.mteb_result` (status ok / unavailable /
     unsupported / skipped). A custom task needs val_path, corpus and lang."""
-    model_spec = ModelSpec(**spec)
-    out: dict[str, Any] = {"format": FORMAT, "model": model_spec.name, "task": task}
+    out: dict[str, Any] = {"format": FORMAT, "model": spec.name, "task": task}
     if val_path is not None:
         mteb_task = make_custom_task(val_path, corpus or "?", lang or "?")
         out["custom"] = {"val": str(val_path), "corpus": corpus, "lang": lang}
@@ -232,17 +231,17 @@ def run_mteb(
             return _write(out_json, out, status="skipped", reason=reason)
     task_type = mteb_task.metadata.type
     out["type"] = task_type
-    if model_spec.kind == "bm25" and task_type not in ("Retrieval", "Reranking"):
+    if spec.kind == "bm25" and task_type not in ("Retrieval", "Reranking"):
         reason = f"bm25 is lexical: it only runs retrieval tasks, not {task_type}"
-        log.warning("%s on %s: %s", model_spec.name, task, reason)
+        log.warning("%s on %s: %s", spec.name, task, reason)
         return _write(out_json, out, status="unsupported", reason=reason)
     if val_path is None:
         reason = _load_hub_data(mteb_task, task, probe_network)
         if reason:
             log.error("%s", reason)
             return _write(out_json, out, status="unavailable", reason=reason)
-    out = _evaluate(out, mteb_task, model_spec, device, cache_dir, results_dir, batch_size, out_json)
-    log.info("%s on %s: main score %s", model_spec.name, task, out["main_score"])
+    out = _evaluate(out, mteb_task, spec, device, cache_dir, results_dir, batch_size, out_json)
+    log.info("%s on %s: main score %s", spec.name, task, out["main_score"])
     return _write(out_json, out)
 
 

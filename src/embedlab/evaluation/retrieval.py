@@ -22,7 +22,7 @@ import numpy as np
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation import metrics
+from embedlab.evaluation import latency, metrics
 from embedlab.models.embcache import CachedEncoder, EmbeddingCache
 from embedlab.models.encoders import Encoder, load_encoder, zero_rows
 from embedlab.models.spec import ModelSpec
@@ -118,6 +118,7 @@ class RunResult:
     cached: int
     zero_vectors: int
     dim: int | None
+    corpus_vectors: Any = None  # what the latency probe searches (dense rows, or BM25's sparse ones)
 
 
 def retrieve(
@@ -142,9 +143,8 @@ def retrieve(
     stats = getattr(encoder, "stats", None)
     encoded = stats["encoded"] - before.get("encoded", 0) if stats else len(qa.corpus) + len(qa.queries)
     cached = stats["cached"] - before.get("cached", 0) if stats else 0
-    return RunResult(
-        qa, ranks, values, t1 - t0, t2 - t1, encoded, cached, zeros, int(d.shape[1]) if d.ndim == 2 else None
-    )
+    dim = int(d.shape[1]) if d.ndim == 2 else None
+    return RunResult(qa, ranks, values, t1 - t0, t2 - t1, encoded, cached, zeros, dim, d)
 
 
 def open_encoder(spec: ModelSpec, device: str, cache_dir: str | Path | None) -> CachedEncoder:
@@ -260,7 +260,7 @@ def evaluate(
     val_path: str | Path,
     out_csv: str | Path,
     out_queries: str | Path,
-    spec: dict[str, Any],
+    spec: ModelSpec,
     *,
     chunks_path: str | Path,
     corpus: str,
@@ -271,13 +271,14 @@ def evaluate(
     device: str = _ev("device"),
     cache_dir: str | Path | None = CACHE_DIR,
     exact_max_corpus: int = _ev("exact_max_corpus"),
+    latency_queries: int = _ev("latency_queries"),
 ) -> dict[str, Any]:
-    """Rule `evaluate`: one model on one val split -> summary CSV row + per-query CSV."""
+    """Rule `evaluate_retrieval`: one model on one val split -> summary CSV row + per-query CSV."""
     qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
     return evaluate_qa(
-        qa, out_csv, out_queries, ModelSpec(**spec), corpus=corpus, lang=lang, ks=ks,
+        qa, out_csv, out_queries, spec, corpus=corpus, lang=lang, ks=ks,
         bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir,
-        top=_top(qa, ks, exact_max_corpus),
+        latency_queries=latency_queries, top=_top(qa, ks, exact_max_corpus),
     )  # fmt: skip
 
 
@@ -294,18 +295,51 @@ def evaluate_qa(
     seed: int,
     device: str,
     cache_dir: str | Path | None,
+    latency_queries: int,
     top: int | None = None,
 ) -> dict[str, Any]:
-    """Encode (through the cache), rank and write the summary + per-query files for one query set."""
+    """Encode (through the cache), rank and write the summary + per-query files for one query set, with
+    the query latency (`latency_queries` single uncached queries encoded and searched, median ms)."""
     enc = open_encoder(model_spec, device, cache_dir)
     try:
         run = retrieve(enc, qa, ks, top=top)
+        query_ms = latency.query_latency_ms(
+            latency.uncached_query_encoder(enc),
+            latency.matrix_searcher(run.corpus_vectors, max(ks)),
+            qa.queries,
+            latency_queries,
+            seed,
+        )
     finally:
         enc.close()
     row = summary_row(
         run, ks, model_spec.name, model_spec.kind, corpus, lang, enc.encoder.device, bootstrap_samples, seed
     )
+    size = index_bytes(run.corpus_vectors)
+    row = add_columns(row, costs(size, len(qa.corpus), query_ms))
     return write_results(run, row, out_csv, out_queries, ks)
+
+
+def costs(index_size: int | None, n_chunks: int, query_ms: float | None) -> dict[str, Any]:
+    """The deployment costs beside the metrics: bytes per chunk vector, the corpus index size and the
+    measured query latency; what the report's "what to deploy" table weighs."""
+    per_vector = index_size / n_chunks if index_size is not None and n_chunks else None
+    return {"bytes_per_vector": per_vector, "index_bytes": index_size, "query_ms": query_ms}
+
+
+def add_columns(row: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`row` with `extra` columns inserted before its last column, `format`."""
+    fmt = row.pop("format")
+    return {**row, **extra, "format": fmt}
+
+
+def index_bytes(vectors: Any) -> int | None:
+    """Bytes the corpus index holds: a dense float matrix's buffer, a sparse matrix's data and indices."""
+    if vectors is None:
+        return None
+    if hasattr(vectors, "data") and hasattr(vectors, "indices"):  # scipy sparse (BM25)
+        return int(vectors.data.nbytes + vectors.indices.nbytes + vectors.indptr.nbytes)
+    return int(np.asarray(vectors).nbytes)
 
 
 def _top(qa: QASet, ks: Sequence[int], exact_max_corpus: int) -> int | None:
@@ -328,7 +362,7 @@ def compare(
     corpus: str = "",
     lang: str = "",
 ) -> dict[str, Any]:
-    """Rule `compare`: paired bootstrap + permutation test of model_b - model_a on the same queries."""
+    """Rule `compare_models`: paired bootstrap + permutation test of model_b - model_a on the same queries."""
     import pandas as pd
 
     a = pd.read_csv(a_queries, dtype={"query_id": str}).set_index("query_id")

@@ -24,6 +24,7 @@ from embedlab.models.base import Encoder, zero_rows
 from embedlab.models.bm25 import BM25Encoder
 from embedlab.models.custom import CustomEncoder, USEMultilingual
 from embedlab.models.local import HuggingFaceEncoder, SentenceTransformerEncoder
+from embedlab.models.onnx import OnnxEncoder
 from embedlab.models.spec import ModelSpec
 
 __all__ = [
@@ -49,6 +50,7 @@ KIND_CLASSES: dict[str, type[Encoder]] = {
     "openai-compatible": OpenAIEncoder,
     "custom": CustomEncoder,
     "bm25": BM25Encoder,
+    "onnx": OnnxEncoder,  # CPU only (onnxruntime): not a NEURAL_LOCAL_KIND, so it never holds a GPU
 }
 
 

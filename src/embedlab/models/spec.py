@@ -9,15 +9,25 @@ same prefixes are used in training and evaluation.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
+from embedlab.workflow import layout
 
 log = logging.getLogger(__name__)
 
-KINDS = ("sentence-transformers", "huggingface", "openai", "openai-compatible", "custom", "bm25")
+KINDS = (
+    "sentence-transformers",
+    "huggingface",
+    "openai",
+    "openai-compatible",
+    "custom",
+    "bm25",
+    "hybrid",
+    "onnx",
+)
 
 
 @dataclass(frozen=True)
@@ -40,29 +50,55 @@ class ModelSpec:
     class_path: str | None = None  # custom kind: "package.module:ClassName"
     init_kwargs: dict[str, Any] = field(default_factory=dict)
     base: str | None = None  # fine-tuned models: the registry name they were trained from
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    of: list[str] = field(default_factory=list)  # hybrid kind: the member models whose rankings are fused
+    fusion: dict[str, Any] = field(default_factory=dict)  # hybrid kind: schema models.*.fusion
 
 
 def model_spec(config: dict[str, Any], name: str) -> ModelSpec:
-    """The spec for `name`: a `models` entry, or a `finetune` entry (a local dir under results/models)."""
+    """The spec for `name`: a `models` entry, or a `finetune` entry (its model folder, `layout.model_dir`)."""
     models = config.get("models", {})
     finetunes = config.get("finetune", {})
     if name in models:
         return ModelSpec(name=name, **models[name])
+    exported = _onnx_export(name, finetunes)
+    if exported is not None:
+        ft, file_name = exported
+        spec = model_spec(config, ft)
+        kwargs = {"file_name": file_name}
+        return replace(spec, name=name, kind="onnx", source=layout.onnx_dir(ft), model_kwargs=kwargs, base=ft)
     if name in finetunes:
         base = model_spec(config, finetunes[name]["base"])
-        fields = {
-            **base.to_json(),
-            "name": name,
-            "kind": "sentence-transformers",
-            "source": f"results/models/{name}",
-            "base": base.name,
-        }
-        return ModelSpec(**fields)
-    known = sorted(set(models) | set(finetunes))
+        return replace(
+            base, name=name, kind="sentence-transformers", source=layout.model_dir(name), base=base.name
+        )
+    known = sorted(set(models) | set(finetunes) | set(onnx_exports(finetunes)))
     raise EmbedlabError(f"unknown model {name!r}; defined models: {', '.join(known) or '(none)'}")
+
+
+ONNX_FILES = {
+    ".onnx": "model.onnx",
+    ".onnx-int8": "model_int8.onnx",
+}  # name suffix -> file (rule export_onnx)
+
+
+def onnx_exports(finetunes: dict[str, Any]) -> list[str]:
+    """Registry names of the ONNX exports: `{name}.onnx` (and `.onnx-int8`) of `export_onnx` fine-tunes."""
+    out = []
+    for name, entry in finetunes.items():
+        export = entry.get("export_onnx") or {}
+        if export.get("enabled"):
+            out += [name + suffix for suffix in ONNX_FILES if suffix == ".onnx" or export["quantize"]]
+    return out
+
+
+def _onnx_export(name: str, finetunes: dict[str, Any]) -> tuple[str, str] | None:
+    """(fine-tune, ONNX file) when `name` is one of `onnx_exports`, else None."""
+    if name not in onnx_exports(finetunes):
+        return None
+    for suffix, file_name in ONNX_FILES.items():
+        if name.endswith(suffix) and name[: -len(suffix)] in finetunes:
+            return name[: -len(suffix)], file_name
+    return None
 
 
 def pick_device(requested: str = "auto") -> str:

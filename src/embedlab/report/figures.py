@@ -1,4 +1,4 @@
-"""Rule `plots`: each requested figure from summary.csv and the per-query, training and MTEB files; the
+"""Rule `draw_plots`: each requested figure from summary.csv and the per-query, training and MTEB files; the
 figures themselves (and their saver, `save_figure`) are in `embedlab.report.plots`."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedlab.errors import EmbedlabError
-from embedlab.report import plots
-from embedlab.report.plan import PLOTS
+from embedlab.report import deploy, plots
 from embedlab.report.summary import headline, mteb_results, read_queries, training_facts
+from embedlab.workflow.plan import PLOTS
+from embedlab.workflow.settings import schema_default
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -56,11 +57,12 @@ def make_plots(
     *,
     model_dirs: Sequence[str | Path] = (),
     mteb: Sequence[str | Path] = (),
+    deploy_csv: str | Path | None = None,
     models: Sequence[str] = (),
-    metric: str = "mrr@10",
-    dpi: int = 120,
+    metric: str = schema_default("report", "metric"),
+    dpi: int = schema_default("report", "dpi"),
 ) -> dict[str, Figure]:
-    """Rule `plots`: each requested plot ({name: {format: path}}) from summary.csv and the per-query,
+    """Rule `draw_plots`: each requested plot ({name: {format: path}}) from summary.csv and the per-query,
     training and MTEB files. A plot whose data is missing becomes a figure that says so."""
     import pandas as pd
 
@@ -74,7 +76,7 @@ def make_plots(
     for name, paths in outputs.items():
         if name not in PLOTS:
             raise EmbedlabError(f"plots: unknown plot {name!r} (known: {', '.join(PLOTS)})")
-        fig = _one_plot(name, summary, metric, order, model_dirs, mteb)
+        fig = _one_plot(name, summary, metric, order, model_dirs, mteb, deploy_csv)
         plots.save_figure(fig, paths, dpi)
         figures[name] = fig
         log.info("plot %s -> %s", name, ", ".join(map(str, paths.values())))
@@ -88,13 +90,17 @@ def _one_plot(
     order: list[str],
     model_dirs: Sequence[str | Path],
     mteb: Sequence[str | Path],
+    deploy_csv: str | Path | None,
 ) -> Figure:
     import pandas as pd
 
     if name == "mrr_heatmap":
         return plots.mrr_heatmap(summary, metric, order)
-    if name == "cost_quality":
-        return plots.cost_quality(summary, metric, order)
+    if name == "deploy_frontier":
+        if deploy_csv is None:
+            return plots.note_figure("What to deploy", "No deploy.csv was given (rule summarize_results).")
+        table = pd.read_csv(deploy_csv, keep_default_na=False, na_values=[""])
+        return deploy.deploy_figure(table, metric, order)
     if name == "rank_distribution":
         return plots.rank_distribution(_rank_frame(summary), order)
     if name == "finetune_vs_base":

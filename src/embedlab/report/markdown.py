@@ -30,19 +30,21 @@ def render_markdown(
     mteb_docs: list[dict[str, Any]],
     facts: dict[str, Any],
     notes: list[str],
-    trust_lines: list[str],
+    sections: dict[str, list[str]],
 ) -> str:
-    """summary.md: datasets, how far to trust them (report.trust), the tutorial's table, every metric,
-    fine-tuned vs base, per generator, cross-lingual, MTEB, training, notes."""
+    """summary.md: datasets, how far to trust them (`sections["trust"]`, report.trust), the tutorial's
+    table, every metric, what to deploy (`sections["deploy"]`, report.deploy), fine-tuned vs base, per
+    generator, cross-lingual, MTEB, training, notes."""
     metric = facts["metric"]
     mono = df[~df["crosslingual"]]
     mteb_lines, mteb_notes = mteb_section(mteb_docs)
     lines = [
         *intro(metric),
         *datasets_section(prov, mono),
-        *trust_lines,
+        *sections["trust"],
         *tutorial_table(df, mono, metric),
         *metrics_section(df, metric),
+        *sections["deploy"],
         *finetune_section(df, facts),
         *generator_section(mono, per_query, prov, metric),
         *crosslingual_section(df, metric),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedlab import io
+from embedlab.workflow.settings import schema_default
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,7 +30,7 @@ THEME: dict[str, Any] = {
 PALETTE = "colorblind"  # seaborn palette for models; fixed order = the order models are listed in the config
 PALETTE_SIZE = 10  # distinct colours in PALETTE; more models than that switch to evenly spaced "husl" hues
 HEATMAP_CMAP = "viridis"
-DPI = 120
+DPI = schema_default("report", "dpi")
 FORMATS = ("png", "svg")
 SMOOTH_POINTS = 12  # loss curves: moving average over len/12 steps (per-batch MNRL loss is noisy)
 RANK_BINS: tuple[tuple[str, float, float], ...] = (
@@ -193,56 +194,6 @@ def finetune_bars(summary: pd.DataFrame, metric: str, models: Sequence[str]) -> 
         ax.set_ylabel(_metric_label(metric) if ax is axes[0] else "")
         ax.legend(loc="upper left", fontsize=8)
     fig.suptitle(f"Fine-tuned vs base: {_metric_label(metric)} with 95 % CI, paired test p-value")
-    return fig
-
-
-def cost_quality(summary: pd.DataFrame, metric: str, models: Sequence[str]) -> Figure:
-    """Score vs evaluation time (encode + search seconds, log scale): the cost/quality trade-off."""
-    import seaborn as sns
-
-    data = summary.copy()
-    data["dataset"] = [f"{c}/{lang}" for c, lang in zip(data["corpus"], data["lang"], strict=True)]
-    shown = [m for m in models if m in set(data["model"])]
-    fig = new_figure(7.5, 4.5)
-    ax = fig.add_subplot()
-    ax.errorbar(
-        data["eval_seconds"],
-        data[metric],
-        yerr=[data[metric] - data[f"{metric}_lo"], data[f"{metric}_hi"] - data[metric]],
-        fmt="none",
-        ecolor="0.6",
-        elinewidth=1,
-        capsize=2,
-        zorder=1,
-    )
-    sns.scatterplot(
-        data=data,
-        x="eval_seconds",
-        y=metric,
-        hue="model",
-        hue_order=shown,
-        style="dataset",
-        palette=model_colors(models),
-        s=70,
-        ax=ax,
-        zorder=2,
-    )
-    if "cached_texts" in data:  # reused embeddings make a run look cheaper than it is: say so on the point
-        for r in data[data["cached_texts"].fillna(0) > 0].itertuples():
-            ax.annotate(
-                "cached",
-                (r.eval_seconds, data.loc[r.Index, metric]),
-                xytext=(5, -10),
-                textcoords="offset points",
-                fontsize=7,
-                color="0.4",
-            )
-    ax.set_xscale("log")
-    ax.set_xlabel("evaluation time (s, encode + search, log scale)")
-    ax.set_ylabel(_metric_label(metric))
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"{_metric_label(metric)} vs evaluation time")
-    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
     return fig
 
 

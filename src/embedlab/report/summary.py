@@ -1,14 +1,16 @@
-"""Rule `report_summary`: every evaluation result in one table (summary.csv), with the fine-tuned vs base
+"""Rule `summarize_results`: every evaluation result in one table (summary.csv), with the fine-tuned vs base
 paired tests, training facts and MTEB scores beside each row; summary.md is rendered from it
 (`embedlab.report.markdown`).
 
 Why a separate step: the tutorial ends each experiment with a pandas table in a terminal. Here the rules
-`report_summary` (numbers: `summary.csv`, `summary.md`) and `plots` (figures only, `embedlab.report.figures`,
-from the summary and the per-query / training / MTEB files) gather what the earlier rules wrote, so editing a
-plot reruns `plots` alone, in seconds. A fine-tuned model is compared with its base model on the same queries
-(paired sign-flip permutation test, seeded; Wilcoxon signed-rank from scipy beside it), and every table says
-which query generators the numbers come from, so offline ICT/heading queries are not mistaken for LLM ones.
-What the rules read and write: `embedlab.report.plan`. Formats: docs/formats.md (`results/report/`).
+`summarize_results` (numbers: `summary.csv`, `summary.md`) and `draw_plots` (figures only,
+`embedlab.report.figures`, from the summary and the per-query / training / MTEB files) gather what the earlier
+rules wrote, so editing a plot reruns `draw_plots` alone, in seconds. A fine-tuned model is compared with its
+base model on the same queries (paired sign-flip permutation test, seeded; Wilcoxon signed-rank from scipy
+beside it), and every table says which query generators the numbers come from, so offline ICT/heading
+queries are not mistaken for LLM ones.
+What the rules read and write: `embedlab.workflow.plan.report_plan`. Formats: docs/formats.md
+(`results/report/`).
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ import numpy as np
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics
-from embedlab.report import trust
+from embedlab.report import deploy, trust
 from embedlab.report.markdown import render_markdown
+from embedlab.workflow.settings import schema_default
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -125,16 +128,19 @@ def summarize(
     splits: Sequence[str | Path] = (),
     model_dirs: Sequence[str | Path] = (),
     mteb: Sequence[str | Path] = (),
+    compression: Sequence[str | Path] = (),
+    out_deploy: str | Path | None = None,
     bases: dict[str, str] | None = None,
     models: Sequence[str] = (),
-    metric: str = "mrr@10",
-    paired_metric: str = "reciprocal_rank",
-    test_samples: int = 10000,
-    max_ci_halfwidth: float = 0.1,
-    seed: int = 42,
+    metric: str = schema_default("report", "metric"),
+    paired_metric: str = schema_default("report", "paired_metric"),
+    test_samples: int = schema_default("report", "test_samples"),
+    max_ci_halfwidth: float = schema_default("report", "max_ci_halfwidth"),
+    seed: int = schema_default("seed"),
     notes: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Rule `report_summary`: one row per model x corpus x language -> summary.csv + summary.md."""
+    """Rule `summarize_results`: one row per model x corpus x language -> summary.csv + summary.md, and
+    every deployable configuration (evaluations + compression variants) -> deploy.csv (`out_deploy`)."""
     if not eval_csvs:
         raise EmbedlabError("report: no evaluation results to summarise: enable `evaluation` and list models")
     prov = _provenance_index(provenance)
@@ -153,11 +159,46 @@ def summarize(
         df.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
     facts = {"metric": metric, "paired_metric": paired_metric, "test_samples": test_samples, "seed": seed}
     trust_lines = trust.section(df, per_query, prov, trust.labels_of(splits), metric, max_ci_halfwidth)
+    table = deploy.deploy_table(deploy_frame(df, compression), metric)
+    if out_deploy is not None:
+        with io.atomic_path(out_deploy) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+    sections = {"trust": trust_lines, "deploy": deploy_section(table, metric)}
     io.write_text(
-        out_md, render_markdown(df, per_query, prov, training, mteb_docs, facts, [*notes], trust_lines)
+        out_md, render_markdown(df, per_query, prov, training, mteb_docs, facts, [*notes], sections)
     )
     log.info("report: %d rows -> %s, %s", len(df), out_csv, out_md)
     return df
+
+
+def deploy_frame(df: pd.DataFrame, compression: Sequence[str | Path]) -> pd.DataFrame:
+    """Every configuration evaluated on a val split: the evaluation rows (cross-lingual runs are not
+    deployments) and each compression variant except the full float32 one, which is the evaluation row."""
+    import pandas as pd
+
+    frames = [df[~df["crosslingual"]]]
+    full = {(r["model"], r["corpus"], r["lang"]): r["dim"] for _, r in frames[0].iterrows()}
+    for path in compression:
+        v = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        own = [full.get((m, c, lang)) for m, c, lang in zip(v["model"], v["corpus"], v["lang"], strict=True)]
+        frames.append(v[~((v["precision"] == "float32") & (v["dims"] == pd.Series(own, index=v.index)))])
+    return pd.concat(frames, ignore_index=True)
+
+
+def deploy_section(table: pd.DataFrame, metric: str) -> list[str]:
+    """summary.md's "What to deploy": per dataset, every configuration's quality, size and speed."""
+    if table.empty:
+        return []
+    return [
+        "## What to deploy",
+        "",
+        "Every evaluated configuration (model × fusion × reranker × dimensions × precision × backend) "
+        "with its quality, the bytes of one chunk vector, the index of this corpus and the median latency "
+        "of one query on this machine (encoded by the model, never the cache, then searched). ✓ = "
+        "Pareto-optimal: no other configuration is at least as good on all three and better on one.",
+        "",
+        *deploy.deploy_markdown(table, metric),
+    ]
 
 
 def _eval_rows(

@@ -267,3 +267,21 @@ def check_pairs(name: str, data: TrainingData, settings: dict[str, Any]) -> None
             f"fine-tune {name}: {n} training pairs, fewer than one batch of {bs}: lower "
             f"finetune.{name}.batch_size, lower dev_fraction, or add documents/queries"
         )
+
+
+def selection_args(eval_steps: int, selecting: bool, seed: int, metric: str) -> dict[str, Any]:
+    """Training arguments shared by the bi-encoder and cross-encoder trainers: seeded, and with a dev
+    evaluator (`selecting`) the best dev checkpoint by `metric` is kept and loaded at the end."""
+    return {
+        "seed": seed,
+        "data_seed": seed,
+        "eval_strategy": "steps" if selecting else "no",
+        "eval_steps": eval_steps if selecting else None,
+        "save_strategy": "steps" if selecting else "no",
+        "save_steps": eval_steps,
+        "save_total_limit": 1,
+        "save_only_model": True,
+        "load_best_model_at_end": selecting,
+        "metric_for_best_model": f"eval_dev_{metric}" if selecting else None,
+        "greater_is_better": True,
+    }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from embedlab import io
 from embedlab.data.split import POSITIVE_SEP, assign_groups
 from embedlab.errors import EmbedlabError
+from embedlab.text import compact
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +137,6 @@ def load_training_data(
     return data
 
 
-def _norm(text: str) -> str:
-    return re.sub(r"\s+", "", text).lower()
-
-
 def mine_negatives(
     pairs: list[Pair],
     pool: dict[str, str],
@@ -214,11 +210,11 @@ def mine_negatives(
 def _pick_negatives(pair: Pair, candidates: list[str], by_text: dict[str, set[str]], num: int) -> list[str]:
     """Up to `num` chunk ids from the mined texts, best first: never a chunk the query is relevant to, nor
     one that holds the query text (an overlapping neighbour of an ICT chunk), nor a non-training text."""
-    query = _norm(pair.query)
+    query = compact(pair.query)
     chosen: list[str] = []
     for text in candidates:
         ids = sorted(by_text.get(text, set()) - pair.relevant_chunks)
-        if not ids or query in _norm(text) or ids[0] in chosen:  # ids == []: not a training chunk
+        if not ids or query in compact(text) or ids[0] in chosen:  # ids == []: not a training chunk
             continue
         chosen.append(ids[0])
         if len(chosen) == num:
@@ -230,11 +226,11 @@ def _random_negatives(
     pair: Pair, chosen: list[str], pool: dict[str, str], pool_ids: list[str], n: int, rng: random.Random
 ) -> list[str]:
     """`n` seeded random training chunks for a pair that mining left short (same exclusions as mined ones)."""
-    query = _norm(pair.query)
+    query = compact(pair.query)
     eligible = [
         c
         for c in pool_ids
-        if c not in pair.relevant_chunks and c not in chosen and query not in _norm(pool[c])
+        if c not in pair.relevant_chunks and c not in chosen and query not in compact(pool[c])
     ]
     if len(eligible) < n:
         raise EmbedlabError(

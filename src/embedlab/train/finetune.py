@@ -49,17 +49,6 @@ BACKENDS = ("sentence-transformers", "llamaindex", "autotrain")
 # ---------------------------------------------------------------------------------------------- config
 
 
-def dataset_paths(name: str, results: str = "results") -> DatasetFiles:
-    """The files a dataset "corpus/lang" is read from (outputs of the chunk and split rules)."""
-    corpus, _, lang = name.partition("/")
-    return DatasetFiles(
-        name=name,
-        train=f"{results}/qa/{corpus}/{lang}/train.json",
-        val=f"{results}/qa/{corpus}/{lang}/val.json",
-        chunks=f"{results}/chunks/{corpus}/{lang}.json",
-    )
-
-
 def validate_finetune(config: dict[str, Any]) -> None:
     """Checks the schema cannot express: known base models and datasets, no cycles; one line each."""
     finetunes = config.get("finetune") or {}
@@ -93,41 +82,13 @@ def validate_finetune(config: dict[str, Any]) -> None:
             raise EmbedlabError(f"{where}.matryoshka_dims: {dims} repeats a dimension")
 
 
-def finetune_inputs(config: dict[str, Any], name: str) -> dict[str, list[str] | str]:
-    """The finetune rule's inputs: train/val/chunks of each dataset, and the base dir if it is a fine-tune."""
-    finetunes = config.get("finetune") or {}
-    entry = finetunes[name]
-    files = [dataset_paths(ds) for ds in entry["datasets"]]
-    inputs: dict[str, list[str] | str] = {
-        "train": [str(f.train) for f in files],
-        "val": [str(f.val) for f in files],
-        "chunks": [str(f.chunks) for f in files],
-    }
-    if entry["base"] in finetunes:
-        inputs["base_model"] = f"results/models/{entry['base']}"
-    return inputs
-
-
-def finetune_params(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """What the finetune rule passes to `finetune`: the entry (defaults filled), the base spec, the seed."""
-    entry = config["finetune"][name]
-    return {
-        "settings": entry,
-        "base": model_spec(config, entry["base"]).to_json(),
-        "seed": entry.get("seed") if entry.get("seed") is not None else config.get("seed", 42),
-    }
-
-
-# ---------------------------------------------------------------------------------------------- entry point
-
-
 def finetune(
     name: str,
     output: str | os.PathLike[str],
-    datasets: list[DatasetFiles | dict[str, Any]],
+    datasets: list[DatasetFiles],
     settings: dict[str, Any],
-    base: ModelSpec | dict[str, Any],
-    seed: int = 42,
+    base: ModelSpec,
+    seed: int,
     threads: int = 0,
 ) -> dict[str, Any]:
     """Fine-tune `base` on `datasets` per `settings` (a `finetune` entry, defaults filled) into `output`.
@@ -137,8 +98,6 @@ def finetune(
     (rules get theirs from `run_rule`).
     """
     started = time.monotonic()
-    spec = base if isinstance(base, ModelSpec) else ModelSpec(**base)
-    files = [d if isinstance(d, DatasetFiles) else DatasetFiles(**d) for d in datasets]
     backend = settings["backend"]
     if backend not in BACKENDS:
         raise EmbedlabError(f"fine-tune {name}: backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
@@ -148,12 +107,12 @@ def finetune(
         if threads:
             torch.set_num_threads(threads)
         set_seed(seed)
-        data = load_training_data(files, settings["dev_fraction"], settings["max_pairs_per_query"], seed)
+        data = load_training_data(datasets, settings["dev_fraction"], settings["max_pairs_per_query"], seed)
         device = pick_device("auto")
         if backend == "autotrain":
-            facts = autotrain_backend(name, Path(output), workdir, data, spec, settings, seed, device)
+            facts = autotrain_backend(name, Path(output), workdir, data, base, settings, seed, device)
         else:
-            facts = _train(name, Path(output), workdir, data, spec, settings, seed, device)
+            facts = _train(name, Path(output), workdir, data, base, settings, seed, device)
         facts["total_time_s"] = round(time.monotonic() - started, 2)
         write_outputs(workdir, facts)
     log.info("fine-tune %s: wrote %s", name, output)

@@ -83,11 +83,6 @@ def runs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def run_inputs(run: dict[str, Any]) -> list[str]:
-    """Input files of one run: the chunk file for `chunks: corpus/lang`, nothing for the toy preset."""
-    return [f"results/chunks/{run['chunks']}.json"] if run.get("chunks") else []
-
-
 def run_settings(run: dict[str, Any], seed: int) -> dict[str, Any]:
     """Settings for `run_word2vec`: the run's keys with the global seed when the run sets none."""
     return {**run, "seed": run.get("seed") if run.get("seed") is not None else seed}

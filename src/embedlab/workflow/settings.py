@@ -36,6 +36,14 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class CompressionSettings:
+    models: list[str] | None
+    dims: list[int]
+    precisions: list[str]
+    rescore_multiplier: int
+
+
+@dataclass(frozen=True)
 class EvaluationSettings:
     enabled: bool
     models: list[str] | None
@@ -43,6 +51,9 @@ class EvaluationSettings:
     bootstrap_samples: int
     device: str
     exact_max_corpus: int
+    latency_queries: int
+    rerank: list[dict[str, Any]]  # [{retriever, reranker, top_k}]
+    compression: CompressionSettings
     cache: CacheSettings
     cross_check: list[str]
     crosslingual: Any  # "auto", false, or {corpus: [[src, tgt], ...]}

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
-from embedlab.text import CJK_CHAR, cjk_ratio, count_words, language
+from embedlab.text import CJK_CHAR, cjk_ratio, count_words, fold_words, language
 
 # Every drop reason, in the order they are checked (the report lists them in this order).
 DROP_REASONS = (
@@ -90,7 +90,6 @@ _PREAMBLE = re.compile(
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"[^\W\d_]+", re.UNICODE)
-_NORM = re.compile(r"[\W_]+", re.UNICODE)
 _WORD_RUN = re.compile(r"[^\W_]+", re.UNICODE)
 
 # Short, frequent function words per language; words shared by two lists are removed below, so each
@@ -189,11 +188,6 @@ def _strip_quotes(text: str) -> str:
     return text
 
 
-def normalized(text: str) -> str:
-    """The form duplicates are compared in: case-folded, punctuation and spacing removed."""
-    return _NORM.sub(" ", text.casefold()).strip()
-
-
 def split_lines(reply: str) -> list[str]:
     lines: list[str] = []
     for raw in reply.replace("\r\n", "\n").split("\n"):
@@ -258,7 +252,7 @@ def clean_reply(
 
 
 def _similar(a: str, b: str, ratio: float) -> bool:
-    na, nb = normalized(a), normalized(b)
+    na, nb = fold_words(a), fold_words(b)
     if na == nb:
         return True
     return SequenceMatcher(None, na, nb, autojunk=False).ratio() >= ratio
@@ -294,17 +288,17 @@ class QuestionIndex:
         self._by_len: dict[int, list[tuple[str, Counter[str], set[str], set[str]]]] = defaultdict(list)
 
     def add(self, text: str, chunk_words: set[str]) -> None:
-        norm = normalized(text)
+        norm = fold_words(text)
         self._exact.add(norm)
         self._by_len[len(norm)].append((norm, Counter(norm), words(text), chunk_words))
 
     def exact(self, text: str) -> bool:
-        return normalized(text) in self._exact
+        return fold_words(text) in self._exact
 
     def near(self, text: str, chunk_words: set[str]) -> bool:
         """Whether a kept question of another chunk asks what `text` (a question of the chunk whose words
         are `chunk_words`) asks."""
-        norm = normalized(text)
+        norm = fold_words(text)
         n, r = len(norm), self.ratio
         lo, hi = (math.floor(n * r / (2 - r)), math.ceil(n * (2 - r) / r)) if r > 0 else (0, math.inf)
         counts, own = Counter(norm), words(text)

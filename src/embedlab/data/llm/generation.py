@@ -37,6 +37,7 @@ from embedlab.data.llm.cleaning import DROP_REASONS, QuestionIndex, clean_reply,
 from embedlab.data.llm.prompts import prompt_hash, prompt_template, render
 from embedlab.data.llm.providers import Endpoint, resolve_endpoint
 from embedlab.errors import EmbedlabError
+from embedlab.models.spec import ModelSpec
 from embedlab.workflow.settings import schema_default
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class LlmGenerator:
     round_trip: dict[str, Any] = field(default_factory=lambda: _default("round_trip"))
     checkpoint: str | None = None  # set by the rule (a path beside the output); None: no resume
     # set by the rule: round_trip.retriever resolved in the config's models (None: plain BM25 for `bm25`)
-    retriever_spec: dict[str, Any] | None = None
+    retriever_spec: ModelSpec | None = None
     progress: bool = True
     report: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     timing: dict[str, float] = field(default_factory=dict, init=False, repr=False)
@@ -377,6 +378,7 @@ def generate_llm_queries(
     report. `settings` may hold `retriever_spec` (embedlab.data.llm.roundtrip.llm_settings adds it)."""
     chunks_doc = io.read_json(chunks_path)
     settings = dict(settings)
+    spec = settings.get("retriever_spec")
     gen = LlmGenerator(**settings, checkpoint=str(checkpoint))
     result = gen.generate(chunks_doc["chunks"], chunks_doc["lang"], seed)
     where = f"{chunks_doc['corpus']}/{chunks_doc['lang']}"
@@ -394,7 +396,7 @@ def generate_llm_queries(
         "corpus": chunks_doc["corpus"],
         "lang": chunks_doc["lang"],
         "generator": "llm",
-        "settings": settings,
+        "settings": {**settings, "retriever_spec": spec and asdict(spec)},
         "seed": seed,
         "stats": result.stats,
         "queries": [asdict(q) for q in result.queries],

@@ -52,20 +52,20 @@ def resolve_retriever(name: str, models: dict[str, Any]) -> ModelSpec:
 
 def llm_settings(config: dict[str, Any]) -> dict[str, Any]:
     """The llm generator's settings for its rule: `generators.llm` plus `retriever_spec`, the round-trip
-    retriever resolved in `models` (a ModelSpec as JSON; None when the filter is off). Resolved here, at
+    retriever resolved in `models` (a ModelSpec; None when the filter is off). Resolved here, at
     parse time, so a bad name stops the run before any job, and editing that models entry reruns the filter
     (the queries file's `settings` records the spec)."""
     llm = dict(config["generators"]["llm"])  # validated: the schema filled round_trip's defaults
     settings = llm["round_trip"]
     spec = None
     if settings["enabled"]:
-        spec = resolve_retriever(settings["retriever"], config["models"]).to_json()
+        spec = resolve_retriever(settings["retriever"], config["models"])
     return {**llm, "retriever_spec": spec}
 
 
-def retriever_needs_gpu(spec: dict[str, Any] | None) -> bool:
+def retriever_needs_gpu(spec: ModelSpec | None) -> bool:
     """Whether the filter computes a neural model here (the rule then takes a GPU slot)."""
-    return spec is not None and needs_gpu(ModelSpec(**spec))
+    return spec is not None and needs_gpu(spec)
 
 
 def pessimistic_ranks(q: Any, d: Any, positives: Sequence[Sequence[int]], block: int = 256) -> np.ndarray:
@@ -111,9 +111,9 @@ def round_trip(
     return RoundTripResult(kept, missed, ranks)
 
 
-def open_retriever(spec: dict[str, Any], device: str = "auto") -> Encoder:
+def open_retriever(spec: ModelSpec, device: str = "auto") -> Encoder:
     """The reference retriever's encoder (no embedding cache: a few hundred chunks, encoded once)."""
-    return load_encoder(ModelSpec(**spec), device)
+    return load_encoder(spec, device)
 
 
 def filter_questions(
@@ -121,12 +121,12 @@ def filter_questions(
     positives: Sequence[Sequence[str]],
     chunks: Sequence[dict],
     settings: dict[str, Any],
-    retriever_spec: dict[str, Any] | None,
+    retriever_spec: ModelSpec | None,
 ) -> tuple[RoundTripResult, dict[str, Any]]:
     """The filter as the llm generator runs it (`settings`: its `round_trip` section, enabled), and what its
     report says about it. `retriever_spec`: the retriever resolved in the config's models (None: plain BM25
     for `bm25`)."""
-    spec = retriever_spec or resolve_retriever(settings["retriever"], {}).to_json()
+    spec = retriever_spec or resolve_retriever(settings["retriever"], {})
     encoder = open_retriever(spec)
     try:
         res = round_trip(encoder, questions, positives, chunks, settings["top_k"])
@@ -134,7 +134,7 @@ def filter_questions(
         encoder.close()
     log.info(
         "round trip (%s, top %d of %d chunks): kept %d of %d questions",
-        spec["name"],
+        spec.name,
         settings["top_k"],
         len(chunks),
         len(res.kept),
@@ -142,9 +142,9 @@ def filter_questions(
     )
     report = {
         "enabled": True,
-        "retriever": spec["name"],
-        "kind": spec["kind"],
-        "source": spec.get("source"),
+        "retriever": spec.name,
+        "kind": spec.kind,
+        "source": spec.source,
         "top_k": settings["top_k"],
         "checked": len(questions),
         "kept": len(res.kept),

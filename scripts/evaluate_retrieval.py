@@ -17,5 +17,6 @@ run_rule(
     seed=p.seed,
     device=p.device,
     cache_dir=p.cache,
+    latency_queries=p.latency_queries,
     exact_max_corpus=p.exact_max_corpus,
 )

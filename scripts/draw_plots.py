@@ -8,6 +8,7 @@ run_rule(
     snakemake.params.plots,
     model_dirs=list(snakemake.input.models),
     mteb=list(snakemake.input.mteb),
+    deploy_csv=snakemake.input.deploy,
     models=snakemake.params.models,
     metric=snakemake.params.metric,
     dpi=snakemake.params.dpi,

@@ -11,6 +11,8 @@ run_rule(
     splits=list(snakemake.input.splits),
     model_dirs=list(snakemake.input.models),
     mteb=list(snakemake.input.mteb),
+    compression=list(snakemake.input.compression),
+    out_deploy=snakemake.output.deploy,
     bases=snakemake.params.bases,
     models=snakemake.params.models,
     metric=snakemake.params.metric,

@@ -1,0 +1,191 @@
+"""Retrieve-then-rerank evaluation: a retriever's top-k of each val query, reordered by a cross-encoder.
+
+The retriever ranks every chunk as in embedlab.evaluation.retrieval (embeddings through the cache, ties by
+chunk id); the reranker scores the top-k (query, chunk) pairs and reorders them (ties keep the retriever's
+order). The full ranking after reranking is the reranked top-k followed by the retriever's own order for
+the rest, so a relevant chunk outside the top-k keeps its exact retriever rank (always > k): metrics at
+cut-offs above k, recall@k and MAP still see it, as a deployed pipeline would show it. Rerank with k = 1
+therefore changes nothing. Writes the same summary and per-query CSVs as `retrieval.evaluate` (kind
+`rerank`), with extra summary columns `retriever`, `reranker`, `rerank_k`, `rerank_ms_per_query`;
+`search_seconds` includes the reranking, `rerank_ms_per_query` is the reranking alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from embedlab.errors import EmbedlabError
+from embedlab.evaluation import latency, metrics
+from embedlab.evaluation.retrieval import (
+    QASet,
+    RunResult,
+    add_columns,
+    chunk_groups,
+    costs,
+    index_bytes,
+    load_qa,
+    open_encoder,
+    summary_row,
+    write_results,
+)
+from embedlab.models.encoders import zero_rows
+from embedlab.models.rerank import Reranker
+from embedlab.models.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+KIND = "rerank"
+
+
+@dataclass
+class RerankRun:
+    """Both sides of one pipeline on one query set: the retriever alone and after reranking."""
+
+    before: RunResult
+    after: RunResult
+    candidates: list[np.ndarray]  # each query's top-k chunk indices, reranked order
+    rerank_seconds: float
+    retriever_ms: float  # the retriever's own query latency (evaluation.latency), without the reranker
+
+    @property
+    def ms_per_query(self) -> float:
+        return 1000.0 * self.rerank_seconds / max(len(self.after.qa.queries), 1)
+
+
+def top_candidates(q: Any, d: Any, ties: np.ndarray, k: int, block: int = 256) -> list[np.ndarray]:
+    """Each query's `k` best chunk indices by dot product, best first, ties by `ties` (chunk id order):
+    the order `metrics.relevant_ranks` counts in."""
+    k = min(k, d.shape[0])
+    out: list[np.ndarray] = []
+    for start in range(0, q.shape[0], block):
+        s = q[start : start + block] @ d.T
+        s = np.asarray(s.toarray() if hasattr(s, "toarray") else s, dtype=np.float32)
+        part = (
+            np.argpartition(-s, k - 1, axis=1)[:, :k]
+            if k < s.shape[1]
+            else np.tile(np.arange(k), (len(s), 1))
+        )
+        for row, cand in zip(s, part, strict=True):
+            out.append(cand[np.lexsort((ties[cand], -row[cand]))])
+    return out
+
+
+def reranked_ranks(
+    before: Sequence[np.ndarray], relevant: Sequence[Sequence[int]], order: Sequence[np.ndarray]
+) -> list[np.ndarray]:
+    """Sorted 1-based ranks after reranking: a relevant chunk in the reranked top-k takes its new position;
+    one outside keeps its retriever rank (`before`, sorted ranks of all relevant chunks; those beyond the
+    top-k are its largest ones, at least k + 1)."""
+    out = []
+    for ranks, rel, cand in zip(before, relevant, order, strict=True):
+        pos = {int(c): i + 1 for i, c in enumerate(cand)}
+        inside = [pos[int(r)] for r in rel if int(r) in pos]
+        outside = np.maximum(np.sort(ranks)[len(inside) :], len(cand) + 1)
+        out.append(np.sort(np.concatenate([np.asarray(inside, dtype=np.float64), outside])))
+    return out
+
+
+def rerank_qa(
+    qa: QASet,
+    retriever: ModelSpec,
+    reranker: Reranker,
+    *,
+    top_k: int,
+    ks: Sequence[int],
+    device: str,
+    cache_dir: str | Path | None,
+    latency_queries: int,
+    seed: int,
+) -> RerankRun:
+    """Retrieve (through the embedding cache), rank exactly, rerank each query's top-k; both runs."""
+    if top_k < 1:
+        raise EmbedlabError(f"rerank top_k is {top_k}: rerank at least the top 1 candidate")
+    enc = open_encoder(retriever, device, cache_dir)
+    try:
+        t0 = time.perf_counter()
+        d = enc.encode_corpus(qa.corpus)  # lexical models need the corpus first
+        q = enc.encode_queries(qa.queries)
+        t1 = time.perf_counter()
+        retriever_ms = latency.query_latency_ms(
+            latency.uncached_query_encoder(enc), latency.matrix_searcher(d, top_k), qa.queries,
+            latency_queries, seed,
+        )  # fmt: skip
+        probe = time.perf_counter() - t1
+        t0, t1 = t0 + probe, t1 + probe  # the latency probe is neither encoding nor search
+    finally:
+        enc.close()
+    zeros = zero_rows(q) + zero_rows(d)
+    if zeros:
+        log.warning("%s: %d zero vectors: they score 0 against everything", retriever.name, zeros)
+    ties = metrics.tie_order(qa.corpus_ids)
+    ranks = metrics.relevant_ranks(q, d, qa.relevant, ties)
+    cands = top_candidates(q, d, ties, top_k)
+    t2 = time.perf_counter()
+    scores = reranker.rerank_many(qa.queries, [[qa.corpus[i] for i in c] for c in cands])
+    order = [c[np.lexsort((np.arange(len(c)), -s))] for c, s in zip(cands, scores, strict=True)]
+    t3 = time.perf_counter()
+    after = reranked_ranks(ranks, qa.relevant, order)
+    stats = enc.stats
+    dim = int(d.shape[1]) if d.ndim == 2 else None
+
+    def run(r: list[np.ndarray], search: float) -> RunResult:
+        return RunResult(qa, r, metrics.per_query(r, ks), t1 - t0, search, stats["encoded"], stats["cached"],
+                         zeros, dim, corpus_vectors=d)  # fmt: skip
+
+    return RerankRun(run(ranks, t2 - t1), run(after, t3 - t1), order, t3 - t2, retriever_ms)
+
+
+def evaluate_rerank(
+    val_path: str | Path,
+    chunks_path: str | Path,
+    out_csv: str | Path,
+    out_queries: str | Path,
+    *,
+    model: str,
+    retriever: ModelSpec,
+    reranker_source: str,
+    reranker_name: str,
+    top_k: int,
+    corpus: str,
+    lang: str,
+    ks: Sequence[int],
+    bootstrap_samples: int,
+    seed: int,
+    device: str,
+    cache_dir: str | Path | None,
+    batch_size: int,
+    max_length: int | None,
+    latency_queries: int,
+) -> dict[str, Any]:
+    """Rule `evaluate_rerank`: pipeline `model` (e.g. "minilm>rr-minilm@20") on one val split -> summary CSV
+    row + per-query CSV, in the formats of `retrieval.evaluate`. `max_length` None: the reranker's own."""
+    spec = retriever
+    qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
+    reranker = Reranker(reranker_source, name=reranker_name, device=device, batch_size=batch_size,
+                        max_length=max_length)  # fmt: skip
+    try:
+        result = rerank_qa(qa, spec, reranker, top_k=top_k, ks=ks, device=device, cache_dir=cache_dir,
+                           latency_queries=latency_queries, seed=seed)  # fmt: skip
+    finally:
+        reranker.close()
+    row = summary_row(result.after, ks, model, KIND, corpus, lang, reranker.device, bootstrap_samples, seed)
+    query_ms = result.retriever_ms + result.ms_per_query  # retrieve one query, then rerank its top k
+    extra = {"retriever": spec.name, "reranker": reranker_name, "rerank_k": top_k,
+             "rerank_ms_per_query": result.ms_per_query}  # fmt: skip
+    size = index_bytes(result.after.corpus_vectors)
+    row = add_columns(row, {**costs(size, len(qa.corpus), query_ms), **extra})
+    log.info(
+        "%s: retriever mrr@10 %.4f -> reranked %.4f, %.1f ms/query",
+        model,
+        float(result.before.per_query.get("mrr@10", np.zeros(1)).mean()),
+        float(result.after.per_query.get("mrr@10", np.zeros(1)).mean()),
+        result.ms_per_query,
+    )
+    return write_results(result.after, row, out_csv, out_queries, ks)

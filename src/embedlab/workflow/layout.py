@@ -1,0 +1,138 @@
+"""Every path the workflow writes, in one place (formats: docs/formats.md).
+
+Rules and the library ask here instead of spelling `results/...`: called with no arguments a function
+returns the rule's wildcard pattern (`chunks()` -> "results/chunks/{corpus}/{lang}.json"), with arguments
+the concrete path, so a rename happens once and a rule's outputs are the paths its script writes.
+"""
+
+from __future__ import annotations
+
+RESULTS = "results"
+LOGS = "logs"
+
+
+def chunks(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{RESULTS}/chunks/{corpus}/{lang}.json"
+
+
+def qa_dir(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{RESULTS}/qa/{corpus}/{lang}"
+
+
+def queries(corpus: str = "{corpus}", lang: str = "{lang}", generator: str = "{generator}") -> str:
+    return f"{qa_dir(corpus, lang)}/queries/{generator}.json"
+
+
+def llm_report(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{qa_dir(corpus, lang)}/queries/llm.report.json"
+
+
+def llm_checkpoint(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    """Deliberately not a rule output: Snakemake never deletes it, so a killed LLM run resumes from it."""
+    return f"{qa_dir(corpus, lang)}/queries/llm.checkpoint.jsonl"
+
+
+def dataset(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{qa_dir(corpus, lang)}/dataset.json"
+
+
+def provenance(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{qa_dir(corpus, lang)}/provenance.json"
+
+
+def train(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{qa_dir(corpus, lang)}/train.json"
+
+
+def val(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{qa_dir(corpus, lang)}/val.json"
+
+
+def split_report(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{qa_dir(corpus, lang)}/split.json"
+
+
+def model_dir(name: str = "{name}") -> str:
+    """A fine-tuned model's folder (SentenceTransformer(path) loads it offline)."""
+    return f"{RESULTS}/models/{name}"
+
+
+def onnx_dir(name: str = "{name}") -> str:
+    """A fine-tuned model's ONNX export (model.onnx, model_int8.onnx, parity.json; rule export_onnx)."""
+    return f"{RESULTS}/models/{name}.onnx"
+
+
+def reranker_dir(name: str = "{name}") -> str:
+    """A fine-tuned cross-encoder (CrossEncoder(path) loads it; rule finetune_reranker)."""
+    return f"{RESULTS}/rerankers/{name}"
+
+
+def eval_summary(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    """`lang` is a language, or "src-tgt" for a cross-lingual run."""
+    return f"{RESULTS}/eval/{model}/{corpus}/{lang}.csv"
+
+
+def eval_queries(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{RESULTS}/eval/{model}/{corpus}/{lang}.queries.csv"
+
+
+def compression_summary(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    """One row per dims x precision variant of a dense model (evaluation.compression)."""
+    return f"{RESULTS}/eval/{model}/{corpus}/{lang}.compression.csv"
+
+
+def compression_queries(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{RESULTS}/eval/{model}/{corpus}/{lang}.compression.queries.csv"
+
+
+def crosscheck(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{RESULTS}/eval/{model}/{corpus}/{lang}.crosscheck.json"
+
+
+def ir_evaluator_csv(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{RESULTS}/eval/{model}/{corpus}/{lang}.ir_evaluator.csv"
+
+
+def comparison(a: str = "{a}", b: str = "{b}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{RESULTS}/eval/compare/{a}__vs__{b}/{corpus}/{lang}.json"
+
+
+def mteb_result(model: str = "{model}", task: str = "{task}") -> str:
+    return f"{RESULTS}/mteb/{model}/{task}.json"
+
+
+def mteb_card(model: str = "{model}") -> str:
+    return f"{RESULTS}/mteb/{model}/README.md"
+
+
+def published(name: str = "{name}") -> str:
+    return f"{RESULTS}/published/{name}"
+
+
+REPORT_DIR = f"{RESULTS}/report"
+
+
+def summary_csv() -> str:
+    return f"{REPORT_DIR}/summary.csv"
+
+
+def summary_md() -> str:
+    return f"{REPORT_DIR}/summary.md"
+
+
+def deploy_csv() -> str:
+    """Every deployable configuration with quality, size, latency and the Pareto flag (summary.md's table)."""
+    return f"{REPORT_DIR}/deploy.csv"
+
+
+def plot(name: str, fmt: str) -> str:
+    return f"{REPORT_DIR}/plots/{name}.{fmt}"
+
+
+def word2vec(name: str = "{name}", file: str = "{file}") -> str:
+    return f"{RESULTS}/word2vec/{name}/{file}"
+
+
+def log(rule: str, *parts: str) -> str:
+    """A rule's log: logs/<rule>/<wildcards joined by />.log (one per job)."""
+    return f"{LOGS}/{'/'.join((rule, *parts))}.log"
