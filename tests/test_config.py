@@ -149,3 +149,16 @@ def test_tutorial_config_plans_its_full_run(tmp_path, monkeypatch):
     for lang in ("EN", "FR", "CS", "HU"):
         assert f"resources/eu_ai_act/{lang}.html" in res.output
     assert "securities_law" not in res.output  # --configfile replaces the default config
+
+
+def test_full_config_adds_the_reranker_and_the_default_stays_without_it(tmp_path, monkeypatch):
+    """config/full.yaml = the default run + the reranker that does not fit the default's time budget."""
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    full = _dry_run(tmp_path, "--configfile", str(REPO / "config" / "full.yaml"))
+    assert full.returncode == 0, full.output[-3000:]
+    assert "rule finetune_reranker:" in full.output and "results/eval/bm25.minilm-rerank@10/" in full.output
+    default = _dry_run(tmp_path)
+    assert default.returncode == 0, default.output[-3000:]
+    assert "rule finetune_reranker:" not in default.output
+    for rule in ("evaluate_hybrid", "evaluate_compression", "export_onnx", "finetune_model"):
+        assert f"rule {rule}:" in default.output

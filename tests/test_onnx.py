@@ -136,7 +136,7 @@ def test_broken_parity_raises(tiny: Path, qa, tmp_path: Path, monkeypatch: pytes
     """An export whose vectors differ from torch's (pooling the wrong token) is refused, nothing kept."""
     monkeypatch.setattr(onnx_mod, "pool", lambda hidden, mask, how: hidden[:, -1])
     out = tmp_path / "out"
-    with pytest.raises(EmbedlabError, match=r"model\.onnx: min cosine 0\.\d+ to the torch model"):
+    with pytest.raises(EmbedlabError, match=r"model\.onnx: mean cosine 0\.\d+ to the torch model"):
         export_onnx(
             tiny, out, quantize=False, parity_texts=qa.queries, min_cosine=0.99, seed=0,
             int8_fp32_down_proj=False, batch_size=8,

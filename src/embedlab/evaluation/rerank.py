@@ -164,7 +164,7 @@ def evaluate_rerank(
     max_length: int | None,
     latency_queries: int,
 ) -> dict[str, Any]:
-    """Rule `evaluate_rerank`: pipeline `model` (e.g. "minilm>rr-minilm@20") on one val split -> summary CSV
+    """Rule `evaluate_rerank`: pipeline `model` (e.g. "bm25.minilm-rerank@10") on one val split -> summary CSV
     row + per-query CSV, in the formats of `retrieval.evaluate`. `max_length` None: the reranker's own."""
     spec = retriever
     qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
