@@ -274,6 +274,7 @@ def _read(kind: str, file: Path, name: str, speaker_notes: str | None) -> list[B
 
 
 def _log_left_out(corpus: str, loaded: LoadedCorpus) -> None:
+    """One warning per kind of file left out of a folder or archive (also in the chunk file's `left_out`)."""
     if loaded.skipped:
         log.warning(
             "corpus %s: skipped %d unsupported file(s): %s",
@@ -281,27 +282,13 @@ def _log_left_out(corpus: str, loaded: LoadedCorpus) -> None:
             sum(loaded.skipped.values()),
             dict(sorted(loaded.skipped.items())),
         )
-    if loaded.empty:
-        log.warning(
-            "corpus %s: skipped %d file(s) without text: %s",
-            corpus,
-            len(loaded.empty),
-            ", ".join(loaded.empty),
-        )
-    if loaded.unreadable:
-        log.warning(
-            "corpus %s: skipped %d unreadable file(s): %s",
-            corpus,
-            len(loaded.unreadable),
-            ", ".join(loaded.unreadable),
-        )
-    if loaded.needs_ocr:
-        log.warning(
-            "corpus %s: skipped %d PDF(s) without a text layer (run OCR on them): %s",
-            corpus,
-            len(loaded.needs_ocr),
-            ", ".join(loaded.needs_ocr),
-        )
+    for files, what in (
+        (loaded.empty, "file(s) without text"),
+        (loaded.unreadable, "unreadable file(s)"),
+        (loaded.needs_ocr, "PDF(s) without a text layer (run OCR on them)"),
+    ):
+        if files:
+            log.warning("corpus %s: skipped %d %s: %s", corpus, len(files), what, ", ".join(files))
 
 
 def load_text(path: Path, name: str) -> list[Block]:
