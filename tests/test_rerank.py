@@ -21,7 +21,8 @@ from ft_fixtures import build_tiny_model
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.rerank import evaluate_rerank, rerank_qa, reranked_ranks, top_candidates
+from embedlab.evaluation.fusion import top_candidates
+from embedlab.evaluation.rerank import evaluate_rerank, rerank_qa, reranked_ranks
 from embedlab.evaluation.retrieval import (
     chunk_groups,
     load_qa,
@@ -196,7 +197,7 @@ def test_reranked_ranks_and_top_candidates() -> None:
     q = np.array([[1.0, 0.0]], dtype=np.float32)
     d = np.array([[0.5, 0], [0.9, 0], [0.5, 0], [0.1, 0]], dtype=np.float32)
     ties = np.arange(4)
-    assert top_candidates(q, d, ties, 3)[0].tolist() == [1, 0, 2]  # tie 0/2 broken by id order
+    assert top_candidates(q, d, ties, 3).ids[0].tolist() == [1, 0, 2]  # tie 0/2 broken by id order
     before = [np.array([3.0, 4.0])]  # chunks 2 and 3 relevant, ranks 3 and 4
     assert reranked_ranks(before, [[2, 3]], [np.array([2, 1, 0])])[0].tolist() == [1.0, 4.0]
     assert reranked_ranks(before, [[2, 3]], [np.array([1, 0])])[0].tolist() == [3.0, 4.0]

@@ -36,12 +36,12 @@ from embedlab.evaluation.retrieval import (
     QASet,
     RunResult,
     chunk_groups,
+    encode_qa,
     load_qa,
     open_encoder,
     summary_row,
     write_csv,
 )
-from embedlab.models.base import zero_rows
 from embedlab.models.spec import ModelSpec
 
 PRECISIONS = ("float32", "int8", "binary")
@@ -229,17 +229,14 @@ def _encode_once(enc: Any, qa: QASet) -> tuple[np.ndarray, np.ndarray, dict[str,
             f"model {enc.spec.name}: compression needs a dense model (kind {enc.spec.kind} is lexical); "
             "drop it from the compression models"
         )
-    before = dict(enc.stats)
-    t0 = time.perf_counter()
-    d = np.asarray(enc.encode_corpus(qa.corpus), dtype=np.float32)
-    q = np.asarray(enc.encode_queries(qa.queries), dtype=np.float32)
+    e = encode_qa(enc, qa)
     stats = {
-        "encode_seconds": time.perf_counter() - t0,
-        "encoded": enc.stats["encoded"] - before["encoded"],
-        "cached": enc.stats["cached"] - before["cached"],
-        "zero_vectors": zero_rows(q) + zero_rows(d),
+        "encode_seconds": e.seconds,
+        "encoded": e.encoded,
+        "cached": e.cached,
+        "zero_vectors": e.zero_vectors,
     }
-    return d, q, stats
+    return np.asarray(e.corpus, dtype=np.float32), np.asarray(e.queries, dtype=np.float32), stats
 
 
 def evaluate_variants(

@@ -32,13 +32,13 @@ from embedlab.evaluation.retrieval import (
     add_columns,
     chunk_groups,
     costs,
+    encode_qa,
     index_bytes,
     load_qa,
     open_encoder,
     summary_row,
     write_results,
 )
-from embedlab.models.encoders import zero_rows
 from embedlab.models.spec import ModelSpec
 from embedlab.train.data import DatasetFiles, chunk_of, load_training_data
 
@@ -76,36 +76,23 @@ def rank_member(
     Costs count the first set (val) only, so they compare with the member's own evaluation row."""
     enc = open_encoder(spec, device, cache_dir)
     rankings: list[fu.Ranking] = []
-    costs: dict[str, float] = {}
     try:
         for i, qa in enumerate(sets):
-            before = dict(enc.stats)
+            e = encode_qa(enc, qa)
             t0 = time.perf_counter()
-            d = enc.encode_corpus(qa.corpus)
-            q = enc.encode_queries(qa.queries)
-            t1 = time.perf_counter()
-            rankings.append(fu.top_candidates(q, d, metrics.tie_order(qa.corpus_ids), candidates))
-            if i == 0:
-                costs = {
-                    "encode": t1 - t0,
-                    "search": time.perf_counter() - t1,
-                    "encoded": enc.stats["encoded"] - before["encoded"],
-                    "cached": enc.stats["cached"] - before["cached"],
-                    "zeros": zero_rows(q) + zero_rows(d),
-                    "query_ms": latency.query_latency_ms(
-                        latency.uncached_query_encoder(enc),
-                        latency.matrix_searcher(d, candidates),
-                        qa.queries,
-                        latency_queries,
-                        seed,
-                    ),
-                    "index_bytes": index_bytes(d),
-                }
+            rankings.append(
+                fu.top_candidates(e.queries, e.corpus, metrics.tie_order(qa.corpus_ids), candidates)
+            )
+            if i == 0:  # val: its costs, and the latency probe while the corpus index is val's
+                val, search = e, time.perf_counter() - t0
+                query_ms = latency.model_query_ms(
+                    enc, e.corpus, candidates, qa.queries, latency_queries, seed
+                )
     finally:
         enc.close()
     return MemberRun(
-        spec.name, rankings, costs["encode"], costs["search"], int(costs["encoded"]), int(costs["cached"]),
-        int(costs["zeros"]), enc.encoder.device, costs["query_ms"], costs["index_bytes"],
+        spec.name, rankings, val.seconds, search, val.encoded, val.cached, val.zero_vectors,
+        enc.encoder.device, query_ms, index_bytes(val.corpus),
     )  # fmt: skip
 
 

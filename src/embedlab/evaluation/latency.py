@@ -88,6 +88,15 @@ def query_latency_ms(
     return float(np.median(encode_ms + search_ms))
 
 
+def model_query_ms(
+    encoder: Any, corpus_vectors: Any, k: int, queries: Sequence[str], n: int, seed: int
+) -> float:
+    """`query_latency_ms` of one model over its corpus vectors: encode a query uncached, search the top k."""
+    return query_latency_ms(
+        uncached_query_encoder(encoder), matrix_searcher(corpus_vectors, k), queries, n, seed
+    )
+
+
 def uncached_query_encoder(encoder: Any) -> Callable[[str], Any]:
     """Encode one query with the model itself: a CachedEncoder is unwrapped so the cache is never asked."""
     raw = getattr(encoder, "encoder", encoder)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from embedlab.errors import EmbedlabError
+from embedlab.evaluation import fusion as fu
 from embedlab.evaluation import latency, metrics
 from embedlab.evaluation.retrieval import (
     QASet,
@@ -29,13 +30,13 @@ from embedlab.evaluation.retrieval import (
     add_columns,
     chunk_groups,
     costs,
+    encode_qa,
     index_bytes,
     load_qa,
     open_encoder,
     summary_row,
     write_results,
 )
-from embedlab.models.encoders import zero_rows
 from embedlab.models.rerank import Reranker
 from embedlab.models.spec import ModelSpec
 
@@ -57,24 +58,6 @@ class RerankRun:
     @property
     def ms_per_query(self) -> float:
         return 1000.0 * self.rerank_seconds / max(len(self.after.qa.queries), 1)
-
-
-def top_candidates(q: Any, d: Any, ties: np.ndarray, k: int, block: int = 256) -> list[np.ndarray]:
-    """Each query's `k` best chunk indices by dot product, best first, ties by `ties` (chunk id order):
-    the order `metrics.relevant_ranks` counts in."""
-    k = min(k, d.shape[0])
-    out: list[np.ndarray] = []
-    for start in range(0, q.shape[0], block):
-        s = q[start : start + block] @ d.T
-        s = np.asarray(s.toarray() if hasattr(s, "toarray") else s, dtype=np.float32)
-        part = (
-            np.argpartition(-s, k - 1, axis=1)[:, :k]
-            if k < s.shape[1]
-            else np.tile(np.arange(k), (len(s), 1))
-        )
-        for row, cand in zip(s, part, strict=True):
-            out.append(cand[np.lexsort((ties[cand], -row[cand]))])
-    return out
 
 
 def reranked_ranks(
@@ -109,35 +92,24 @@ def rerank_qa(
         raise EmbedlabError(f"rerank top_k is {top_k}: rerank at least the top 1 candidate")
     enc = open_encoder(retriever, device, cache_dir)
     try:
-        t0 = time.perf_counter()
-        d = enc.encode_corpus(qa.corpus)  # lexical models need the corpus first
-        q = enc.encode_queries(qa.queries)
-        t1 = time.perf_counter()
-        retriever_ms = latency.query_latency_ms(
-            latency.uncached_query_encoder(enc), latency.matrix_searcher(d, top_k), qa.queries,
-            latency_queries, seed,
-        )  # fmt: skip
-        probe = time.perf_counter() - t1
-        t0, t1 = t0 + probe, t1 + probe  # the latency probe is neither encoding nor search
+        e = encode_qa(enc, qa)
+        retriever_ms = latency.model_query_ms(enc, e.corpus, top_k, qa.queries, latency_queries, seed)
     finally:
         enc.close()
-    zeros = zero_rows(q) + zero_rows(d)
-    if zeros:
-        log.warning("%s: %d zero vectors: they score 0 against everything", retriever.name, zeros)
+    d = e.corpus
+    t1 = time.perf_counter()
     ties = metrics.tie_order(qa.corpus_ids)
-    ranks = metrics.relevant_ranks(q, d, qa.relevant, ties)
-    cands = top_candidates(q, d, ties, top_k)
+    ranks = metrics.relevant_ranks(e.queries, d, qa.relevant, ties)
+    cands = list(fu.top_candidates(e.queries, d, ties, top_k).ids)
     t2 = time.perf_counter()
     scores = reranker.rerank_many(qa.queries, [[qa.corpus[i] for i in c] for c in cands])
     order = [c[np.lexsort((np.arange(len(c)), -s))] for c, s in zip(cands, scores, strict=True)]
     t3 = time.perf_counter()
     after = reranked_ranks(ranks, qa.relevant, order)
-    stats = enc.stats
-    dim = int(d.shape[1]) if d.ndim == 2 else None
 
     def run(r: list[np.ndarray], search: float) -> RunResult:
-        return RunResult(qa, r, metrics.per_query(r, ks), t1 - t0, search, stats["encoded"], stats["cached"],
-                         zeros, dim, corpus_vectors=d)  # fmt: skip
+        return RunResult(qa, r, metrics.per_query(r, ks), e.seconds, search, e.encoded, e.cached,
+                         e.zero_vectors, e.dim, corpus_vectors=d)  # fmt: skip
 
     return RerankRun(run(ranks, t2 - t1), run(after, t3 - t1), order, t3 - t2, retriever_ms)
 

@@ -121,15 +121,30 @@ class RunResult:
     corpus_vectors: Any = None  # what the latency probe searches (dense rows, or BM25's sparse ones)
 
 
-def retrieve(
-    encoder: Encoder | CachedEncoder, qa: QASet, ks: Sequence[int], top: int | None = None
-) -> RunResult:
-    """Encode chunks then queries (lexical models need the corpus first), rank, compute per-query metrics."""
+@dataclass
+class Encoded:
+    """A query set's chunk and query vectors, and what producing them cost (columns of the summary row)."""
+
+    corpus: Any
+    queries: Any
+    seconds: float
+    encoded: int  # texts the model computed
+    cached: int  # texts the embedding cache served
+    zero_vectors: int
+
+    @property
+    def dim(self) -> int | None:
+        return int(self.corpus.shape[1]) if self.corpus.ndim == 2 else None
+
+
+def encode_qa(encoder: Encoder | CachedEncoder, qa: QASet) -> Encoded:
+    """Chunks then queries (a lexical model indexes the corpus first), through the cache when there is one;
+    every evaluator (plain, hybrid member, rerank retriever, compression) encodes through here."""
     t0 = time.perf_counter()
     before = dict(getattr(encoder, "stats", {}))
     d = encoder.encode_corpus(qa.corpus)
     q = encoder.encode_queries(qa.queries)
-    t1 = time.perf_counter()
+    seconds = time.perf_counter() - t0
     zeros = zero_rows(q) + zero_rows(d)
     if zeros:
         log.warning(
@@ -137,14 +152,26 @@ def retrieve(
             encoder.spec.name,
             zeros,
         )
-    ranks = metrics.relevant_ranks(q, d, qa.relevant, metrics.tie_order(qa.corpus_ids), top=top)
-    values = metrics.per_query(ranks, ks)
-    t2 = time.perf_counter()
     stats = getattr(encoder, "stats", None)
     encoded = stats["encoded"] - before.get("encoded", 0) if stats else len(qa.corpus) + len(qa.queries)
     cached = stats["cached"] - before.get("cached", 0) if stats else 0
-    dim = int(d.shape[1]) if d.ndim == 2 else None
-    return RunResult(qa, ranks, values, t1 - t0, t2 - t1, encoded, cached, zeros, dim, d)
+    return Encoded(d, q, seconds, encoded, cached, zeros)
+
+
+def retrieve(
+    encoder: Encoder | CachedEncoder, qa: QASet, ks: Sequence[int], top: int | None = None
+) -> RunResult:
+    """Encode (`encode_qa`), rank, compute per-query metrics."""
+    e = encode_qa(encoder, qa)
+    t0 = time.perf_counter()
+    ranks = metrics.relevant_ranks(
+        e.queries, e.corpus, qa.relevant, metrics.tie_order(qa.corpus_ids), top=top
+    )
+    values = metrics.per_query(ranks, ks)
+    return RunResult(
+        qa, ranks, values, e.seconds, time.perf_counter() - t0, e.encoded, e.cached, e.zero_vectors, e.dim,
+        e.corpus,
+    )  # fmt: skip
 
 
 def open_encoder(spec: ModelSpec, device: str, cache_dir: str | Path | None) -> CachedEncoder:
@@ -303,13 +330,7 @@ def evaluate_qa(
     enc = open_encoder(model_spec, device, cache_dir)
     try:
         run = retrieve(enc, qa, ks, top=top)
-        query_ms = latency.query_latency_ms(
-            latency.uncached_query_encoder(enc),
-            latency.matrix_searcher(run.corpus_vectors, max(ks)),
-            qa.queries,
-            latency_queries,
-            seed,
-        )
+        query_ms = latency.model_query_ms(enc, run.corpus_vectors, max(ks), qa.queries, latency_queries, seed)
     finally:
         enc.close()
     row = summary_row(
