@@ -111,10 +111,9 @@ rule evaluate_rerank:
         val=layout.val(),
         chunks=layout.chunks(),
         model=lambda wc: plan.model_inputs(config, PIPELINES[wc.model].retriever),
-        reranker=lambda wc: (
-            [layout.reranker_dir(PIPELINES[wc.model].reranker)]
-            if PIPELINES[wc.model].reranker in RERANKERS
-            else []
+        reranker=branch(
+            lambda wc: PIPELINES[wc.model].reranker in RERANKERS,
+            then=lambda wc: layout.reranker_dir(PIPELINES[wc.model].reranker),
         ),
     output:
         summary=layout.eval_summary(),
