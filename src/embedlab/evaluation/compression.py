@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ import numpy as np
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import latency, metrics
 from embedlab.evaluation.retrieval import (
+    Encoded,
     QASet,
     RunResult,
     chunk_groups,
@@ -222,21 +223,15 @@ def index_searcher(index: CompressedIndex, k: int, candidates: int) -> Callable[
     return search
 
 
-def _encode_once(enc: Any, qa: QASet) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """Chunks then queries, through the cache; the stats a summary row reports."""
+def _encode_once(enc: Any, qa: QASet) -> Encoded:
+    """Chunks then queries, through the cache (`encode_qa`), as float32; a lexical model is refused."""
     if enc.encoder.lexical:
         raise EmbedlabError(
             f"model {enc.spec.name}: compression needs a dense model (kind {enc.spec.kind} is lexical); "
             "drop it from the compression models"
         )
     e = encode_qa(enc, qa)
-    stats = {
-        "encode_seconds": e.seconds,
-        "encoded": e.encoded,
-        "cached": e.cached,
-        "zero_vectors": e.zero_vectors,
-    }
-    return np.asarray(e.corpus, dtype=np.float32), np.asarray(e.queries, dtype=np.float32), stats
+    return replace(e, corpus=np.asarray(e.corpus, np.float32), queries=np.asarray(e.queries, np.float32))
 
 
 def evaluate_variants(
@@ -271,7 +266,8 @@ def evaluate_variants(
     per_query: list[list[Any]] = []
     names = metrics.metric_names(ks)
     try:
-        d, q, stats = _encode_once(enc, qa)
+        e = _encode_once(enc, qa)
+        d, q = e.corpus, e.queries
         sample = latency.sample_queries(qa.queries, latency_queries, seed)
         vectors, encode_ms = latency.timed(latency.uncached_query_encoder(enc), sample)
         for v in variants(dims, precisions, d.shape[1]):
@@ -279,8 +275,8 @@ def evaluate_variants(
             index = CompressedIndex(d, v, spec.normalize)
             ranks = compressed_ranks(index, index.query(q), qa.relevant, ties, candidates)
             values = metrics.per_query(ranks, ks)
-            run = RunResult(qa, ranks, values, stats["encode_seconds"], time.perf_counter() - t0,
-                            stats["encoded"], stats["cached"], stats["zero_vectors"], v.dims)  # fmt: skip
+            run = RunResult(qa, ranks, values, e.seconds, time.perf_counter() - t0, e.encoded, e.cached,
+                            e.zero_vectors, v.dims)  # fmt: skip
             row = summary_row(
                 run, ks, spec.name, spec.kind, corpus, lang, enc.encoder.device, bootstrap_samples, seed
             )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from embedlab.report.mdtable import md_table
-from embedlab.report.plots import _metric_label, model_colors, new_figure
+from embedlab.report.plots import metric_label, model_colors, new_figure
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -128,7 +128,7 @@ def _with_ci(r: Any, metric: str) -> str:
 
 def deploy_markdown(table: pd.DataFrame, metric: str) -> list[str]:
     """Markdown lines: one table per corpus/language (from `deploy_table`), Pareto rows marked ✓."""
-    label = _metric_label(metric)
+    label = metric_label(metric)
     header = ["configuration", f"{label} [95 % CI]", "bytes / vector", "index size", "query ms", "Pareto"]
     lines: list[str] = []
     for (corpus, lang), sub in table.groupby(list(KEYS), sort=True):
@@ -208,7 +208,7 @@ def deploy_figure(table: pd.DataFrame, metric: str, models: Sequence[str] = ()) 
             ax = axes[row][col]
             _panel(ax, sub, cost, metric, colors, markers)
             ax.set_xlabel(xlabel)
-            ax.set_ylabel(_metric_label(metric))
+            ax.set_ylabel(metric_label(metric))
             ax.set_title(f"{corpus}/{lang}")
     shown = [m for m in names if m in set(table["model"])]
     handles = [Line2D([], [], marker="o", linestyle="", color=colors[m], label=m) for m in shown]
@@ -217,5 +217,5 @@ def deploy_figure(table: pd.DataFrame, metric: str, models: Sequence[str] = ()) 
                 Line2D([], [], marker="o", linestyle="", markerfacecolor="none", markeredgecolor="black",
                        markersize=11, label="Pareto (quality, bytes, latency)")]  # fmt: skip
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
-    fig.suptitle(f"{_metric_label(metric)} vs size and latency")
+    fig.suptitle(f"{metric_label(metric)} vs size and latency")
     return fig

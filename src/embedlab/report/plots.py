@@ -96,7 +96,7 @@ def dataset_label(corpus: str, lang: str) -> str:
     return f"{lang}\n{corpus}"
 
 
-def _metric_label(metric: str) -> str:
+def metric_label(metric: str) -> str:
     name, _, k = metric.partition("@")
     pretty = {"mrr": "MRR", "hit": "Hit rate", "ndcg": "nDCG", "recall": "Recall", "map": "MAP"}.get(
         name, name
@@ -126,11 +126,11 @@ def mrr_heatmap(summary: pd.DataFrame, metric: str, models: Sequence[str]) -> Fi
         vmin=0,
         vmax=1,
         linewidths=0.5,
-        cbar_kws={"label": _metric_label(metric)},
+        cbar_kws={"label": metric_label(metric)},
     )
     ax.set_xlabel("language (corpus)")
     ax.set_ylabel("model")
-    ax.set_title(f"{_metric_label(metric)} on the validation queries")
+    ax.set_title(f"{metric_label(metric)} on the validation queries")
     ax.tick_params(axis="x", rotation=0)
     ax.tick_params(axis="y", rotation=0)
     return fig
@@ -191,9 +191,9 @@ def finetune_bars(summary: pd.DataFrame, metric: str, models: Sequence[str]) -> 
         ax.set_ylim(0, 1.15)
         ax.set_title(corpus)
         ax.set_xlabel("language")
-        ax.set_ylabel(_metric_label(metric) if ax is axes[0] else "")
+        ax.set_ylabel(metric_label(metric) if ax is axes[0] else "")
         ax.legend(loc="upper left", fontsize=8)
-    fig.suptitle(f"Fine-tuned vs base: {_metric_label(metric)} with 95 % CI, paired test p-value")
+    fig.suptitle(f"Fine-tuned vs base: {metric_label(metric)} with 95 % CI, paired test p-value")
     return fig
 
 
