@@ -87,6 +87,10 @@ def _planted(tiny: Path, out: Path) -> DatasetFiles:
 
 @pytest.fixture(scope="module")
 def setup(corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    import torch
+
+    # the tiny model's training is only reproducible for a fixed thread count: earlier tests change it
+    torch.set_num_threads(2)
     root = tmp_path_factory.mktemp("rerank")
     tiny = build_tiny_model(corpora, root / "tiny")
     files = _planted(tiny, root / "data")
