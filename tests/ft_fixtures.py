@@ -30,23 +30,34 @@ def build_dataset_files(corpora: Path, name: str, out: Path, val_fraction: float
 
 
 def build_tiny_model(corpora: Path, out: Path, vocab_size: int = 3000) -> Path:
-    """A 2-layer, 64-wide BERT with mean pooling and a WordPiece vocabulary trained on the corpora."""
+    """A 2-layer, 64-wide BERT with mean pooling and a WordPiece vocabulary made from the corpora.
+
+    The vocabulary is counted, not trained: tokenizers' WordPiece trainer breaks ties in a different order
+    in every process, so its vocabulary (and every test result built on the tiny model) changed run to run.
+    Here: every character (initial and ##continuation), then the most frequent words, ties by spelling."""
+    from collections import Counter
+
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    texts = []
+    normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
+    splitter = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
     for _, _, rel, ranges in SLICES.values():
         lines = (corpora / rel).read_text(encoding="utf-8").splitlines()
-        texts += [line for a, b in ranges for line in lines[a - 1 : b] if line.strip()]
+        for line in (line for a, b in ranges for line in lines[a - 1 : b]):
+            counts.update(w for w, _ in splitter.pre_tokenize_str(normalizer.normalize_str(line)))
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True, handle_chinese_chars=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    pieces = sorted({w[0] for w in counts}) + sorted({f"##{c}" for w in counts for c in w[1:]})
+    words = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if len(w) > 1]
+    tokens = special + pieces + words[: max(0, vocab_size - len(special) - len(pieces))]
+    tok = Tokenizer(models.WordPiece({t: i for i, t in enumerate(tokens)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = splitter
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=special))
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B [SEP]",
