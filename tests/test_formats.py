@@ -373,6 +373,9 @@ def test_mixed_folder_runs_to_a_dataset_and_lists_what_was_skipped(tmp_path, cor
         chunk_corpus(folder, chunks, "mixed", "en", 128, 16, "cl100k_base", "keep", "apart")
     assert "skipped 2 unsupported file(s): {'.png': 1, '.xlsx': 1}" in caplog.text
     assert io.read_json(chunks)["left_out"] == loaded.left_out()
+    written = io.read_json(chunks)["chunks"]
+    assert all(c["heading_path"].split(" › ")[0] == c["source"] for c in written)  # the file tops the path
+    assert "office/policy.docx › Travel policy › Booking flights" in {c["heading_path"] for c in written}
     queries = []
     for generator in ("ict", "headings"):
         queries.append(tmp_path / f"{generator}.json")
@@ -409,8 +412,16 @@ def test_a_zip_of_the_folder_reads_the_same(tmp_path, corpora):
 
 
 def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
-    locked = tmp_path / "locked.docx"  # what Word writes for a password: an OLE container, not a zip
-    locked.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504)
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    plain = make_docx(tmp_path / "plain.docx")
+    locked = tmp_path / "locked.docx"  # encrypted as Word does with a password (ECMA-376 agile encryption)
+    with open(plain, "rb") as src, open(locked, "wb") as out:
+        OOXMLFile(src).encrypt("secret", out)
+    plain.unlink()
+    legacy = tmp_path / "legacy.pptx"  # a 97-2003 binary file renamed: an OLE container, no encrypted package
+    olefile_header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504
+    legacy.write_bytes(olefile_header + "PowerPoint Document".encode("utf-16-le"))
     deck = make_pptx(tmp_path / "deck.pptx")
     broken = tmp_path / "broken.pptx"
     broken.write_bytes(deck.read_bytes()[: deck.stat().st_size // 2])
@@ -418,6 +429,7 @@ def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
     nonav = make_epub(tmp_path / "nonav.epub", nav=False)
     return {
         "password-protected": locked,
+        "old binary Office file": legacy,
         "not a readable PowerPoint": broken,
         "no navigation document": nonav,
     }
@@ -437,7 +449,7 @@ def test_bad_files_are_one_line_alone_and_skipped_in_a_folder(tmp_path, caplog):
         loaded = load_corpus(folder, "c", "apart")
     assert {b.source for b in loaded.blocks} == {"ok.md"}
     assert loaded.unreadable == sorted(p.name for p in bad.values())
-    assert "skipped 3 unreadable file(s)" in caplog.text
+    assert "skipped 4 unreadable file(s)" in caplog.text
 
 
 @pytest.mark.parametrize("member", ["../escape.md", "/tmp/absolute.md", "a/../../escape.md"])

@@ -156,7 +156,8 @@ def chunk_blocks(
     collapsed (`collapse_identical`).
 
     Code paragraphs (``` fenced by the loaders) stay, or go with `code_blocks="drop"`. In a folder of
-    several files, groups start with the file name, so two files' "Example" sections never share one.
+    several files, the file's relative path tops the heading path and starts the group, so two files'
+    "Example" sections never share one (`headings` keeps the document's own headings, for the queries).
     """
     from llama_index.core.node_parser import SentenceSplitter
 
@@ -206,7 +207,9 @@ def chunk_blocks(
                         "source": block.source,
                         "page": part.page_at(max(start, 0)) if part.pages else None,
                         "headings": [h.to_json() for h in block.headings],
-                        "heading_path": PATH_SEP.join(h.display() for h in block.headings),
+                        "heading_path": PATH_SEP.join(
+                            [block.source] * several + [h.display() for h in block.headings]
+                        ),
                         "group": group,
                         "n_tokens": len(count(piece)),
                     }

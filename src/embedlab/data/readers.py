@@ -46,15 +46,20 @@ def require(module: str, path: Path | str) -> ModuleType:
 
 
 def check_ooxml(path: Path, kind: str) -> None:
-    """An Office Open XML file (.docx, .pptx) is a zip; an encrypted one is an OLE container, anything
-    else is damaged. Both are one line naming the file and what to do."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-    if head == _CFB_MAGIC:
+    """An Office Open XML file (.docx, .pptx) is a zip. A password turns it into an OLE (compound file)
+    container holding an `EncryptedPackage` stream; an OLE file without one is the old binary format
+    (.doc / .ppt) under a new name; anything else is damaged. Each is one line naming the file and the fix."""
+    data = path.read_bytes()
+    if data.startswith(_CFB_MAGIC):
+        if "EncryptedPackage".encode("utf-16-le") in data:  # directory entry names are UTF-16LE
+            raise UnreadableFile(
+                f"{path} is password-protected (an encrypted {kind} file): save a copy without a password"
+            )
         raise UnreadableFile(
-            f"{path} is password-protected (an encrypted {kind} file): save a copy without a password"
+            f"{path} is an old binary Office file (97-2003 format) named like a {kind} file: "
+            f"save it in the {kind} (Office Open XML) format"
         )
-    if not head.startswith(b"PK"):
+    if not data.startswith(b"PK"):
         raise UnreadableFile(
             f"{path} is not a readable {kind} file (not a zip package): re-save or replace it"
         )
