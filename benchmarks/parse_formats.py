@@ -6,8 +6,11 @@ The 44 Markdown pages of `../shared/corpora/product_docs` are converted once int
 the Markdown folder, and PDFs without bookmarks (Helvetica, headings set larger/bold: the typography path).
 Each folder is then read by `load_corpus`, best of `--repeat` runs; MB/s is of the input files, and pages/s
 is PDF pages per second, else Markdown pages (files) per second. One process, so the numbers are per core.
+The "pdf with tables" rows read `../shared/corpora/report_pdf` (two NIST reports, their tables ruled as
+Word draws them) with the table finder (embedlab.data.pdf_tables, the `pdf` extra) and without it.
 
 Usage: .venv/bin/python benchmarks/parse_formats.py [--corpora ../shared/corpora] [--repeat 3]
+       [--only markdown,docx,pptx,rst,html,epub,zip,pdf,pdf_tables]   (rows to run; default all)
 """
 
 from __future__ import annotations
@@ -19,14 +22,20 @@ import tempfile
 import textwrap
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
 
+from embedlab.data import pdf_tables  # noqa: E402
 from embedlab.data.corpus import load_corpus  # noqa: E402
 from embedlab.data.markup import Item, markdown_items  # noqa: E402
+
+CONVERTED = ("docx", "pptx", "rst", "html", "epub", "zip", "pdf")
+ROWS = ("markdown", *CONVERTED, "pdf_tables")
 
 
 def docs(folder: Path) -> dict[str, list[Item]]:
@@ -150,37 +159,80 @@ def best(folder: Path, repeat: int) -> tuple[float, int]:
     return min(times), blocks
 
 
+@contextmanager
+def without_table_finder() -> Iterator[None]:
+    """PDFs read as without the `pdf` extra (pdf_tables finds no pdfplumber)."""
+    saved = pdf_tables._pdfplumber
+    pdf_tables._pdfplumber = lambda: None
+    try:
+        yield
+    finally:
+        pdf_tables._pdfplumber = saved
+
+
+def pdf_table_rows(folder: Path, repeat: int) -> list[str]:
+    """The report PDFs without and with the table finder: blocks, seconds, MB/s, pages/s, tables found."""
+    import pdfplumber
+    from pypdf import PdfReader
+
+    files = sorted(folder.glob("*.pdf"))
+    pages = sum(len(PdfReader(str(f)).pages) for f in files)
+    tables = sum(len(t) for f in files for t in pdf_tables.find_tables(pdfplumber, f).values())
+    mb = size_mb(folder)
+    with without_table_finder():
+        plain = best(folder, repeat)
+    found = best(folder, repeat)
+    out = []
+    for label, (seconds, blocks) in (("report_pdf, no table finder", plain), (f"{tables} tables", found)):
+        cells = [f"pdf with tables ({label})", f"{mb:.2f}", str(blocks), f"{seconds:.2f}"]
+        cells += [f"{mb / seconds:.2f}", f"{pages / seconds:.1f}"]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpora", default=str(REPO.parent / "shared" / "corpora"))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only", default=",".join(ROWS), help="comma-separated rows to run: " + ",".join(ROWS)
+    )
     args = parser.parse_args()
+    only = [name for name in args.only.split(",") if name]
+    unknown = sorted(set(only) - set(ROWS))
+    if unknown:
+        parser.error(f"unknown rows {unknown}: choose from {', '.join(ROWS)}")
     source = Path(args.corpora) / "product_docs"
     pages = docs(source)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        folders = {name: root / name for name in ("docx", "pptx", "rst", "html", "epub", "zip", "pdf")}
+        folders = {name: root / name for name in CONVERTED if name in only}
         for folder in folders.values():
             folder.mkdir()
+        writers = {"docx": write_docx, "pptx": write_pptx, "rst": write_rst, "html": write_html}
         pdf_pages = 0
         for name, items in pages.items():
             flat = name.replace("/", "__")
-            write_docx(items, folders["docx"] / f"{flat}.docx")
-            write_pptx(items, folders["pptx"] / f"{flat}.pptx")
-            write_rst(items, folders["rst"] / f"{flat}.rst")
-            write_html(items, folders["html"] / f"{flat}.html")
-            pdf_pages += write_pdf(items, folders["pdf"] / f"{flat}.pdf")
-        write_epub(pages, folders["epub"] / "docs.epub")
-        shutil.make_archive(str(folders["zip"] / "docs"), "zip", source)
-        assert zipfile.is_zipfile(folders["zip"] / "docs.zip")
+            for kind, write in writers.items():
+                if kind in folders:
+                    write(items, folders[kind] / f"{flat}.{kind}")
+            if "pdf" in folders:
+                pdf_pages += write_pdf(items, folders["pdf"] / f"{flat}.pdf")
+        if "epub" in folders:
+            write_epub(pages, folders["epub"] / "docs.epub")
+        if "zip" in folders:
+            shutil.make_archive(str(folders["zip"] / "docs"), "zip", source)
+            assert zipfile.is_zipfile(folders["zip"] / "docs.zip")
         print(f"{len(pages)} Markdown pages, {size_mb(source):.2f} MB; PDF {pdf_pages} pages")
         print("| format | input MB | blocks | seconds | MB/s | pages/s |")
         print("|---|---|---|---|---|---|")
-        for name, folder in [("markdown", source), *folders.items()]:
+        for name, folder in [("markdown", source)] * ("markdown" in only) + list(folders.items()):
             seconds, blocks = best(folder, args.repeat)
             mb = size_mb(folder)
             rate = f"{pdf_pages / seconds:.1f}" if name == "pdf" else f"{len(pages) / seconds:.1f}"
             print(f"| {name} | {mb:.2f} | {blocks} | {seconds:.2f} | {mb / seconds:.2f} | {rate} |")
+        if "pdf_tables" in only:
+            print("\n".join(pdf_table_rows(Path(args.corpora) / "report_pdf", args.repeat)))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """PDF documents through pypdf: layout artefacts removed, wrapped lines re-joined, structure from the PDF's
 outline (bookmarks) when it has one, else from the text (legal markers, numbered sections), else from its
-typography (font size and bold runs, pdf_fonts), pages kept."""
+typography (font size and bold runs, pdf_fonts), pages kept. Tables (pdf_tables, with the `pdf` extra) are
+paragraphs of one row each, never joined with prose; a row is a heading only when it is a single cell that
+prints a bookmark's title (a group row across the table)."""
 
 from __future__ import annotations
 
@@ -11,8 +13,9 @@ from typing import Any
 
 from embedlab.data.markup import heading_of
 from embedlab.data.outline import Block, Heading, OutlineBuilder, TextStructure, split_title
-from embedlab.data.pdf_cleanup import clean_pages, fold_compat
+from embedlab.data.pdf_cleanup import ROW_MARK, clean_pages, fold_compat, is_row
 from embedlab.data.pdf_fonts import heading_levels, styled_lines
+from embedlab.data.pdf_tables import Piece, extract_page, with_table_rows
 from embedlab.data.readers import UnreadableFile
 from embedlab.data.section_numbers import NumberedSections, split_number
 from embedlab.errors import EmbedlabError
@@ -33,8 +36,9 @@ class NoTextLayer(EmbedlabError):
 def load_pdf(path: Path, name: str) -> list[Block]:
     """PDF through pypdf, page by page: running headers/footers, page numbers and contents pages dropped,
     hyphenated line ends resolved, wrapped lines re-joined (without a space between CJK characters), a line
-    ending a sentence ends the paragraph, and each block remembers the page of every paragraph."""
-    reader, pages = _read(path)
+    ending a sentence ends the paragraph, each table row is a paragraph of its own, and each block remembers
+    the page of every paragraph."""
+    reader, pages, pieces = _read(path)
     if not any(text.strip() for text in pages):
         raise NoTextLayer(
             f"{path} has no text layer (no extractable text on any of its {len(pages)} pages; a scan?): "
@@ -43,7 +47,7 @@ def load_pdf(path: Path, name: str) -> list[Block]:
     empty_pages = sum(1 for text in pages if not text.strip())
     if empty_pages:
         log.warning("%s: %d of %d pages have no extractable text (skipped)", path, empty_pages, len(pages))
-    lines = clean_pages(pages)
+    lines = clean_pages(with_table_rows(path, pages, pieces))
     builder = OutlineBuilder(name)
     entries = _outline(reader)
     if len(entries) >= 2:
@@ -79,7 +83,7 @@ def _font_entries(reader: Any, pages: list[list[str]]) -> list[OutlineEntry]:
     return entries
 
 
-def _read(path: Path) -> tuple[Any, list[str]]:
+def _read(path: Path) -> tuple[Any, list[str], list[list[Piece]]]:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
@@ -96,12 +100,12 @@ def _read(path: Path) -> tuple[Any, list[str]]:
                 raise UnreadableFile(
                     f"{path} is encrypted with a password: decrypt it (e.g. qpdf --decrypt) first"
                 )
-        pages = [page.extract_text() or "" for page in reader.pages]
+        extracted = [extract_page(page) for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
         raise UnreadableFile(f"{path} is not a readable PDF ({exc}): re-export or replace it") from exc
-    if not pages:
+    if not extracted:
         raise UnreadableFile(f"{path} has no pages: replace it")
-    return reader, pages
+    return reader, [text for text, _ in extracted], [pieces for _, pieces in extracted]
 
 
 def _key(text: str) -> str:
@@ -147,16 +151,20 @@ def _outline(reader: Any) -> list[OutlineEntry]:
 
 
 def _anchor(lines: list[str], start: int, key: str) -> tuple[int, int] | None:
-    """(first line, line count) of the lines from `start` on that spell the bookmark title, or None."""
+    """(first line, line count) of the lines from `start` on that spell the bookmark title, or None. A table
+    row spells one only alone and as a single cell: a group row across the table ("Protect Software (PS)")."""
     for i in range(start, len(lines)):
         joined = ""
         for span in range(1, MAX_TITLE_LINES + 1):
             if i + span > len(lines):
                 break
-            joined += _key(lines[i + span - 1])
+            line = lines[i + span - 1]
+            if is_row(line) and (span > 1 or " | " in line):
+                break
+            joined += _key(line)
             if joined == key:
                 return i, span
-            if not key.startswith(joined):
+            if not key.startswith(joined) or is_row(line):
                 break
     return None
 
@@ -187,12 +195,16 @@ def _build_from_outline(builder: OutlineBuilder, pages: list[list[str]], entries
 
 
 def _build_from_text(builder: OutlineBuilder, pages: list[list[str]]) -> None:
-    """Structure from the lines: legal markers (chapters, articles…) first, else numbered sections."""
+    """Structure from the lines: legal markers (chapters, articles…) first, else numbered sections; table
+    rows are neither."""
     lines = [(index + 1, line) for index, page in enumerate(pages) for line in page]
-    structure = TextStructure(builder, [line for _, line in lines])
+    structure = TextStructure(builder, [line for _, line in lines if not is_row(line)])
     numbered = NumberedSections()
     writer = _ParagraphWriter(builder)
     for k, (page, line) in enumerate(lines):
+        if is_row(line):
+            writer.line(line, page)
+            continue
         if structure.feed(line, page):
             writer.after_structure()
             continue
@@ -207,7 +219,7 @@ def _build_from_text(builder: OutlineBuilder, pages: list[list[str]]) -> None:
 
 class _ParagraphWriter:
     """Re-joins the lines of a paragraph wrapped by the layout (also across a page break); a line that
-    ends a sentence ends the paragraph."""
+    ends a sentence ends the paragraph. A table row is a paragraph of its own: nothing joins it."""
 
     def __init__(self, builder: OutlineBuilder) -> None:
         self.builder = builder
@@ -227,6 +239,10 @@ class _ParagraphWriter:
         )
 
     def line(self, line: str, page: int) -> None:
+        if is_row(line):
+            self.builder.paragraph(line.removeprefix(ROW_MARK), page)
+            self.open = False
+            return
         if self.open:
             prev = self.builder.blocks[-1].paragraphs[-1]
             joiner = "" if (is_cjk(prev[-1]) or is_cjk(line[0])) else " "

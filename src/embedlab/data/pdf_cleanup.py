@@ -4,7 +4,9 @@ Running headers and footers, page numbers, contents pages, ligatures and line-en
 typesetting, not text: left in, they become chunk text shared by every page (so near-duplicate chunks and
 queries that match the header) and split words that no query can match. Everything here is derived from the
 document itself (repetition across pages, the words it uses elsewhere), never from word lists, so it works
-for any language.
+for any language. Table rows (lines starting with ROW_MARK, see pdf_tables) are the table's own text: they
+are never running lines, page numbers or contents entries, and a cell's wrapped lines are re-joined by the
+same hyphenation evidence as prose.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ _BROKEN = re.compile(r"(\w+(?:[-\u2010]\w+)*)([-\u2010\u00ad])$")  # a word endi
 _HYPHENS = re.compile(r"[-\u2010]")
 _NEXT_WORD = re.compile(r"^(\w+(?:[-\u2010]\w+)*)\S*")
 
+# Unicode noncharacters are reserved for a program's internal use: no text carries them, so they mark table
+# rows inside page text (a row line starts with ROW_MARK; CELL_BREAK sits where a cell's text wrapped).
+ROW_MARK = "\ufdd0"
+CELL_BREAK = "\ufdd1"
+_CELL_HYPHEN = re.compile(rf"(\w+(?:[-\u2010]\w+)*)([-\u2010\u00ad]){CELL_BREAK}(\w+(?:[-\u2010]\w+)*)")
+
 
 @lru_cache(maxsize=4096)
 def _fold_char(ch: str) -> str:
@@ -43,6 +51,18 @@ def fold_compat(text: str) -> str:
     if unicodedata.is_normalized("NFKC", text):
         return text
     return unicodedata.normalize("NFC", "".join(_fold_char(ch) for ch in text))
+
+
+def is_row(line: str) -> bool:
+    """A table row line (written by pdf_tables), not running text."""
+    return line.startswith(ROW_MARK)
+
+
+def without_marks(text: str) -> str:
+    """Page text as extracted, rid of the two internal marks in the (unseen) case a broken font emits them."""
+    if ROW_MARK in text or CELL_BREAK in text:
+        return text.replace(ROW_MARK, "").replace(CELL_BREAK, "")
+    return text
 
 
 def line_key(line: str) -> str:
@@ -70,7 +90,8 @@ def page_lines(pages: list[str]) -> list[list[str]]:
 def running_keys(pages: list[list[str]]) -> set[str]:
     """Keys of lines at a page edge that come back on most pages: running headers and footers."""
     counts: Counter[str] = Counter()
-    for lines in pages:
+    for page in pages:
+        lines = [ln for ln in page if not is_row(ln)]
         counts.update({line_key(ln) for ln in lines[:EDGE_LINES] + lines[-EDGE_LINES:]})
     with_text = sum(1 for lines in pages if lines)
     needed = max(MIN_RUNNING_PAGES, math.ceil(RUNNING_SHARE * with_text))
@@ -80,31 +101,32 @@ def running_keys(pages: list[list[str]]) -> set[str]:
 def strip_page(lines: list[str], running: set[str]) -> list[str]:
     """One page without its running lines and page numbers (peeled off both edges), without running text
     wrapped over two lines anywhere (a title page prints the footer URL on its own line), and without
-    contents entries (a page that is mostly contents entries is dropped whole: its other lines are the
-    contents' own titles and wrapped entries)."""
+    contents entries (a page that is mostly contents entries loses all its text lines: the others are the
+    contents' own titles and wrapped entries). Table rows stay, and the edges are those of the text lines."""
 
     def edge(line: str) -> bool:
         return line_key(line) in running or is_page_number(line)
 
-    lines = list(lines)
+    text = [i for i, line in enumerate(lines) if not is_row(line)]
     for _ in range(EDGE_LINES):
-        if lines and edge(lines[0]):
-            lines.pop(0)
+        if text and edge(lines[text[0]]):
+            text.pop(0)
     for _ in range(EDGE_LINES):
-        if lines and edge(lines[-1]):
-            lines.pop()
-    kept: list[str] = []
-    i = 0
-    while i < len(lines):
-        if i + 1 < len(lines) and line_key(lines[i]) + line_key(lines[i + 1]) in running:
-            i += 2
+        if text and edge(lines[text[-1]]):
+            text.pop()
+    kept: list[int] = []
+    k = 0
+    while k < len(text):
+        if k + 1 < len(text) and line_key(lines[text[k]]) + line_key(lines[text[k + 1]]) in running:
+            k += 2
             continue
-        kept.append(lines[i])
-        i += 1
-    leaders = sum(1 for ln in kept if is_leader_line(ln))
+        kept.append(text[k])
+        k += 1
+    leaders = sum(1 for i in kept if is_leader_line(lines[i]))
     if leaders and 2 * leaders >= len(kept):
-        return []
-    return [ln for ln in kept if not is_leader_line(ln)]
+        kept = []
+    keep = {i for i in kept if not is_leader_line(lines[i])}
+    return [line for i, line in enumerate(lines) if i in keep or is_row(line)]
 
 
 def clean_pages(pages: list[str]) -> list[list[str]]:
@@ -137,25 +159,49 @@ def dehyphenate(pages: list[list[str]]) -> None:
                     words.update(_HYPHENS.split(token))
     for (p, i), (q, j) in pairwise(flat):
         left, right = _BROKEN.search(pages[p][i]), _NEXT_WORD.match(pages[q][j])
-        if left and right:
+        if left and right and not is_row(pages[p][i]):
             at_breaks.update(_sides(left.group(1), right.group(1)))
+    for page in pages:
+        for line in page:
+            if is_row(line):
+                for m in _CELL_HYPHEN.finditer(line):
+                    at_breaks.update(_sides(m.group(1), m.group(3)))
     for k, (p, i) in enumerate(flat):
+        if is_row(pages[p][i]):
+            continue  # its cells are joined below; the line after a row starts afresh (no word starts a row)
         for q, j in (flat[m] for m in range(k + 1, len(flat))):
             left, right = _BROKEN.search(pages[p][i]), _NEXT_WORD.match(pages[q][j])
             if not left or not right:
                 break
-            if left.group(2) == "\u00ad":
-                keep = False
-            elif right.group(1)[0].isupper() and not left.group(1)[-1].isupper():
-                keep = True  # typesetting never breaks a word where its case changes: a compound
-            else:
-                keep = _keep_hyphen(*_sides(left.group(1), right.group(1)), words, at_breaks)
+            keep = _hyphen_kept(left.group(1), left.group(2), right.group(1), words, at_breaks)
             pages[p][i] = pages[p][i][: left.start(2)] + ("-" if keep else "") + right.group(0)
             pages[q][j] = pages[q][j][right.end() :].lstrip()
             if pages[q][j]:
                 break  # else the joined word may continue on the line after
-    for page in pages:  # soft hyphens inside a line are invisible break points: no text
+    for page in pages:
+        page[:] = [_join_cell_lines(ln, words, at_breaks) if is_row(ln) else ln for ln in page]
+        # soft hyphens inside a line are invisible break points: no text
         page[:] = [ln.replace("\u00ad", "") for ln in page if ln.replace("\u00ad", "")]
+
+
+def _join_cell_lines(row: str, words: Counter[str], at_breaks: Counter[str]) -> str:
+    """A row's cells as one line each: a break after a hyphen is decided as at a prose line end, any
+    other break is a space."""
+
+    def join(m: re.Match[str]) -> str:
+        keep = _hyphen_kept(m.group(1), m.group(2), m.group(3), words, at_breaks)
+        return m.group(1) + ("-" if keep else "") + m.group(3)
+
+    return _CELL_HYPHEN.sub(join, row).replace(CELL_BREAK, " ")
+
+
+def _hyphen_kept(left: str, hyphen: str, right: str, words: Counter[str], at_breaks: Counter[str]) -> bool:
+    """Whether `left` + hyphen, broken at a line end before `right`, is a compound that keeps its hyphen."""
+    if hyphen == "\u00ad":
+        return False
+    if right[0].isupper() and not left[-1].isupper():
+        return True  # typesetting never breaks a word where its case changes: a compound
+    return _keep_hyphen(*_sides(left, right), words, at_breaks)
 
 
 def _sides(left: str, right: str) -> tuple[str, str]:

@@ -25,6 +25,8 @@ EXTRAS = {
     "ebooklib": "epub",
     "docutils": "rst",
     "trafilatura": "web",
+    "pdfplumber": "pdf",  # PDF tables row by row (pdf_tables); PDFs load without it
+    "pypdfium2": "pdf",
 }
 
 _CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE compound file: how Office stores an encrypted .docx
