@@ -1,5 +1,8 @@
 # Fine-tuning stage: one model directory per `finetune` entry (backends sentence-transformers, llamaindex,
 # autotrain). The directory is written atomically; SentenceTransformer(path) loads it offline.
+# An entry with gpus/nodes > 1 trains data-parallel under torchrun (embedlab.train.distributed) and asks for
+# gpus x the rule's per-process GPU and memory, and on several nodes for the nodes (resources.data_parallel).
+from embedlab.workflow.resources import data_parallel
 
 
 rule finetune_model:
@@ -15,7 +18,7 @@ rule finetune_model:
         "../envs/train.yaml"
     threads: threads_of("finetune_model", 8)
     resources:
-        **res("finetune_model", gpu=1, mem_mb=8000, runtime=240),
+        **res("finetune_model", runtime=240, **data_parallel(config["finetune"], gpu=1, mem_mb=8000)),
     params:
         datasets=lambda wc: [plan.dataset_files(ds) for ds in config["finetune"][wc.name]["datasets"]],
         args=lambda wc: plan.finetune_args(config, wc.name),

@@ -139,8 +139,24 @@ def _training(facts: dict[str, Any]) -> list[str]:
         ),
         "",
         "Hardware: " + ", ".join(f"{k} {v}" for k, v in facts["hardware"].items()) + ".",
+        *_processes(facts.get("distributed")),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in facts.get("versions", {}).items()) + ".",
         "",
+    ]
+
+
+def _processes(dist: dict[str, Any] | None) -> list[str]:
+    """The world the model was trained in (none for cards of older training.json files)."""
+    if not dist:
+        return []
+    if dist["world_size"] == 1:
+        return ["Processes: world size 1 (one process, no data parallelism)."]
+    return [
+        f"Processes: world size {dist['world_size']} ({dist['nodes']} node(s) x {dist['processes_per_node']} "
+        f"processes, {dist['launcher']}, DDP over {dist['backend']}); {dist['gathered_loss']} gathered the "
+        f"in-batch negatives across devices: effective batch {dist['effective_batch_size']} = "
+        f"{dist['world_size']} x {dist['per_device_batch_size']}. What differs from one process is listed "
+        "in training.json (`distributed`)."
     ]
 
 

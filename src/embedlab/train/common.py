@@ -174,14 +174,19 @@ def val_metrics(model: Any, data: TrainingData, spec: ModelSpec) -> dict[str, di
     return out
 
 
-def build_loss(model: Any, settings: dict[str, Any]) -> Any:
-    """MNRL or its cached variant, wrapped in MatryoshkaLoss when dims are configured."""
+def build_loss(model: Any, settings: dict[str, Any], gather: bool = False) -> Any:
+    """MNRL or its cached variant, wrapped in MatryoshkaLoss when dims are configured.
+
+    `gather` (data-parallel runs): both losses all-gather every rank's embeddings (with gradients), so each
+    query meets the in-batch negatives of all devices, as in one batch of world_size x batch_size."""
     from sentence_transformers.sentence_transformer import losses
 
     if settings["loss"] == "cached_mnrl":
-        loss = losses.CachedMultipleNegativesRankingLoss(model, mini_batch_size=settings["mini_batch_size"])
+        loss = losses.CachedMultipleNegativesRankingLoss(
+            model, mini_batch_size=settings["mini_batch_size"], gather_across_devices=gather
+        )
     else:
-        loss = losses.MultipleNegativesRankingLoss(model)
+        loss = losses.MultipleNegativesRankingLoss(model, gather_across_devices=gather)
     dims = sorted(settings.get("matryoshka_dims") or [], reverse=True)
     if dims:
         full = model.get_embedding_dimension()
@@ -193,10 +198,12 @@ def build_loss(model: Any, settings: dict[str, Any]) -> Any:
     return loss
 
 
-def loss_facts(settings: dict[str, Any]) -> dict[str, Any]:
+def loss_facts(settings: dict[str, Any], gathered: bool = False) -> dict[str, Any]:
     facts: dict[str, Any] = {"name": LOSSES[settings["loss"]]}
     if settings["loss"] == "cached_mnrl":
         facts["mini_batch_size"] = settings["mini_batch_size"]
+    if gathered:
+        facts["gather_across_devices"] = True
     if settings.get("matryoshka_dims"):
         facts["wrapper"] = "MatryoshkaLoss"
         facts["matryoshka_dims"] = sorted(settings["matryoshka_dims"], reverse=True)
@@ -259,13 +266,15 @@ def trainer_callbacks(log_every: int | None = None) -> tuple[Any, Any]:
     return ProgressLog(), EvalAtEnd()
 
 
-def check_pairs(name: str, data: TrainingData, settings: dict[str, Any]) -> None:
-    """At least one full batch (and two pairs): in-batch negatives need company."""
+def check_pairs(name: str, data: TrainingData, settings: dict[str, Any], world_size: int = 1) -> None:
+    """At least one full batch per rank (and two pairs): in-batch negatives need company, and every rank of
+    a data-parallel run needs a batch of its own."""
     n, bs = len(data.pairs), settings["batch_size"]
-    if n < max(bs, 2):
+    if n < max(bs * world_size, 2):
+        ranks = f" for each of {world_size} ranks" if world_size > 1 else ""
         raise EmbedlabError(
-            f"fine-tune {name}: {n} training pairs, fewer than one batch of {bs}: lower "
-            f"finetune.{name}.batch_size, lower dev_fraction, or add documents/queries"
+            f"fine-tune {name}: {n} training pairs, fewer than one batch of {bs}{ranks}: lower "
+            f"finetune.{name}.batch_size (or gpus), lower dev_fraction, or add documents/queries"
         )
 
 

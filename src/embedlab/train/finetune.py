@@ -7,7 +7,8 @@ asked and installed), each in its own module; this one holds the rule's inputs a
 point and the frame the first two share (before, train, after). All of them pick the checkpoint on a dev
 slice carved out of train.json by chunk group; val.json only gives the before/after numbers of the model
 card. The directory is built beside its final place and renamed at the end (`io.atomic_dir`), so a killed
-run never leaves a directory that looks finished.
+run never leaves a directory that looks finished. With `gpus`/`nodes` above 1 the same training runs in
+every rank of a torchrun world (`embedlab.train.distributed`), rank 0 writing into that directory.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec, model_spec, pick_device
+from embedlab.train import distributed
 from embedlab.train.autotrain import autotrain_backend
 from embedlab.train.card import render_model_card
 from embedlab.train.common import (
     CHECKPOINTS,
+    LOSSES,
     check_pairs,
     facts_head,
     hardware,
@@ -80,6 +83,9 @@ def validate_finetune(config: dict[str, Any]) -> None:
         dims = entry.get("matryoshka_dims") or []
         if len(set(dims)) != len(dims):
             raise EmbedlabError(f"{where}.matryoshka_dims: {dims} repeats a dimension")
+        problem = distributed.backend_problem(entry)
+        if problem:
+            raise EmbedlabError(f"{where}.gpus: {problem}")
 
 
 def finetune(
@@ -93,29 +99,76 @@ def finetune(
 ) -> dict[str, Any]:
     """Fine-tune `base` on `datasets` per `settings` (a `finetune` entry, defaults filled) into `output`.
 
-    Returns the facts written to `output/training.json`. `threads` caps torch's CPU threads. On a machine
-    with several GPUs, callers outside Snakemake wrap the call in `embedlab.workflow.gpu.gpu_slot()`
-    (rules get theirs from `run_rule`).
+    Returns the facts written to `output/training.json`. `threads` caps torch's CPU threads (split between
+    the ranks of a data-parallel run). On a machine with several GPUs, callers outside Snakemake wrap the
+    call in `embedlab.workflow.gpu.gpu_slot(gpus)` (rules get theirs from `run_rule`).
     """
-    started = time.monotonic()
     backend = settings["backend"]
     if backend not in BACKENDS:
         raise EmbedlabError(f"fine-tune {name}: backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
+    problem = distributed.backend_problem(settings)
+    if problem:
+        raise EmbedlabError(f"fine-tune {name}: {problem}")
     with io.atomic_dir(output) as workdir:
-        import torch
-
-        if threads:
-            torch.set_num_threads(threads)
-        set_seed(seed)
-        data = load_training_data(datasets, settings["dev_fraction"], settings["max_pairs_per_query"], seed)
-        device = pick_device("auto")
-        if backend == "autotrain":
-            facts = autotrain_backend(name, Path(output), workdir, data, base, settings, seed, device)
+        if distributed.world_of(settings).size > 1:
+            facts = distributed.launch(name, Path(output), workdir, datasets, settings, base, seed, threads)
         else:
-            facts = _train(name, Path(output), workdir, data, base, settings, seed, device)
-        facts["total_time_s"] = round(time.monotonic() - started, 2)
-        write_outputs(workdir, facts)
+            one = distributed.World(nodes=1, per_node=1)
+            facts = run_training(name, Path(output), workdir, datasets, settings, base, seed, threads, one)
+            assert facts is not None  # a single process is rank 0
     log.info("fine-tune %s: wrote %s", name, output)
+    return facts
+
+
+def train_rank(job: dict[str, Any]) -> None:
+    """One rank of a data-parallel run (called by `embedlab.train.distributed.main` in every process):
+    the job file's arguments, the same training as one process, into the launcher's work folder."""
+    run_training(
+        job["name"],
+        Path(job["output"]),
+        Path(job["workdir"]),
+        [DatasetFiles(**d) for d in job["datasets"]],
+        job["settings"],
+        ModelSpec(**job["base"]),
+        job["seed"],
+        job["threads"],
+        distributed.World(**job["world"]),
+        job["launcher"],
+    )
+
+
+def run_training(
+    name: str,
+    final: Path,
+    workdir: Path,
+    datasets: list[DatasetFiles],
+    settings: dict[str, Any],
+    base: ModelSpec,
+    seed: int,
+    threads: int,
+    world: distributed.World,
+    launcher: str = "none (one process)",
+) -> dict[str, Any] | None:
+    """Seed, read the data (dev slice carved before any sharding), train, and write training.json and the
+    card into `workdir`. In a data-parallel run every rank calls this; rank 0 alone writes and gets the
+    facts, the others get None."""
+    started = time.monotonic()
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    set_seed(seed)
+    data = load_training_data(datasets, settings["dev_fraction"], settings["max_pairs_per_query"], seed)
+    device = pick_device("auto")
+    if settings["backend"] == "autotrain":
+        facts = autotrain_backend(name, final, workdir, data, base, settings, seed, device)
+    else:
+        facts = _train(name, final, workdir, data, base, settings, seed, device)
+    if facts is None:
+        return None
+    facts["distributed"] = distributed.run_facts(world, launcher, settings, LOSSES[settings["loss"]], device)
+    facts["total_time_s"] = round(time.monotonic() - started, 2)
+    write_outputs(workdir, facts)
     return facts
 
 
@@ -128,9 +181,12 @@ def _train(
     settings: dict[str, Any],
     seed: int,
     device: str,
-) -> dict[str, Any]:
-    """Common frame of the sentence-transformers and llamaindex backends: before, train, after."""
-    check_pairs(name, data, settings)
+) -> dict[str, Any] | None:
+    """Common frame of the sentence-transformers and llamaindex backends: before, train, after.
+
+    In a data-parallel run every rank prepares the same data (checked) and trains; rank 0 alone measures
+    val, saves and returns the facts (None on the other ranks)."""
+    check_pairs(name, data, settings, distributed.world_size())
     precision = resolve_precision(settings["precision"], device)
     model = load_base(spec, device)
     infer_len = model.max_seq_length
@@ -144,10 +200,14 @@ def _train(
         device,
     )
     neg_counts = _hard_negatives(name, model, data, spec, settings, seed)
-    before = val_metrics(model, data, spec)
+    distributed.check_same_on_every_rank(name, "the training pairs and dev slice", _data_fingerprint(data))
+    main = distributed.is_main()
+    before = val_metrics(model, data, spec) if main else {}
     if settings["backend"] == "llamaindex":
         model = None  # the engine loads its own copy: free the base's memory first
     model, run = _run_backend(name, model, data, spec, settings, seed, workdir, precision, device, train_len)
+    if not main:
+        return None
     model.max_seq_length = infer_len  # train short for speed, keep the base's reading length for use
     model.save(str(workdir), create_model_card=False)
     after = val_metrics(model, data, spec)
@@ -156,7 +216,7 @@ def _train(
     hn = settings["hard_negatives"]
     return {
         **facts,
-        "loss": loss_facts(settings),
+        "loss": loss_facts(settings, gathered=distributed.world_size() > 1),
         "batch_sampler": "no_duplicates"
         if settings["backend"] == "sentence-transformers"
         else "random (llama-index engine)",
@@ -174,6 +234,15 @@ def _train(
         "versions": versions(),
         "loss_curve": run["loss_curve"],
         "dev_curve": run["dev_curve"],
+    }
+
+
+def _data_fingerprint(data: TrainingData) -> dict[str, Any]:
+    """What must be identical on every rank: the pairs (with their negatives) in order and the dev slice."""
+    return {
+        "pairs": [[p.query_id, p.positive_id, p.negative_ids] for p in data.pairs],
+        "dev": sorted(data.dev_queries),
+        "dev_groups": data.dev_groups,
     }
 
 
@@ -246,7 +315,8 @@ def _run_backend(
             raise _oom_error(name, settings, train_len, device) from exc
         raise
     finally:
-        shutil.rmtree(workdir / CHECKPOINTS, ignore_errors=True)
+        if distributed.is_main():  # rank 0 wrote them (the others read the best one, then passed a barrier)
+            shutil.rmtree(workdir / CHECKPOINTS, ignore_errors=True)
         if device == "cuda":
             torch.cuda.empty_cache()
     return model, {**run, "precision": precision}

@@ -1,6 +1,8 @@
 """The sentence-transformers backend: SentenceTransformerTrainer with MultipleNegativesRankingLoss and the
 no-duplicates sampler (optional cached loss, Matryoshka and mined hard negatives), the dev slice selecting the
-checkpoint."""
+checkpoint. Inside a torchrun world (embedlab.train.distributed) the same trainer runs DDP: accelerate deals
+the sampler's batches to the ranks, the loss gathers in-batch negatives across devices, and rank 0 runs
+the dev evaluator (the other ranks help it encode) and saves the checkpoints."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.models.spec import ModelSpec
+from embedlab.train import distributed
 from embedlab.train.common import (
     CHECKPOINTS,
     DEFAULT_EVALUATIONS,
@@ -54,31 +57,34 @@ def train_sentence_transformers(
     device: str,
 ) -> dict[str, Any]:
     """SentenceTransformerTrainer with the dev slice selecting the checkpoint (load_best_model_at_end)."""
-    from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback
 
     dataset = _pairs_dataset(data, spec)
     bs = settings["batch_size"]
+    world = distributed.world_size()
     evaluator = dev_evaluator(data, spec, batch_size=max(bs, spec.batch_size))
-    total = settings["max_steps"] or math.ceil(len(dataset) / bs) * settings["epochs"]
+    # one step takes one batch per rank; under DDP the last incomplete round is dropped (see _training_args)
+    per_epoch = len(dataset) // (bs * world) if world > 1 else math.ceil(len(dataset) / bs)
+    total = settings["max_steps"] or per_epoch * settings["epochs"]
     eval_steps = settings["eval_steps"] or max(1, math.ceil(total / DEFAULT_EVALUATIONS))
     selecting = evaluator is not None
-    args = _training_args(settings, workdir, precision, device, seed, total, eval_steps, selecting)
+    args = _training_args(settings, workdir, precision, device, seed, total, eval_steps, selecting, world)
     progress, at_end = trainer_callbacks()
-    trainer = SentenceTransformerTrainer(
+    trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=dataset,
-        loss=build_loss(model, settings),
+        loss=build_loss(model, settings, gather=world > 1),
         evaluator=evaluator,
         callbacks=[progress, at_end],
     )
     trainer.remove_callback(PrinterCallback)
     log.info(
-        "training %d pairs x %d epochs, batch %d, %d steps, %s, on %s (%s)",
+        "training %d pairs x %d epochs, batch %d%s, %d steps, %s, on %s (%s)",
         len(dataset),
         settings["epochs"],
         bs,
+        f" x {world} ranks (in-batch negatives gathered: effective batch {bs * world})" if world > 1 else "",
         total,
         f"dev eval every {eval_steps} steps" if selecting else "no dev slice: the last step is kept",
         device,
@@ -86,6 +92,7 @@ def train_sentence_transformers(
     )
     t0 = time.monotonic()
     trainer.train()
+    distributed.barrier()  # every rank has loaded the best checkpoint before rank 0 removes them
     train_time = time.monotonic() - t0
     loss_curve, dev_curve = curves(trainer.state.log_history)
     best = trainer.state.best_model_checkpoint
@@ -102,6 +109,22 @@ def train_sentence_transformers(
         "loss_curve": loss_curve,
         "dev_curve": dev_curve,
     }
+
+
+def _trainer_class() -> type:
+    """SentenceTransformerTrainer whose checkpoints only the saving rank (rank 0) writes.
+
+    transformers 5.24 calls `_save` on every rank and checks `args.should_save` inside its own `_save`
+    (huggingface/transformers#48569); sentence-transformers 6.2 overrides `_save` assuming it only runs on
+    process zero, so without this guard every rank of a DDP run writes the same checkpoint files at once."""
+    from sentence_transformers import SentenceTransformerTrainer
+
+    class RankZeroSavingTrainer(SentenceTransformerTrainer):
+        def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+            if self.args.should_save:
+                super()._save(output_dir, state_dict)
+
+    return RankZeroSavingTrainer
 
 
 def _pairs_dataset(data: TrainingData, spec: ModelSpec) -> Any:
@@ -127,8 +150,15 @@ def _training_args(
     total: int,
     eval_steps: int,
     selecting: bool,
+    world: int = 1,
 ) -> Any:
-    """The trainer's arguments; not `selecting` (no dev slice): no evaluation, the last step is kept."""
+    """The trainer's arguments; not `selecting` (no dev slice): no evaluation, the last step is kept.
+
+    Under DDP (`world` > 1): the backend of the process group, and drop_last, because accelerate's batch
+    sharding (even_batches off in the sentence-transformers trainer) would otherwise give the first ranks
+    one batch more than the others at the end of an epoch, and DDP would wait for the missing ones; and
+    find_unused_parameters, because a BERT's pooler never reaches the loss (transformers' default for a
+    model that is not a PreTrainedModel, spelled out)."""
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
@@ -153,4 +183,13 @@ def _training_args(
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        **(
+            {
+                "ddp_backend": distributed.ddp_backend(device),
+                "dataloader_drop_last": True,
+                "ddp_find_unused_parameters": True,
+            }
+            if world > 1
+            else {}
+        ),
     )

@@ -17,8 +17,9 @@ from typing import Any
 
 from embedlab.workflow.settings import ResourceSettings, section
 
-Value = int | float | Callable[[Any], int | float]
-"""A rule's own value: a number, or a function of the job's wildcards (e.g. GPU only for GPU models)."""
+Value = int | float | str | Callable[[Any], int | float | str]
+"""A rule's own value: a number (or a string such as SLURM's `gres`), or a function of the job's wildcards
+(e.g. GPU only for GPU models)."""
 
 SCALED = {"mem_mb": ("scale_mem", "retry_mem"), "runtime": ("scale_runtime", "retry_runtime")}
 """Resources that the config scales and that grow per attempt: (scale key, retry growth key)."""
@@ -31,19 +32,21 @@ def settings(config: dict[str, Any]) -> ResourceSettings:
 
 def value(
     config: dict[str, Any], rule: str, name: str, base: Value, wildcards: Any = None, attempt: int = 1
-) -> int:
+) -> int | str:
     """One resource of one job: a per-rule override as given, else `base` times the scale; then the growth.
 
     Growth applies to overrides too, so a retry always asks for more than the attempt that was killed.
     Memory and runtime are rounded up (never below 1); other resources (gpu, disk_mb, ...) are neither
-    scaled nor grown.
+    scaled nor grown; strings (gres) pass as they are.
     """
     cfg = settings(config)
     override = (cfg.rules.get(rule) or {}).get(name)
     if override is not None:
-        amount: float = override
+        amount: float | str = override
     else:
         amount = base(wildcards) if callable(base) else base
+        if isinstance(amount, str):
+            return amount
         if name in SCALED:
             amount *= getattr(cfg, SCALED[name][0])
     if name not in SCALED:
@@ -56,8 +59,8 @@ def rule_resources(config: dict[str, Any], rule: str, base: dict[str, Value]) ->
     """`resources:` of a rule as Snakemake callables of (wildcards, attempt); overrides may add resources."""
     wanted = {**base, **{k: None for k in (settings(config).rules.get(rule) or {}) if k != "threads"}}
 
-    def resource(name: str) -> Callable[[Any, int], int]:
-        def evaluate(wildcards: Any, attempt: int) -> int:
+    def resource(name: str) -> Callable[[Any, int], int | str]:
+        def evaluate(wildcards: Any, attempt: int) -> int | str:
             return value(config, rule, name, wanted[name], wildcards, attempt)
 
         evaluate.__name__ = f"{rule}_{name}"
@@ -75,3 +78,30 @@ def threads(config: dict[str, Any], rule: str, default: int) -> int:
     """`threads:` of a rule: the config's per-rule override, else the rule's own number."""
     override = (settings(config).rules.get(rule) or {}).get("threads")
     return int(override if override is not None else default)
+
+
+def data_parallel(entries: dict[str, dict[str, Any]], gpu: int, mem_mb: int) -> dict[str, Value]:
+    """Base resources of a data-parallel rule whose `{name}` wildcard is an entry with `gpus` and `nodes`
+    (rule finetune_model): the rule's per-process `gpu` and `mem_mb`, times the processes on one node.
+
+    One node: `gpu` = gpus × gpu, which is both the local `--resources gpu=N` accounting (and the job's GPU
+    slot) and, through snakemake-executor-plugin-slurm 2.8.0, `--gpus=N` on sbatch and on the jobstep's
+    `srun -n1` that runs the script. Several nodes: `--gpus` is a total per job that the one-task jobstep
+    would also demand on its single node, so `gpu` is 0 and `gres` asks for `gpu:N` per node (sbatch's
+    `--gres` is per node) with `nodes` = M; the script then starts one torchrun per node itself
+    (embedlab.train.distributed). `nodes`/`gres` are declared only when some entry has nodes > 1, so
+    single-node configs submit exactly as before. Memory is per node (sbatch `--mem`), so it grows with the
+    processes on a node; `tasks` is not used: with a GPU the plugin turns it into `--ntasks-per-gpu`.
+    """
+
+    def entry(wildcards: Any) -> dict[str, Any]:
+        return entries[wildcards.name]
+
+    base: dict[str, Value] = {
+        "gpu": lambda wc: gpu * entry(wc)["gpus"] if entry(wc)["nodes"] == 1 else 0,
+        "mem_mb": lambda wc: mem_mb * entry(wc)["gpus"],
+    }
+    if any(e["nodes"] > 1 for e in entries.values()):
+        base["nodes"] = lambda wc: entry(wc)["nodes"]
+        base["gres"] = lambda wc: f"gpu:{gpu * entry(wc)['gpus']}" if entry(wc)["nodes"] > 1 and gpu else ""
+    return base
