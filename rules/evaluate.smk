@@ -9,11 +9,42 @@ _MODELS = one_of(sorted({*plan.eval_models(config), *plan.mteb_models(config)} -
 _ANY_MODEL = one_of(sorted({*plan.eval_models(config), *plan.mteb_models(config), *PIPELINES}))
 
 
+# evaluation.shards > 1: fixed row ranges of a dense model's val corpus, one job each, as files that
+# evaluate_retrieval searches one by one (BM25, API models and hybrids stay one job).
+rule encode_shard:
+    input:
+        val=layout.val(),
+        model=model_files,
+    output:
+        vectors=layout.corpus_shard(),
+        meta=layout.corpus_shard_meta(),
+    log:
+        layout.log("encode_shard", "{model}", "{corpus}", "{lang}", "{shard}-of-{shards}"),
+    wildcard_constraints:
+        model=one_of(plan.sharded_models(config)),
+        shard="[0-9]+",
+        shards="[0-9]+",
+    conda:
+        "../envs/eval.yaml"
+    threads: threads_of("encode_shard", 2)
+    resources:
+        **res("encode_shard", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
+    params:
+        spec=model_spec,
+        block=EVAL.shard_block,
+        device=lookup(dpath="evaluation/device", within=config),
+        cache=EVAL.shard_cache_dir,
+    script:
+        "../scripts/encode_shard.py"
+
+
 rule evaluate_retrieval:
     input:
         val=layout.val(),
         chunks=layout.chunks(),
         model=model_files,
+        shard_vectors=lambda wc: [v for v, _ in plan.corpus_shards(config, wc.model, wc.corpus, wc.lang)],
+        shard_meta=lambda wc: [m for _, m in plan.corpus_shards(config, wc.model, wc.corpus, wc.lang)],
     output:
         summary=layout.eval_summary(),
         queries=layout.eval_queries(),
@@ -35,6 +66,8 @@ rule evaluate_retrieval:
         cache=EMB_CACHE,
         exact_max_corpus=lookup(dpath="evaluation/exact_max_corpus", within=config),
         latency_queries=EVAL.latency_queries,
+        shard_block=EVAL.shard_block,
+        index=EVAL.index,
     script:
         "../scripts/evaluate_retrieval.py"
 

@@ -19,4 +19,8 @@ run_rule(
     cache_dir=p.cache,
     latency_queries=p.latency_queries,
     exact_max_corpus=p.exact_max_corpus,
+    shard_block=p.shard_block,
+    index=p.index,
+    shard_vectors=list(snakemake.input.shard_vectors),
+    shard_meta=list(snakemake.input.shard_meta),
 )

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from embedlab.evaluation import search
+
 NDCG_K = 10
 MAP_K = 100
 
@@ -47,6 +49,9 @@ def tie_order(corpus_ids: Sequence[str]) -> np.ndarray:
     return pos
 
 
+SCORE_CELLS = 1 << 24  # most float32 scores held at once by the sparse path (64 MiB)
+
+
 def relevant_ranks(
     q: Any,
     d: Any,
@@ -57,14 +62,20 @@ def relevant_ranks(
 ) -> list[np.ndarray]:
     """Sorted 1-based ranks of each query's relevant chunks among all chunks, by dot product.
 
-    Exact: rank = 1 + #(higher score) + #(equal score, lower id). With `top` set (large corpora), only the
-    best `top` chunks are ranked and relevant chunks outside them get rank inf: dense vectors go through a
-    faiss exact inner-product index, sparse ones (BM25) through argpartition.
+    Exact: rank = 1 + #(higher score) + #(equal score, lower id). Dense vectors are ranked by
+    `search.exact_search` (query block x corpus tile at a time, so memory does not grow with the corpus);
+    sparse ones (BM25) here, a block of queries x the corpus, the block shrunk so that its score matrix stays
+    under SCORE_CELLS (memory flat as the corpus grows). With `top` set, relevant chunks ranked below it get
+    rank inf (what a top-`top` list reports); sparse rows then rank only the top `top` candidates.
     """
     n_docs = d.shape[0]
-    if top is not None and top < n_docs and isinstance(d, np.ndarray):
-        return _faiss_ranks(q, d, relevant, ties, top, block)
+    if not hasattr(d, "toarray"):
+        ranks = search.exact_search(
+            q, [search.Shard(0, np.asarray(d))], ties, relevant=relevant, block=block
+        ).ranks
+        return ranks if top is None or top >= n_docs else [np.where(r > top, np.inf, r) for r in ranks]
     out: list[np.ndarray] = []
+    block = max(1, min(block, SCORE_CELLS // max(n_docs, 1)))
     for start in range(0, q.shape[0], block):
         scores = _scores_block(q[start : start + block], d)
         for row, rel in zip(scores, relevant[start : start + block], strict=True):
@@ -80,26 +91,6 @@ def relevant_ranks(
                 tied = ((row[None, :] == sr) & (ties[None, :] < ties[rel][:, None])).sum(1)
                 ranks = (1 + higher + tied).astype(np.float64)
             out.append(np.sort(ranks))
-    return out
-
-
-def _faiss_ranks(
-    q: np.ndarray, d: np.ndarray, relevant: Sequence[Sequence[int]], ties: np.ndarray, top: int, block: int
-) -> list[np.ndarray]:
-    """Top-`top` per query from a faiss IndexFlatIP (exact search, no full score matrix in memory)."""
-    import faiss
-
-    index = faiss.IndexFlatIP(d.shape[1])
-    index.add(np.ascontiguousarray(d, dtype=np.float32))
-    out: list[np.ndarray] = []
-    for start in range(0, q.shape[0], block):
-        scores, ids = index.search(np.ascontiguousarray(q[start : start + block], dtype=np.float32), top)
-        for row_scores, row_ids, rel in zip(scores, ids, relevant[start : start + block], strict=True):
-            keep = row_ids >= 0
-            cand, cand_scores = row_ids[keep], row_scores[keep]
-            cand = cand[np.lexsort((ties[cand], -cand_scores))]
-            pos = {int(c): i + 1 for i, c in enumerate(cand)}
-            out.append(np.sort(np.array([pos.get(int(r), np.inf) for r in rel], dtype=np.float64)))
     return out
 
 

@@ -76,6 +76,28 @@ def eval_queries(model: str = "{model}", corpus: str = "{corpus}", lang: str = "
     return f"{RESULTS}/eval/{model}/{corpus}/{lang}.queries.csv"
 
 
+def corpus_shard(
+    model: str = "{model}",
+    corpus: str = "{corpus}",
+    lang: str = "{lang}",
+    shard: str | int = "{shard}",
+    shards: str | int = "{shards}",
+) -> str:
+    """Rows of a val corpus encoded by one encode_shard job (evaluation.shards > 1): float32 .npy."""
+    return f"{RESULTS}/vectors/{model}/{corpus}/{lang}/{shard}-of-{shards}.npy"
+
+
+def corpus_shard_meta(
+    model: str = "{model}",
+    corpus: str = "{corpus}",
+    lang: str = "{lang}",
+    shard: str | int = "{shard}",
+    shards: str | int = "{shards}",
+) -> str:
+    """The shard's JSON sidecar: row range, chunk-id hash, model fingerprint, counts."""
+    return f"{RESULTS}/vectors/{model}/{corpus}/{lang}/{shard}-of-{shards}.json"
+
+
 def compression_summary(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
     """One row per dims x precision variant of a dense model (evaluation.compression)."""
     return f"{RESULTS}/eval/{model}/{corpus}/{lang}.compression.csv"

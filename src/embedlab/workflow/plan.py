@@ -17,6 +17,7 @@ from typing import Any
 
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.mteb_tasks import custom_task_name
+from embedlab.evaluation.retrieval import SHARDABLE_KINDS
 from embedlab.models.encoders import needs_gpu
 from embedlab.models.spec import ModelSpec, model_spec, onnx_exports
 from embedlab.report.plots import FORMATS
@@ -215,6 +216,29 @@ def gpus_for(config: dict[str, Any], name: str) -> int:
 
 def mem_mb_for(config: dict[str, Any], name: str) -> int:
     return 12000 if gpus_for(config, name) else 4000
+
+
+def shard_count(config: dict[str, Any], name: str) -> int:
+    """Jobs that encode a model's val corpus: evaluation.shards for kinds that shard, else 1 (one job)."""
+    shards = evaluation_settings(config).shards
+    return shards if shards > 1 and model_spec(config, name).kind in SHARDABLE_KINDS else 1
+
+
+def sharded_models(config: dict[str, Any]) -> list[str]:
+    """Encoders (evaluated or run through MTEB, as evaluate_retrieval's {model}) whose corpus rule
+    encode_shard encodes: the rule's {model} constraint."""
+    return sorted(m for m in {*encoder_models(config), *mteb_models(config)} if shard_count(config, m) > 1)
+
+
+def corpus_shards(config: dict[str, Any], name: str, corpus: str, lang: str) -> list[tuple[str, str]]:
+    """(vectors, sidecar) of every corpus shard a model's evaluate_retrieval reads; none for one job."""
+    n = shard_count(config, name)
+    if n == 1:
+        return []
+    return [
+        (layout.corpus_shard(name, corpus, lang, i, n), layout.corpus_shard_meta(name, corpus, lang, i, n))
+        for i in range(n)
+    ]
 
 
 def mteb_val_input(config: dict[str, Any], task: str) -> list[str]:

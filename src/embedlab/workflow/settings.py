@@ -33,6 +33,7 @@ class ResourceSettings:
 class CacheSettings:
     enabled: bool
     dir: str
+    shard_jobs: bool  # encode_shard jobs use the cache too (unsafe for SQLite on a shared filesystem)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,29 @@ class CompressionSettings:
 
 
 @dataclass(frozen=True)
+class HnswSettings:
+    m: int
+    ef_construction: int
+    ef_search: int
+
+
+@dataclass(frozen=True)
+class IvfSettings:
+    nlist: int | None  # None: 4 x sqrt(chunks)
+    nprobe: int
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """evaluation.index: exact, or an approximate faiss index (hnsw, ivf) from min_corpus chunks on."""
+
+    kind: str
+    min_corpus: int
+    hnsw: HnswSettings
+    ivf: IvfSettings
+
+
+@dataclass(frozen=True)
 class EvaluationSettings:
     enabled: bool
     models: list[str] | None
@@ -51,6 +75,9 @@ class EvaluationSettings:
     bootstrap_samples: int
     device: str
     exact_max_corpus: int
+    shards: int
+    shard_block: int
+    index: IndexSettings
     latency_queries: int
     rerank: list[dict[str, Any]]  # [{retriever, reranker, top_k}]
     compression: CompressionSettings
@@ -66,6 +93,11 @@ class EvaluationSettings:
     def cache_dir(self) -> str | None:
         """Where embeddings are cached, or None when the cache is off."""
         return self.cache.dir if self.cache.enabled else None
+
+    @property
+    def shard_cache_dir(self) -> str | None:
+        """The cache of encode_shard jobs: only with cache.shard_jobs (the shard files carry the vectors)."""
+        return self.cache_dir if self.cache.shard_jobs else None
 
 
 @dataclass(frozen=True)
