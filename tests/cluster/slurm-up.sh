@@ -172,10 +172,16 @@ GresTypes=gpu
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:$NGPU State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
 EOF
+# Without File= slurmd reports 0 GPUs and the node drains ("gres/gpu count reported lower than configured");
+# each GPU needs a file of its own (a duplicate is fatal): character devices like /dev/null (1,3), numbered
+# as nvidia devices are, so SLURM gives each job its index in CUDA_VISIBLE_DEVICES.
+mkdir -p "$STATE/dev"
+for ((i = 0; i < NGPU; i++)); do
+  [ -c "$STATE/dev/nvidia$i" ] || mknod "$STATE/dev/nvidia$i" c 1 3
+done
 {
   echo "AutoDetect=off"
-  # without File= slurmd reports 0 GPUs and the node drains ("gres/gpu count reported lower than configured")
-  for ((i = 0; i < NGPU; i++)); do echo "NodeName=$NODE Name=gpu File=/dev/null"; done
+  for ((i = 0; i < NGPU; i++)); do echo "NodeName=$NODE Name=gpu File=$STATE/dev/nvidia$i"; done
 } >/etc/slurm/gres.conf
 cp /etc/slurm/slurm.conf /etc/slurm/gres.conf "$STATE/"
 
