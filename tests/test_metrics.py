@@ -67,7 +67,7 @@ def test_topk_mode_matches_exact_within_k():
     top = metrics.per_query(metrics.relevant_ranks(q, d, rel, ties, top=10), [1, 5, 10])
     for k in ("hit@10", "mrr@10", "recall@10", "ndcg@10"):
         assert np.allclose(exact[k], top[k])
-    # dense vectors take the faiss path, sparse ones (BM25) argpartition: both rank the same top
+    # dense vectors take the streaming exact search, sparse ones (BM25) argpartition: the same top
     from scipy import sparse
 
     sparse_top = metrics.relevant_ranks(sparse.csr_matrix(q), sparse.csr_matrix(d), rel, ties, top=10)
