@@ -136,6 +136,39 @@ def test_bm25_dot_product_equals_bm25s_scores():
     assert not scores[1].any()
 
 
+BM25_SCORES = """
+import hashlib, json, sys
+from embedlab.evaluation.metrics import _scores_block
+from embedlab.models.bm25 import BM25Encoder
+from embedlab.models.spec import ModelSpec
+texts = json.load(open(sys.argv[1], encoding="utf-8"))
+enc = BM25Encoder(ModelSpec(name="b", kind="bm25"))
+d = enc.encode_corpus(texts)
+print(hashlib.sha256(_scores_block(enc.encode_queries(texts[::7]), d).tobytes()).hexdigest())
+"""
+
+
+def test_bm25_scores_are_the_same_bytes_under_any_hash_seed(corpora, tmp_path):
+    """bm25s numbers tokens through a set (hash-seed order) and the term order decides the scores' last
+    bits: the encoder numbers them itself, so every process computes the same bytes."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    text = (corpora / "eu_ai_act" / "EN.md").read_text(encoding="utf-8")
+    texts = [p for p in text.split("\n\n") if len(p.split()) > 8][:400]
+    (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", BM25_SCORES, str(tmp_path / "texts.json")],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)}, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        for seed in (1, 2, 3)
+    }  # fmt: skip
+    assert len(digests) == 1, digests
+
+
 def test_bm25_needs_the_corpus_first_and_tokenizes_chinese():
     enc = BM25Encoder(ModelSpec(name="b", kind="bm25"))
     with pytest.raises(EmbedlabError, match="corpus before"):

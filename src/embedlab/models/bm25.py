@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 from typing import Any
 
 import numpy as np
@@ -86,12 +85,9 @@ class BM25Encoder(Encoder):
     def _encode(self, texts: list[str], role: str) -> Any:
         import scipy.sparse as sp
 
-        toks = [tokenize(self.prefix(role) + t, self.tokenizer, self.stopwords) for t in texts]
         if role == "passage":
-            # one string object per distinct word: a corpus's token lists then cost a pointer per token,
-            # not a new string (10x less peak memory when indexing a million chunks)
-            toks = [[sys.intern(t) for t in doc] for doc in toks]
-            return self._index(toks)
+            return self._index(texts)
+        toks = [tokenize(self.prefix(role) + t, self.tokenizer, self.stopwords) for t in texts]
         if self.vocab is None:
             raise EmbedlabError(f"model {self.name}: BM25 encodes the corpus before the queries")
         rows, cols = [], []
@@ -102,12 +98,21 @@ class BM25Encoder(Encoder):
         data = np.ones(len(rows), dtype=np.float32)
         return sp.csr_matrix((data, (rows, cols)), shape=(len(texts), self.n_terms), dtype=np.float32)
 
-    def _index(self, toks: list[list[str]]) -> Any:
+    def _index(self, texts: list[str]) -> Any:
+        """bm25s's index over the corpus, from token ids numbered in first-seen order: bm25s numbers a
+        token list through a set, whose order changes with the process's hash seed, and the term order
+        decides the last bits of every score (so ties between near-equal chunks changed run to run).
+        Documents are tokenized one at a time into ids, so no token strings are held for the corpus."""
         import bm25s
         import scipy.sparse as sp
 
+        vocab: dict[str, int] = {}
+        ids = []
+        for text in texts:
+            tokens = tokenize(self.prefix("passage") + text, self.tokenizer, self.stopwords) or [""]
+            ids.append([vocab.setdefault(t, len(vocab)) for t in tokens])
         retriever = bm25s.BM25(**self.bm25_kwargs)
-        retriever.index([t or [""] for t in toks], show_progress=False)
+        retriever.index((ids, vocab), show_progress=False)
         s = retriever.scores  # CSC by token: data/indices/indptr over documents
         n_terms = (
             len(s["indptr"]) - 1
