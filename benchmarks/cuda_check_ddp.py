@@ -75,7 +75,8 @@ def run(files, out: Path, gpus: int, through_launcher: bool, args) -> dict:
     with gpu_slot(0 if args.cpu_smoke else gpus):
         if through_launcher:
             with io.atomic_dir(out) as workdir:
-                facts = distributed.launch("ft", out, workdir, [files], settings, base, seed, args.threads)
+                job = distributed.TrainingJob("ft", out, workdir, [files], settings, base, seed, args.threads)
+                facts = distributed.launch(job)
         else:
             facts = finetune("ft", out, [files], settings, base, seed, threads=args.threads)
     d = facts["distributed"]

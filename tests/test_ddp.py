@@ -179,14 +179,14 @@ def test_fewer_visible_gpus_than_asked_is_one_line(monkeypatch, tmp_path):
 
     from embedlab.errors import EmbedlabError
     from embedlab.models.spec import ModelSpec
-    from embedlab.train.distributed import launch
+    from embedlab.train.distributed import TrainingJob, launch
 
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     settings = finetune_config(DATASETS, "x", gpus=2)["finetune"]["ft"]
     out = tmp_path / "models" / "ft"
     with pytest.raises(EmbedlabError) as err:
-        launch("ft", out, tmp_path / "work", [], settings, ModelSpec("base", source="x"), 42)
+        launch(TrainingJob("ft", out, tmp_path / "work", [], settings, ModelSpec("base", source="x"), 42))
     assert str(err.value) == (
         "fine-tune ft: gpus 2 but this job sees 1 GPU(s) (CUDA_VISIBLE_DEVICES=3): lower finetune.ft.gpus, "
         "or let Snakemake hand out more (--resources gpu=2)"

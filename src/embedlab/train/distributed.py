@@ -64,6 +64,48 @@ class World:
         return self.nodes * self.per_node
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingJob:
+    """One fine-tune as each process runs it (`finetune.run_training`): in a data-parallel run the launcher
+    writes it as the job file every rank reads."""
+
+    name: str
+    final: Path  # the model folder's final place
+    workdir: Path  # the atomic folder rank 0 fills
+    datasets: list[DatasetFiles]
+    settings: dict[str, Any]
+    base: ModelSpec
+    seed: int
+    threads: int = 0  # torch CPU threads of this process (0: torch's default)
+    world: World = World(nodes=1, per_node=1)
+    launcher: str = "none (one process)"
+
+    def record(self) -> dict[str, Any]:
+        """The job file's JSON object."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out.update(
+            final=str(self.final),
+            workdir=str(self.workdir),
+            datasets=[{k: str(v) for k, v in dataclasses.asdict(d).items()} for d in self.datasets],
+            base=dataclasses.asdict(self.base),
+            world=dataclasses.asdict(self.world),
+        )
+        return out
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> TrainingJob:
+        return cls(
+            **{
+                **record,
+                "final": Path(record["final"]),
+                "workdir": Path(record["workdir"]),
+                "datasets": [DatasetFiles(**d) for d in record["datasets"]],
+                "base": ModelSpec(**record["base"]),
+                "world": World(**record["world"]),
+            }
+        )
+
+
 def world_of(settings: Mapping[str, Any]) -> World:
     """The world a `finetune` entry asks for (schema defaults: one node, one GPU)."""
     return World(nodes=int(settings["nodes"]), per_node=int(settings["gpus"]))
@@ -170,43 +212,24 @@ def run_facts(
 # ---------------------------------------------------------------------------------------------- launcher
 
 
-def launch(
-    name: str,
-    final: Path,
-    workdir: Path,
-    datasets: list[DatasetFiles],
-    settings: dict[str, Any],
-    base: ModelSpec,
-    seed: int,
-    threads: int = 0,
-) -> dict[str, Any]:
-    """Train `name` in a world of processes under torchrun; rank 0 fills `workdir` (the caller's atomic
+def launch(job: TrainingJob) -> dict[str, Any]:
+    """Train `job` in a world of processes under torchrun; rank 0 fills `job.workdir` (the caller's atomic
     folder). Returns training.json's facts; one line naming the failed rank if any rank fails."""
-    world = world_of(settings)
+    name, final = job.name, job.final
+    world = world_of(job.settings)
     _check_gpus(name, world)
     final.parent.mkdir(parents=True, exist_ok=True)
     run_dir = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-ddp-", dir=final.parent))
     try:
         command, launcher = launch_command(name, world, run_dir / JOB_FILE, os.environ)
-        per_rank = max(1, (threads or os.cpu_count() or 1) // world.per_node)
-        job = {
-            "name": name,
-            "output": str(final),
-            "workdir": str(workdir),
-            "datasets": [{k: str(v) for k, v in dataclasses.asdict(d).items()} for d in datasets],
-            "settings": settings,
-            "base": dataclasses.asdict(base),
-            "seed": seed,
-            "threads": per_rank,
-            "world": dataclasses.asdict(world),
-            "launcher": launcher,
-        }
-        io.write_json(run_dir / JOB_FILE, job)
+        per_rank = max(1, (job.threads or os.cpu_count() or 1) // world.per_node)
+        rank_job = dataclasses.replace(job, threads=per_rank, world=world, launcher=launcher)
+        io.write_json(run_dir / JOB_FILE, rank_job.record())
         log.info("fine-tune %s: %s (%d threads per rank)", name, " ".join(command), per_rank)
         returncode = _run(command, {**os.environ, "OMP_NUM_THREADS": str(per_rank)})
         if returncode != 0:
             raise EmbedlabError(_failure(name, world, run_dir, returncode))
-        facts = io.read_json(workdir / "training.json")
+        facts = io.read_json(job.workdir / "training.json")
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     return facts
@@ -338,7 +361,7 @@ def _init_process_group(local_rank: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """One rank: read the job, join the group, train (embedlab.train.finetune.train_rank).
+    """One rank: read the job, join the group, train (embedlab.train.finetune.run_training).
 
     A failure writes `rank{N}.error` (one line) beside the job for the launcher and logs the traceback."""
     args = sys.argv[1:] if argv is None else argv
@@ -351,11 +374,11 @@ def main(argv: list[str] | None = None) -> int:
         force=True,
     )
     try:
-        job = io.read_json(job_file)
+        job = TrainingJob.from_record(io.read_json(job_file))
         _init_process_group(int(os.environ.get("LOCAL_RANK", "0")))
-        from embedlab.train.finetune import train_rank  # here, not above: finetune imports this module
+        from embedlab.train.finetune import run_training  # here, not above: finetune imports this module
 
-        train_rank(job)
+        run_training(job)
     except BaseException as exc:
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
         io.write_text(job_file.parent / f"rank{me}{ERROR_SUFFIX}", reason + "\n")

@@ -110,65 +110,40 @@ def finetune(
     if problem:
         raise EmbedlabError(f"fine-tune {name}: {problem}")
     with io.atomic_dir(output) as workdir:
+        job = distributed.TrainingJob(
+            name, Path(output), workdir, list(datasets), settings, base, seed, threads
+        )
         if distributed.world_of(settings).size > 1:
-            facts = distributed.launch(name, Path(output), workdir, datasets, settings, base, seed, threads)
+            facts = distributed.launch(job)
         else:
-            one = distributed.World(nodes=1, per_node=1)
-            facts = run_training(name, Path(output), workdir, datasets, settings, base, seed, threads, one)
+            facts = run_training(job)
             assert facts is not None  # a single process is rank 0
     log.info("fine-tune %s: wrote %s", name, output)
     return facts
 
 
-def train_rank(job: dict[str, Any]) -> None:
-    """One rank of a data-parallel run (called by `embedlab.train.distributed.main` in every process):
-    the job file's arguments, the same training as one process, into the launcher's work folder."""
-    run_training(
-        job["name"],
-        Path(job["output"]),
-        Path(job["workdir"]),
-        [DatasetFiles(**d) for d in job["datasets"]],
-        job["settings"],
-        ModelSpec(**job["base"]),
-        job["seed"],
-        job["threads"],
-        distributed.World(**job["world"]),
-        job["launcher"],
-    )
-
-
-def run_training(
-    name: str,
-    final: Path,
-    workdir: Path,
-    datasets: list[DatasetFiles],
-    settings: dict[str, Any],
-    base: ModelSpec,
-    seed: int,
-    threads: int,
-    world: distributed.World,
-    launcher: str = "none (one process)",
-) -> dict[str, Any] | None:
+def run_training(job: distributed.TrainingJob) -> dict[str, Any] | None:
     """Seed, read the data (dev slice carved before any sharding), train, and write training.json and the
-    card into `workdir`. In a data-parallel run every rank calls this; rank 0 alone writes and gets the
+    card into `job.workdir`. In a data-parallel run every rank calls this; rank 0 alone writes and gets the
     facts, the others get None."""
     started = time.monotonic()
     import torch
 
-    if threads:
-        torch.set_num_threads(threads)
-    set_seed(seed)
-    data = load_training_data(datasets, settings["dev_fraction"], settings["max_pairs_per_query"], seed)
+    settings = job.settings
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    set_seed(job.seed)
+    dev, per_query = settings["dev_fraction"], settings["max_pairs_per_query"]
+    data = load_training_data(job.datasets, dev, per_query, job.seed)
     device = pick_device("auto")
-    if settings["backend"] == "autotrain":
-        facts = autotrain_backend(name, final, workdir, data, base, settings, seed, device)
-    else:
-        facts = _train(name, final, workdir, data, base, settings, seed, device)
+    args = (job.name, job.final, job.workdir, data, job.base, settings, job.seed, device)
+    facts = autotrain_backend(*args) if settings["backend"] == "autotrain" else _train(*args)
     if facts is None:
         return None
-    facts["distributed"] = distributed.run_facts(world, launcher, settings, LOSSES[settings["loss"]], device)
+    loss = LOSSES[settings["loss"]]
+    facts["distributed"] = distributed.run_facts(job.world, job.launcher, settings, loss, device)
     facts["total_time_s"] = round(time.monotonic() - started, 2)
-    write_outputs(workdir, facts)
+    write_outputs(job.workdir, facts)
     return facts
 
 
