@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -466,3 +467,40 @@ def test_zip_with_an_escaping_path_is_refused_and_writes_nothing(tmp_path, membe
     assert "docs.zip" in text and member in text and "outside" in text and "\n" not in text
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["docs.zip", "work"]
     assert not Path("/tmp/absolute.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "package", "extra"),
+    [(".docx", "docx", "office"), (".pptx", "pptx", "office"), (".epub", "ebooklib", "epub"),
+     (".rst", "docutils", "rst"), (".html", "trafilatura", "web")],
+)  # fmt: skip
+def test_a_missing_reader_names_the_extra_to_install(tmp_path, monkeypatch, caplog, suffix, package, extra):
+    """Office, EPUB and rst files cannot be read without their package: one line naming the extra. A web
+    page is still read (whole, navigation included), with a warning naming the extra."""
+    makers = {".docx": make_docx, ".pptx": make_pptx, ".epub": make_epub}
+    path = tmp_path / f"doc{suffix}"
+    if suffix in makers:
+        makers[suffix](path)
+    elif suffix == ".rst":
+        path.write_text("Title\n=====\n\nSome text about travel.\n", encoding="utf-8")
+    else:
+        path.write_text("<html><body><h1>Travel</h1><p>Some text about travel.</p></body></html>")
+    for name in [m for m in sys.modules if m == package or m.startswith(f"{package}.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, package, None)  # what an uninstalled package looks like to import
+    install = f"pip install 'embedlab[{extra}]'"
+    if suffix == ".html":
+        from embedlab.data import webpage
+
+        webpage._trafilatura.cache_clear()  # the import is tried once per process
+        try:
+            with caplog.at_level(logging.WARNING):
+                assert load_corpus(path, "c", "apart").blocks
+        finally:
+            webpage._trafilatura.cache_clear()
+        assert install in caplog.text
+        return
+    with pytest.raises(EmbedlabError) as err:
+        load_corpus(path, "c", "apart")
+    message = str(err.value)
+    assert install in message and path.name in message and "\n" not in message
