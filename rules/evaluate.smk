@@ -64,7 +64,6 @@ rule evaluate_retrieval:
         seed=lookup(dpath="seed", within=config),
         device=lookup(dpath="evaluation/device", within=config),
         cache=EMB_CACHE,
-        exact_max_corpus=lookup(dpath="evaluation/exact_max_corpus", within=config),
         latency_queries=EVAL.latency_queries,
         shard_block=EVAL.shard_block,
         index=EVAL.index,

@@ -18,7 +18,6 @@ run_rule(
     device=p.device,
     cache_dir=p.cache,
     latency_queries=p.latency_queries,
-    exact_max_corpus=p.exact_max_corpus,
     shard_block=p.shard_block,
     index=p.index,
     shard_vectors=list(snakemake.input.shard_vectors),

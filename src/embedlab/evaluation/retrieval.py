@@ -357,7 +357,6 @@ def retrieve(
     encoder: Encoder | CachedEncoder,
     qa: QASet,
     ks: Sequence[int],
-    top: int | None = None,
     *,
     block: int = _ev("shard_block"),
     index: IndexSettings | None = None,
@@ -366,13 +365,11 @@ def retrieve(
 ) -> RunResult:
     """Encode (`encode_qa`; with `shards`, rule encode_shard's files give the corpus), rank, compute
     per-query metrics. Dense vectors: `rank_dense` (index None = the schema's, exact); BM25's sparse rows:
-    `metrics.relevant_ranks`, every chunk ranked unless `top` cuts the list."""
+    `metrics.relevant_ranks`, every chunk ranked (memory bounded by its score block)."""
     e = encode_sharded(encoder, qa, shards, block) if shards else encode_qa(encoder, qa, block)
     t0 = time.perf_counter()
     if e.shards is None and hasattr(e.corpus, "toarray"):
-        ranks = metrics.relevant_ranks(
-            e.queries, e.corpus, qa.relevant, metrics.tie_order(qa.corpus_ids), top=top
-        )
+        ranks = metrics.relevant_ranks(e.queries, e.corpus, qa.relevant, metrics.tie_order(qa.corpus_ids))
         found, dense = Ranked(ranks, "exact", 1.0), None
     else:
         dense = e.shards if e.shards is not None else [search.Shard(0, e.corpus)]
@@ -513,7 +510,6 @@ def evaluate(
     seed: int = schema_default("seed"),
     device: str = _ev("device"),
     cache_dir: str | Path | None = CACHE_DIR,
-    exact_max_corpus: int = _ev("exact_max_corpus"),
     latency_queries: int = _ev("latency_queries"),
     shard_block: int = _ev("shard_block"),
     index: IndexSettings | None = None,
@@ -531,7 +527,7 @@ def evaluate(
     return evaluate_qa(
         qa, out_csv, out_queries, spec, corpus=corpus, lang=lang, ks=ks,
         bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir,
-        latency_queries=latency_queries, top=_top(qa, ks, exact_max_corpus), block=shard_block, index=index,
+        latency_queries=latency_queries, block=shard_block, index=index,
         shards=list(zip(shard_vectors, shard_meta, strict=True)),
     )  # fmt: skip
 
@@ -550,7 +546,6 @@ def evaluate_qa(
     device: str,
     cache_dir: str | Path | None,
     latency_queries: int,
-    top: int | None = None,
     block: int = _ev("shard_block"),
     index: IndexSettings | None = None,
     shards: Sequence[tuple[str | Path, str | Path]] = (),
@@ -560,7 +555,7 @@ def evaluate_qa(
     index ranked the chunks (`index`, `index_recall@10`)."""
     enc = open_encoder(model_spec, device, cache_dir, block)
     try:
-        run = retrieve(enc, qa, ks, top=top, block=block, index=index, seed=seed, shards=shards)
+        run = retrieve(enc, qa, ks, block=block, index=index, seed=seed, shards=shards)
         size, query_ms = _deployed(enc, run, max(ks), qa.queries, latency_queries, seed)
     finally:
         enc.close()
@@ -612,12 +607,6 @@ def index_bytes(vectors: Any) -> int | None:
 def _deep(ks: Sequence[int]) -> int:
     """The list depth every metric needs: max(k, MAP@100's 100)."""
     return max([*ks, metrics.MAP_K, metrics.NDCG_K])
-
-
-def _top(qa: QASet, ks: Sequence[int], exact_max_corpus: int) -> int | None:
-    """BM25's cut: rank every chunk up to `exact_max_corpus` chunks, beyond only the top `_deep(ks)` (dense
-    vectors are always ranked exactly, see `retrieve`)."""
-    return None if len(qa.corpus) <= exact_max_corpus else _deep(ks)
 
 
 def compare(

@@ -74,7 +74,6 @@ class EvaluationSettings:
     ks: list[int]
     bootstrap_samples: int
     device: str
-    exact_max_corpus: int
     shards: int
     shard_block: int
     index: IndexSettings
