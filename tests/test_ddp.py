@@ -1,7 +1,9 @@
 """Data-parallel fine-tuning on a CPU: two gloo ranks under torchrun train the tiny BERT (ft_fixtures.py) on
 real slices of both corpora and land in the same dev-metric range as one process with the doubled batch;
 rank 1 writes nothing; a failing rank fails the launcher with one line; the config, the multi-node launch
-command and the SLURM resources are checked without a cluster.
+command and the SLURM resources are checked without a cluster. The multi-node path (srun + torchrun, c10d
+rendezvous) runs for real as two one-rank "nodes" on this machine, through a stand-in `srun` and `scontrol`
+(FAKE_SRUN), and trains the same weights as the one-node world of two ranks.
 
 Run as a module (`python -m test_ddp JOB`), this file is the ranks' entry of the probed runs: it wraps
 `embedlab.train.distributed.main` to record what a rank > 0 writes, or to make one rank fail.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +26,7 @@ from conftest import REPO
 
 PROBE_WRITES = "EMBEDLAB_TEST_DDP_WRITES"  # folder where each rank > 0 reports the paths it wrote
 PROBE_FAIL = "EMBEDLAB_TEST_DDP_FAIL_RANK"  # this rank raises while reading its data
+PROBE_FAIL_NODE = "EMBEDLAB_TEST_DDP_FAIL_NODE"  # the rank on this SLURM node (SLURM_NODEID) raises
 DATASETS = list(SLICES)
 STEPS = 8
 # Tolerances of the 2 x 8 (gathered) vs 1 x 16 comparison. The runs cannot be bit-equal: the two ranks'
@@ -32,6 +36,7 @@ STEPS = 8
 # seed 42, used here); the runs are deterministic, so these numbers do not flicker.
 FIRST_LOSS_TOL = 0.12  # without gathered negatives (8 candidates, not 16) it is 1.82 vs 2.50 here: 0.68
 DEV_MRR_TOL = 0.06  # about two of the 31 dev queries moving from rank 1 to 2; seeds span MRR 0.44-0.62
+MULTINODE_WEIGHT_TOL = 0.0  # two one-rank "nodes" vs one node of two ranks: to be measured
 
 pytestmark = pytest.mark.slow
 
@@ -47,13 +52,13 @@ def tiny(corpora, tmp_path_factory):
     return build_tiny_model(corpora, tmp_path_factory.mktemp("tiny"))
 
 
-def _train(tiny, files, out: Path, **entry):
+def _train(tiny, files, out: Path, threads: int = 2, **entry):
     from embedlab.train.finetune import finetune
     from embedlab.workflow.plan import finetune_args
 
     entry = {"max_steps": STEPS, "learning_rate": 1e-3, "warmup": 0, "dev_fraction": 0.2, **entry}
     config = finetune_config(DATASETS, str(tiny), **entry)
-    return finetune("ft", out, files, **finetune_args(config, "ft"), threads=2)
+    return finetune("ft", out, files, **finetune_args(config, "ft"), threads=threads)
 
 
 def _probe(mp: pytest.MonkeyPatch) -> None:
@@ -243,6 +248,152 @@ def test_launch_commands_one_node_and_slurm_multi_node(tmp_path):
         launch_command("ft", World(3, 4), job, env, hostnames)
 
 
+# ----------------------------------------------------------------- two "nodes" through a stand-in srun
+
+FAKE_SRUN = """#!{python}
+# srun stand-in: starts --ntasks copies of the command here, --ntasks-per-node per "node", each with the
+# SLURM_* ids real srun gives a task; waits for all; with --kill-on-bad-exit=1 the first task that fails
+# stops the others (as srun does) and its exit status is srun's. Unknown options fail: the launcher's
+# command must stay within what is emulated here.
+import json, os, signal, subprocess, sys, time
+
+args, opts = sys.argv[1:], {{}}
+while args and args[0].startswith("--"):
+    key, _, value = args.pop(0)[2:].partition("=")
+    opts[key] = value
+known = {{"overlap", "nodes", "ntasks", "ntasks-per-node", "kill-on-bad-exit"}}
+if set(opts) - known or not args:
+    sys.exit(f"srun (stand-in): unsupported options {{sorted(set(opts) - known)}} or no command")
+nodes, ntasks, per_node = (int(opts[k]) for k in ("nodes", "ntasks", "ntasks-per-node"))
+if ntasks != nodes * per_node:
+    sys.exit(f"srun (stand-in): --ntasks={{ntasks}} is not --nodes x --ntasks-per-node")
+tasks = []
+for task in range(ntasks):
+    ids = dict(SLURM_NODEID=task // per_node, SLURM_PROCID=task, SLURM_LOCALID=task % per_node)
+    ids.update(SLURM_NNODES=nodes, SLURM_NTASKS=ntasks, SLURM_STEP_NUM_TASKS=ntasks)
+    tasks.append(subprocess.Popen(args, env={{**os.environ, **{{k: str(v) for k, v in ids.items()}}}}))
+with open({calls!r}, "a", encoding="utf-8") as f:
+    f.write(json.dumps({{"options": opts, "command": args, "pids": [t.pid for t in tasks]}}) + "\\n")
+
+
+def stop(*_):
+    for t in tasks:
+        if t.poll() is None:
+            t.terminate()
+    for t in tasks:
+        try:
+            t.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            t.kill()
+
+
+signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(143)))
+while any(t.poll() is None for t in tasks):
+    bad = [(i, t.returncode) for i, t in enumerate(tasks) if t.returncode not in (None, 0)]
+    if bad and opts.get("kill-on-bad-exit") == "1":
+        print(f"srun: error: task {{bad[0][0]}}: Exited with exit code {{bad[0][1]}}", flush=True)
+        stop()
+        sys.exit(bad[0][1])
+    time.sleep(0.1)
+codes = [t.returncode for t in tasks]
+sys.exit(next((c for c in codes if c != 0), 0))
+"""
+# `scontrol show hostnames` for the fake allocation: both "nodes" are this machine
+FAKE_SCONTROL = """#!/bin/sh
+[ "$*" = "show hostnames n[1-2]" ] || {{ echo "scontrol (stand-in): unexpected $*" >&2; exit 1; }}
+printf '127.0.0.1\\n127.0.0.1\\n'
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fake_slurm(mp: pytest.MonkeyPatch, tmp: Path) -> tuple[Path, int]:
+    """A two-node allocation on this machine: SLURM_JOB_ID/NODELIST, a free rendezvous port, and the
+    stand-in srun and scontrol first on PATH. Returns the file where srun records its calls, and the port."""
+    bin_dir = tmp / "fake-slurm-bin"
+    bin_dir.mkdir()
+    calls = tmp / "srun-calls.jsonl"
+    (bin_dir / "srun").write_text(FAKE_SRUN.format(python=sys.executable, calls=str(calls)))
+    (bin_dir / "scontrol").write_text(FAKE_SCONTROL.format())
+    for tool in ("srun", "scontrol"):
+        (bin_dir / tool).chmod(0o755)
+    port = _free_port()
+    mp.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    mp.setenv("SLURM_JOB_ID", "4242")
+    mp.setenv("SLURM_JOB_NODELIST", "n[1-2]")
+    mp.setenv("MASTER_PORT", str(port))
+    mp.delenv("MASTER_ADDR", raising=False)
+    return calls, port
+
+
+def test_two_nodes_through_srun_train_like_one_node(runs, tiny, files, tmp_path, probed, caplog):
+    from safetensors.torch import load_file
+
+    calls, port = _fake_slurm(probed, tmp_path)
+    probed.setenv(PROBE_WRITES, str(tmp_path / "writes"))
+    (tmp_path / "writes").mkdir()
+    caplog.set_level(logging.INFO, logger="embedlab.train.distributed")
+    out = tmp_path / "two-nodes" / "ft"
+    # the one-node run split its 2 threads between its 2 ranks; each "node" here has one rank and 1 thread
+    two = _train(tiny, files, out, threads=1, batch_size=8, gpus=1, nodes=2)
+
+    # the multi-node path ran: srun started one torchrun per "node", which met at the c10d rendezvous
+    launched = [r.getMessage() for r in caplog.records if " srun --overlap " in r.getMessage()]
+    assert len(launched) == 1 and f"--rdzv-endpoint=127.0.0.1:{port}" in launched[0], launched
+    srun = [json.loads(line) for line in calls.read_text(encoding="utf-8").splitlines()]
+    assert len(srun) == 1 and len(srun[0]["pids"]) == 2, srun
+    assert srun[0]["options"] == {
+        "overlap": "", "nodes": "2", "ntasks": "2", "ntasks-per-node": "1", "kill-on-bad-exit": "1"
+    }  # fmt: skip
+    dist = two["distributed"]
+    assert {k: dist[k] for k in ("world_size", "nodes", "processes_per_node", "backend", "launcher")} == {
+        "world_size": 2,
+        "nodes": 2,
+        "processes_per_node": 1,
+        "backend": "gloo",
+        "launcher": f"srun + torchrun (c10d rendezvous 127.0.0.1:{port})",
+    }
+    assert "world size 2 (2 node(s) x 1 processes, srun + torchrun" in (out / "README.md").read_text("utf-8")
+
+    # same world size, same dealing of batches to ranks, same threads per rank: the same training
+    a, b = load_file(runs.out / "model.safetensors"), load_file(out / "model.safetensors")
+    assert a.keys() == b.keys()
+    worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
+    assert worst <= MULTINODE_WEIGHT_TOL, worst
+    assert two["loss_curve"] == runs.ddp["loss_curve"] and two["dev_curve"] == runs.ddp["dev_curve"]
+    assert two["selection"] == runs.ddp["selection"] and two["val"] == runs.ddp["val"]
+
+    # only rank 0 wrote; the launcher cleaned up after itself
+    reports = sorted((tmp_path / "writes").glob("rank*.json"))
+    assert [r.name for r in reports] == ["rank1.json"]
+    written = json.loads(reports[0].read_text(encoding="utf-8"))
+    assert [p for p in written if Path(p).is_relative_to(tmp_path / "two-nodes")] == []
+    assert sorted(p.name for p in out.parent.iterdir()) == ["ft"]
+
+
+def test_a_failing_rank_on_the_second_node_fails_the_launcher_with_one_line(tiny, files, tmp_path, probed):
+    from embedlab.errors import EmbedlabError
+
+    calls, _ = _fake_slurm(probed, tmp_path)
+    probed.setenv(PROBE_FAIL_NODE, "1")
+    out = tmp_path / "models" / "ft"
+    with pytest.raises(EmbedlabError) as err:
+        _train(tiny, files, out, threads=1, batch_size=8, gpus=1, nodes=2, max_steps=2)
+    msg = str(err.value)
+    assert "\n" not in msg
+    # which node's torchrun gets global rank 0 is the rendezvous's choice, not SLURM's
+    pattern = r"fine-tune ft: rank ([01]) of 2 failed: RuntimeError: probe: rank \1 on node 1 cannot read"
+    assert re.match(pattern, msg), msg
+    assert len(calls.read_text(encoding="utf-8").splitlines()) == 1  # it went through srun
+    assert not out.exists() and list(out.parent.iterdir()) == []  # nothing half-written survives
+
+
 def _job(resources: dict, threads: int = 8) -> SimpleNamespace:
     """What snakemake-executor-plugin-slurm reads from a job."""
     res = SimpleNamespace(**resources)
@@ -320,13 +471,14 @@ def _probe_main() -> int:
     """The ranks' entry in probed runs: embedlab.train.distributed.main with a recorder or a planted error."""
     from embedlab.train import distributed, finetune
 
-    me = int(os.environ["RANK"])
+    me, node = int(os.environ["RANK"]), os.environ.get("SLURM_NODEID")
     if os.environ.get(PROBE_WRITES) and me > 0:
         _record_writes(Path(os.environ[PROBE_WRITES]) / f"rank{me}.json")
-    if os.environ.get(PROBE_FAIL) == str(me):
+    if os.environ.get(PROBE_FAIL) == str(me) or (node and os.environ.get(PROBE_FAIL_NODE) == node):
+        where = f" on node {node}" if node else ""
 
         def unreadable(*args, **kwargs):
-            raise RuntimeError(f"probe: rank {me} cannot read its data")
+            raise RuntimeError(f"probe: rank {me}{where} cannot read its data")
 
         finetune.load_training_data = unreadable
     return distributed.main()

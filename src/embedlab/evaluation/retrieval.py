@@ -166,9 +166,16 @@ class Encoded:
 
 def encode_rows(encoder: Encoder | CachedEncoder, texts: Sequence[str], block: int) -> Any:
     """Chunk texts (the first at a multiple of `block` in its corpus) in calls of `block` texts: each
-    chunk's vector then comes from the same batch whether the corpus is encoded in one job or in shards."""
-    parts = [encoder.encode_corpus(texts[i : i + block]) for i in range(0, len(texts), block)]
-    return np.concatenate(parts) if parts else encoder.encode_corpus([])
+    chunk's vector then comes from the same batch whether the corpus is encoded in one job or in shards.
+    Blocks are written into one array as they come, so peak memory is the vectors plus one block (collecting
+    the blocks and concatenating them held the vectors twice)."""
+    out = None
+    for i in range(0, len(texts), block):
+        part = encoder.encode_corpus(texts[i : i + block])
+        if out is None:
+            out = np.empty((len(texts), *part.shape[1:]), dtype=part.dtype)
+        out[i : i + len(part)] = part
+    return out if out is not None else encoder.encode_corpus([])
 
 
 def _counted(encoder: Any, before: dict[str, Any], n_texts: int) -> tuple[int, int]:
