@@ -32,8 +32,10 @@ sys.path.insert(0, str(REPO / "src"))
 
 from embedlab.evaluation import fusion as fu  # noqa: E402
 from embedlab.evaluation import metrics  # noqa: E402
+from embedlab.evaluation.encoding import open_encoder  # noqa: E402
 from embedlab.evaluation.hybrid import evaluate_hybrid  # noqa: E402
-from embedlab.evaluation.retrieval import evaluate, load_qa, open_encoder  # noqa: E402
+from embedlab.evaluation.qaset import load_qa  # noqa: E402
+from embedlab.evaluation.retrieval import evaluate  # noqa: E402
 from embedlab.models.spec import ModelSpec  # noqa: E402
 
 KS = [1, 3, 5, 10]

@@ -53,8 +53,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from embedlab.evaluation.encoding import open_encoder
+    from embedlab.evaluation.qaset import chunk_groups, load_qa
     from embedlab.evaluation.rerank import rerank_qa
-    from embedlab.evaluation.retrieval import chunk_groups, load_qa, open_encoder
     from embedlab.models.rerank import Reranker
     from embedlab.models.spec import ModelSpec
     from embedlab.train.data import DatasetFiles

@@ -1,4 +1,4 @@
-from embedlab.evaluation.retrieval import compare
+from embedlab.evaluation.results import compare
 from embedlab.workflow.run_rule import run_rule
 
 p, w = snakemake.params, snakemake.wildcards

@@ -1,4 +1,4 @@
-from embedlab.evaluation.retrieval import encode_shard
+from embedlab.evaluation.shards import encode_shard
 from embedlab.workflow.run_rule import run_rule
 
 p = snakemake.params

@@ -20,8 +20,9 @@ from embedlab.evaluation.compression import (
     truncate,
     variants,
 )
+from embedlab.evaluation.encoding import open_encoder
 from embedlab.evaluation.metrics import tie_order
-from embedlab.evaluation.retrieval import evaluate, open_encoder
+from embedlab.evaluation.retrieval import evaluate
 from embedlab.models.spec import ModelSpec
 
 KS = [1, 3, 5, 10]

@@ -6,7 +6,7 @@ from eval_data import MINILM, build_split
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.crosscheck import crosscheck, llamaindex_loop
-from embedlab.evaluation.retrieval import load_qa
+from embedlab.evaluation.qaset import load_qa
 from embedlab.models.spec import ModelSpec
 
 
@@ -52,7 +52,8 @@ def test_custom_kind_goes_through_the_adapter_and_first_only_is_the_tutorial(val
 
 def test_the_loop_can_reuse_cached_vectors(val, tmp_path):
     from embedlab.evaluation.crosscheck import _encoder_embedding
-    from embedlab.evaluation.retrieval import open_encoder, retrieve
+    from embedlab.evaluation.encoding import open_encoder
+    from embedlab.evaluation.retrieval import retrieve
 
     qa = load_qa(val)
     spec = ModelSpec(name="hash", kind="custom", class_path="custom_models:HashingEncoder")

@@ -13,7 +13,10 @@ from embedlab import io
 from embedlab.data.corpus import load_path
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.crosslingual import crosslingual_qa, evaluate_crosslingual, structure_keys
-from embedlab.evaluation.retrieval import compare, evaluate, load_qa, open_encoder, qa_from_dataset, retrieve
+from embedlab.evaluation.encoding import open_encoder
+from embedlab.evaluation.qaset import load_qa, qa_from_dataset
+from embedlab.evaluation.results import compare
+from embedlab.evaluation.retrieval import evaluate, retrieve
 from embedlab.models.spec import ModelSpec
 
 MINI = ModelSpec(name="minilm", source=MINILM, max_seq_length=128, batch_size=32)

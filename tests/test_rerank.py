@@ -21,16 +21,12 @@ from ft_fixtures import build_tiny_model
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
+from embedlab.evaluation.encoding import open_encoder
 from embedlab.evaluation.fusion import top_candidates
+from embedlab.evaluation.qaset import chunk_groups, load_qa
 from embedlab.evaluation.rerank import evaluate_rerank, rerank_qa, reranked_ranks
-from embedlab.evaluation.retrieval import (
-    chunk_groups,
-    load_qa,
-    open_encoder,
-    retrieve,
-    summary_row,
-    write_results,
-)
+from embedlab.evaluation.results import summary_row, write_results
+from embedlab.evaluation.retrieval import retrieve
 from embedlab.models.rerank import Reranker
 from embedlab.models.spec import ModelSpec
 from embedlab.train.data import DatasetFiles, load_training_data

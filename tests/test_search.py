@@ -20,15 +20,10 @@ from scipy import sparse
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics, search
-from embedlab.evaluation.retrieval import (
-    encode_qa,
-    encode_shard,
-    evaluate,
-    load_qa,
-    open_encoder,
-    retrieve,
-    shard_range,
-)
+from embedlab.evaluation.encoding import encode_qa, open_encoder
+from embedlab.evaluation.qaset import load_qa
+from embedlab.evaluation.retrieval import evaluate, retrieve
+from embedlab.evaluation.shards import encode_shard, shard_range
 from embedlab.models.spec import ModelSpec
 from embedlab.workflow import plan
 from embedlab.workflow.config import validate_config

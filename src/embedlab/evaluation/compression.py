@@ -32,17 +32,9 @@ import numpy as np
 
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import latency, metrics
-from embedlab.evaluation.retrieval import (
-    Encoded,
-    QASet,
-    RunResult,
-    chunk_groups,
-    encode_qa,
-    load_qa,
-    open_encoder,
-    summary_row,
-    write_csv,
-)
+from embedlab.evaluation.encoding import Encoded, encode_qa, open_encoder
+from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
+from embedlab.evaluation.results import RunResult, summary_row, write_csv
 from embedlab.models.spec import ModelSpec
 
 PRECISIONS = ("float32", "int8", "binary")

@@ -26,7 +26,9 @@ import numpy as np
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics
-from embedlab.evaluation.retrieval import QASet, load_qa, open_encoder, retrieve
+from embedlab.evaluation.encoding import open_encoder
+from embedlab.evaluation.qaset import QASet, load_qa
+from embedlab.evaluation.retrieval import retrieve
 from embedlab.models.encoders import Encoder, load_encoder
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec, pick_device

@@ -20,7 +20,8 @@ from typing import Any
 from embedlab import io
 from embedlab.data.outline import ZH_NUMERALS
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.retrieval import QASet, evaluate_qa
+from embedlab.evaluation.qaset import QASet
+from embedlab.evaluation.retrieval import evaluate_qa
 from embedlab.models.spec import ModelSpec
 from embedlab.workflow.settings import schema_default
 

@@ -26,19 +26,9 @@ from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import fusion as fu
 from embedlab.evaluation import latency, metrics
-from embedlab.evaluation.retrieval import (
-    QASet,
-    RunResult,
-    add_columns,
-    chunk_groups,
-    costs,
-    encode_qa,
-    index_bytes,
-    load_qa,
-    open_encoder,
-    summary_row,
-    write_results,
-)
+from embedlab.evaluation.encoding import encode_qa, open_encoder
+from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
+from embedlab.evaluation.results import RunResult, add_columns, costs, index_bytes, summary_row, write_results
 from embedlab.models.spec import ModelSpec
 from embedlab.train.data import DatasetFiles, chunk_of, load_training_data
 

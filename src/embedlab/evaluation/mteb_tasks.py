@@ -21,8 +21,9 @@ import numpy as np
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
+from embedlab.evaluation.encoding import open_encoder
 from embedlab.evaluation.mteb_models import mteb_model
-from embedlab.evaluation.retrieval import load_qa, open_encoder
+from embedlab.evaluation.qaset import load_qa
 from embedlab.models.spec import ModelSpec
 from embedlab.text import language
 from embedlab.workflow.settings import schema_default

@@ -24,19 +24,9 @@ import numpy as np
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import fusion as fu
 from embedlab.evaluation import latency, metrics
-from embedlab.evaluation.retrieval import (
-    QASet,
-    RunResult,
-    add_columns,
-    chunk_groups,
-    costs,
-    encode_qa,
-    index_bytes,
-    load_qa,
-    open_encoder,
-    summary_row,
-    write_results,
-)
+from embedlab.evaluation.encoding import encode_qa, open_encoder
+from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
+from embedlab.evaluation.results import RunResult, add_columns, costs, index_bytes, summary_row, write_results
 from embedlab.models.rerank import Reranker
 from embedlab.models.spec import ModelSpec
 

@@ -24,7 +24,7 @@ import numpy as np
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.retrieval import open_encoder
+from embedlab.evaluation.encoding import open_encoder
 from embedlab.models.rerank import load_cross_encoder
 from embedlab.models.spec import ModelSpec, pick_device
 from embedlab.train.common import (

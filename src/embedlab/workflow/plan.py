@@ -17,7 +17,7 @@ from typing import Any
 
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.mteb_tasks import custom_task_name
-from embedlab.evaluation.retrieval import SHARDABLE_KINDS
+from embedlab.evaluation.shards import SHARDABLE_KINDS
 from embedlab.models.encoders import needs_gpu
 from embedlab.models.spec import ModelSpec, model_spec, onnx_exports
 from embedlab.report.plots import FORMATS

@@ -1,0 +1,88 @@
+"""The query set one evaluation run scores: queries, chunks and positives as index lists (QASet).
+
+Every evaluator (plain, hybrid, rerank, compression, cross-lingual, the crosscheck, MTEB's custom task) reads
+a val split into the same QASet, so they skip the same queries and resample the same groups; its own module
+because the encoding, ranking and result-writing modules all take one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from embedlab import io
+from embedlab.errors import EmbedlabError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class QASet:
+    """Queries, chunks and positives as index lists: what one evaluation run needs."""
+
+    query_ids: list[str]
+    queries: list[str]
+    corpus_ids: list[str]
+    corpus: list[str]
+    relevant: list[list[int]]
+    skipped: dict[str, int] = field(default_factory=dict)
+    source: str = ""
+    groups: list[str] | None = None  # each query's chunk group: the unit the bootstrap resamples
+
+    def with_groups(self, chunk_group: dict[str, str]) -> QASet:
+        """Each query's group is its first positive's chunk group (the split's unit, so all its positives
+        lie on the val side together); queries of one group are resampled together."""
+        self.groups = [chunk_group[self.corpus_ids[rel[0]]] for rel in self.relevant]
+        return self
+
+    @property
+    def n_relevant(self) -> list[int]:
+        return [len(r) for r in self.relevant]
+
+
+def qa_from_dataset(data: dict[str, Any], source: str = "") -> QASet:
+    """EmbeddingQAFinetuneDataset JSON -> QASet; queries without positives are skipped and counted."""
+    corpus_ids = list(data.get("corpus", {}))
+    if not corpus_ids:
+        raise EmbedlabError(f"{source}: the corpus is empty: rerun the split rule (val corpus = every chunk)")
+    index = {cid: i for i, cid in enumerate(corpus_ids)}
+    qids, texts, relevant = [], [], []
+    skipped = {"no_relevant": 0, "empty_text": 0}
+    rel_docs = data.get("relevant_docs", {})
+    for qid, text in data.get("queries", {}).items():
+        positives = rel_docs.get(qid) or []
+        if not positives:
+            skipped["no_relevant"] += 1
+            continue
+        if not str(text).strip():
+            skipped["empty_text"] += 1
+            continue
+        missing = [p for p in positives if p not in index]
+        if missing:
+            raise EmbedlabError(
+                f"{source}: query {qid} points at chunk {missing[0]} that is not in the corpus: rerun split"
+            )
+        qids.append(qid)
+        texts.append(text)
+        relevant.append(sorted({index[p] for p in positives}))
+    if not qids:
+        raise EmbedlabError(
+            f"{source}: no query with relevant chunks to evaluate (skipped {skipped}): "
+            "the val split is empty; "
+            "lower split.val_fraction's granularity or generate more queries"
+        )
+    for k, v in skipped.items():
+        if v:
+            log.warning("%s: skipped %d queries (%s)", source, v, k)
+    return QASet(qids, texts, corpus_ids, [data["corpus"][c] for c in corpus_ids], relevant, skipped, source)
+
+
+def load_qa(path: str | Path) -> QASet:
+    return qa_from_dataset(io.read_json(path), str(path))
+
+
+def chunk_groups(chunks_path: str | Path) -> dict[str, str]:
+    """Chunk id -> its group, from a chunk file (results/chunks/{corpus}/{lang}.json)."""
+    return {c["id"]: c["group"] for c in io.read_json(chunks_path)["chunks"]}
