@@ -32,14 +32,9 @@ from embedlab.evaluation.retrieval import retrieve
 from embedlab.models.encoders import Encoder, load_encoder
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec, pick_device
-from embedlab.workflow.settings import schema_default
+from embedlab.workflow.settings import evaluation_default
 
 log = logging.getLogger(__name__)
-
-
-def _ev(key: str) -> Any:
-    """An `evaluation` default, from the schema (never restated here)."""
-    return schema_default("evaluation", key)
 
 
 EVALUATORS = ("llamaindex", "sentence-transformers")
@@ -195,8 +190,8 @@ def crosscheck(
     spec: ModelSpec,
     *,
     evaluators: Sequence[str],
-    ks: Sequence[int] = tuple(_ev("ks")),
-    device: str = _ev("device"),
+    ks: Sequence[int] = tuple(evaluation_default("ks")),
+    device: str = evaluation_default("device"),
     cache_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Rule `crosscheck_evaluators`: our metrics and the chosen tutorial evaluators' on the same model and

@@ -23,17 +23,12 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation.qaset import QASet
 from embedlab.evaluation.retrieval import evaluate_qa
 from embedlab.models.spec import ModelSpec
-from embedlab.workflow.settings import schema_default
+from embedlab.workflow.settings import evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
 
 
 CACHE_DIR: str = schema_default("evaluation", "cache", "dir")  # where the rules cache embeddings
-
-
-def _ev(key: str) -> Any:
-    """An `evaluation` default, from the schema (never restated here)."""
-    return schema_default("evaluation", key)
 
 
 _NUMBER = re.compile(r"^\(?(?:\d+[a-z]?|[IVXLCDM]+)\)?[.:]?$")
@@ -153,12 +148,12 @@ def evaluate_crosslingual(
     corpus: str,
     src: str,
     tgt: str,
-    ks: Sequence[int] = tuple(_ev("ks")),
-    bootstrap_samples: int = _ev("bootstrap_samples"),
+    ks: Sequence[int] = tuple(evaluation_default("ks")),
+    bootstrap_samples: int = evaluation_default("bootstrap_samples"),
     seed: int = schema_default("seed"),
-    device: str = _ev("device"),
+    device: str = evaluation_default("device"),
     cache_dir: str | Path | None = CACHE_DIR,
-    latency_queries: int = _ev("latency_queries"),
+    latency_queries: int = evaluation_default("latency_queries"),
 ) -> dict[str, Any]:
     """Rule `evaluate_crosslingual`: results/eval/{model}/{corpus}/{src}-{tgt}.csv (+ .queries.csv)."""
     qa = crosslingual_qa(

@@ -21,16 +21,11 @@ from embedlab.evaluation.qaset import QASet
 from embedlab.models.embcache import CachedEncoder, EmbeddingCache
 from embedlab.models.encoders import Encoder, load_encoder, zero_rows
 from embedlab.models.spec import ModelSpec
-from embedlab.workflow.settings import schema_default
+from embedlab.workflow.settings import evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
 
 CACHE_DIR: str = schema_default("evaluation", "cache", "dir")  # where the rules cache embeddings
-
-
-def _ev(key: str) -> Any:
-    """An `evaluation` default, from the schema (never restated here)."""
-    return schema_default("evaluation", key)
 
 
 @dataclass
@@ -52,7 +47,7 @@ class Encoded:
 
 
 def open_encoder(
-    spec: ModelSpec, device: str, cache_dir: str | Path | None, block: int = _ev("shard_block")
+    spec: ModelSpec, device: str, cache_dir: str | Path | None, block: int = evaluation_default("shard_block")
 ) -> CachedEncoder:
     """The spec's encoder behind the embedding cache (none for lexical models or without `cache_dir`)."""
     encoder = load_encoder(spec, device)
@@ -99,7 +94,9 @@ def warn_zeros(encoder: Any, zeros: int) -> None:
         )
 
 
-def encode_qa(encoder: Encoder | CachedEncoder, qa: QASet, block: int = _ev("shard_block")) -> Encoded:
+def encode_qa(
+    encoder: Encoder | CachedEncoder, qa: QASet, block: int = evaluation_default("shard_block")
+) -> Encoded:
     """Chunks then queries (a lexical model indexes the whole corpus first; dense chunks go in `encode_rows`
     blocks), through the cache when there is one; every evaluator (plain, hybrid member, rerank retriever,
     compression) encodes through here."""

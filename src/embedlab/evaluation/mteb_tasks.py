@@ -26,14 +26,9 @@ from embedlab.evaluation.mteb_models import mteb_model
 from embedlab.evaluation.qaset import load_qa
 from embedlab.models.spec import ModelSpec
 from embedlab.text import language
-from embedlab.workflow.settings import schema_default
+from embedlab.workflow.settings import evaluation_default
 
 log = logging.getLogger(__name__)
-
-
-def _ev(key: str) -> Any:
-    """An `evaluation` default, from the schema (never restated here)."""
-    return schema_default("evaluation", key)
 
 
 FORMAT = "embedlab.mteb/1"
@@ -213,7 +208,7 @@ def run_mteb(
     corpus: str | None = None,
     lang: str | None = None,
     filters: dict[str, Any] | None = None,
-    device: str = _ev("device"),
+    device: str = evaluation_default("device"),
     cache_dir: str | Path | None = None,
     results_dir: str | Path | None = None,
     batch_size: int | None = None,

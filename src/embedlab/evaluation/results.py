@@ -22,17 +22,12 @@ from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics, search
 from embedlab.evaluation.qaset import QASet
-from embedlab.workflow.settings import schema_default
+from embedlab.workflow.settings import evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
 
 FORMAT = "embedlab.eval/1"
 RECALL_K = 10  # the approximate index's recall is measured on top-10 lists (`index_recall@10`)
-
-
-def _ev(key: str) -> Any:
-    """An `evaluation` default, from the schema (never restated here)."""
-    return schema_default("evaluation", key)
 
 
 @dataclass
@@ -179,8 +174,8 @@ def compare(
     *,
     model_a: str,
     model_b: str,
-    metric: str = _ev("compare_metric"),
-    samples: int = _ev("compare_samples"),
+    metric: str = evaluation_default("compare_metric"),
+    samples: int = evaluation_default("compare_samples"),
     seed: int = schema_default("seed"),
     corpus: str = "",
     lang: str = "",

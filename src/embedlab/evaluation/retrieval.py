@@ -37,14 +37,9 @@ from embedlab.evaluation.shards import encode_sharded
 from embedlab.models.embcache import CachedEncoder
 from embedlab.models.encoders import Encoder
 from embedlab.models.spec import ModelSpec
-from embedlab.workflow.settings import IndexSettings, schema_default
+from embedlab.workflow.settings import IndexSettings, evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
-
-
-def _ev(key: str) -> Any:
-    """An `evaluation` default, from the schema (never restated here)."""
-    return schema_default("evaluation", key)
 
 
 @dataclass
@@ -96,7 +91,7 @@ def retrieve(
     qa: QASet,
     ks: Sequence[int],
     *,
-    block: int = _ev("shard_block"),
+    block: int = evaluation_default("shard_block"),
     index: IndexSettings | None = None,
     seed: int = schema_default("seed"),
     shards: Sequence[tuple[str | Path, str | Path]] = (),
@@ -128,13 +123,13 @@ def evaluate(
     chunks_path: str | Path,
     corpus: str,
     lang: str,
-    ks: Sequence[int] = tuple(_ev("ks")),
-    bootstrap_samples: int = _ev("bootstrap_samples"),
+    ks: Sequence[int] = tuple(evaluation_default("ks")),
+    bootstrap_samples: int = evaluation_default("bootstrap_samples"),
     seed: int = schema_default("seed"),
-    device: str = _ev("device"),
+    device: str = evaluation_default("device"),
     cache_dir: str | Path | None = CACHE_DIR,
-    latency_queries: int = _ev("latency_queries"),
-    shard_block: int = _ev("shard_block"),
+    latency_queries: int = evaluation_default("latency_queries"),
+    shard_block: int = evaluation_default("shard_block"),
     index: IndexSettings | None = None,
     shard_vectors: Sequence[str | Path] = (),
     shard_meta: Sequence[str | Path] = (),
@@ -169,7 +164,7 @@ def evaluate_qa(
     device: str,
     cache_dir: str | Path | None,
     latency_queries: int,
-    block: int = _ev("shard_block"),
+    block: int = evaluation_default("shard_block"),
     index: IndexSettings | None = None,
     shards: Sequence[tuple[str | Path, str | Path]] = (),
 ) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from embedlab.evaluation.qaset import QASet
 from embedlab.models.embcache import CachedEncoder
 from embedlab.models.encoders import Encoder, zero_rows
 from embedlab.models.spec import ModelSpec
-from embedlab.workflow.settings import schema_default
+from embedlab.workflow.settings import evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,6 @@ SHARDABLE_KINDS = ("sentence-transformers", "huggingface", "custom", "onnx")
 """Kinds whose corpus can be encoded in shards (rule encode_shard): dense vectors computed on this machine,
 one text independent of the others. BM25 needs the whole corpus's term statistics, a hybrid is not an
 encoder, and API models stay one job (one client and rate limit, and the cache keeps what was paid for)."""
-
-
-def _ev(key: str) -> Any:
-    """An `evaluation` default, from the schema (never restated here)."""
-    return schema_default("evaluation", key)
 
 
 def shard_range(n_rows: int, shard: int, shards: int, block: int) -> tuple[int, int]:
@@ -66,8 +61,8 @@ def encode_shard(
     lang: str,
     shard: int,
     shards: int,
-    block: int = _ev("shard_block"),
-    device: str = _ev("device"),
+    block: int = evaluation_default("shard_block"),
+    device: str = evaluation_default("device"),
     cache_dir: str | Path | None = SHARD_CACHE_DIR,
 ) -> dict[str, Any]:
     """Rule `encode_shard`: rows `shard_range` of val.json's corpus (its order), encoded in `encode_rows`

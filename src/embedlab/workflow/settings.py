@@ -197,6 +197,11 @@ def schema_default(*path: str) -> Any:
     return _filled(node, schema)
 
 
+def evaluation_default(key: str) -> Any:
+    """An `evaluation` default: the evaluators' keyword defaults (ks, bootstrap, seed, ...) all read it."""
+    return schema_default("evaluation", key)
+
+
 def schema_def_keys(name: str) -> list[str]:
     """The properties of `$defs.<name>` in schema order (e.g. one word2vec run's settings)."""
     return list(_schema()["$defs"][name]["properties"])
