@@ -15,13 +15,15 @@ only: the
 vectors are already resident) — the number that must stay flat as N grows. Sampled every 5 ms from
 /proc/self/statm.
 
-Stages: bm25 (index = encode the corpus into sparse BM25 rows; search = exact ranks of the 1,000 queries'
-relevant chunks, query blocks × the sparse matrix), dense (encode the corpus with the tiny model, 2 layers ×
-64 dims, max 64 tokens; search = exact streaming search over corpus tiles, `evaluation.search`), and at the
-largest size also HNSW (faiss build + search, recall@10 against the exact top-10, both timed).
+Stages: bm25 (index = encode the corpus into sparse BM25 rows with the encoder's two-pass indexer; search =
+exact ranks of the 1,000 queries' relevant chunks, query blocks × the sparse matrix), bm25s (index only: the
+same rows through bm25s's own `index`, the alternative the indexer replaced), dense (encode the corpus with
+the tiny model, 2 layers × 64 dims, max 64 tokens; search = exact streaming search over corpus tiles,
+`evaluation.search`), and at the largest size also HNSW (faiss build + search, recall@10 against the exact
+top-10, both timed).
 
     .venv/bin/python benchmarks/scale_growth.py [--sizes 10000 30000 100000 300000 1000000]
-        [--stages bm25 dense]
+        [--stages bm25 bm25s dense]
         [--work DIR] [--json out.json]
 """
 
@@ -129,10 +131,30 @@ class PeakRss:
 # ---------------------------------------------------------------------------------------- one stage
 
 
+def bm25s_index(corpus: list[str]) -> object:
+    """The same rows through bm25s's `index` (what the `bm25` kind did before its two-pass indexer)."""
+    import bm25s
+    import scipy.sparse as sp
+
+    from embedlab.models.bm25 import tokenize
+
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(t, len(vocab)) for t in (tokenize(x) or [""])] for x in corpus]
+    index = bm25s.BM25()
+    index.index((ids, vocab), show_progress=False)
+    s = index.scores
+    shape = (s["num_docs"], len(s["indptr"]) - 1)
+    return sp.csc_matrix((s["data"], s["indices"], s["indptr"]), shape=shape).tocsr()
+
+
 def run_stage(stage: str, n: int, work: Path, ann: bool = False) -> dict:
     """One (stage, size) in this process: seconds per step, peak RSS and the index size."""
+    import bm25s  # noqa: F401  (imported before the probes: the stages' lazy imports are not their memory)
+    import scipy.sparse  # noqa: F401
+
     from embedlab.evaluation import metrics, search
-    from embedlab.evaluation.retrieval import encode_rows, index_bytes
+    from embedlab.evaluation.encoding import encode_rows
+    from embedlab.evaluation.results import index_bytes
     from embedlab.models.encoders import load_encoder
     from embedlab.models.spec import ModelSpec
     from embedlab.workflow.settings import schema_default
@@ -142,9 +164,17 @@ def run_stage(stage: str, n: int, work: Path, ann: bool = False) -> dict:
     qtexts, relevant = queries(base)
     ties = np.arange(n)
     tiny = ModelSpec(name="tiny", source=str(work / "tiny" / "tiny-st"), batch_size=256, max_seq_length=64)
-    spec = ModelSpec(name="bm25", kind="bm25") if stage == "bm25" else tiny
+    spec = ModelSpec(name="bm25", kind="bm25") if stage.startswith("bm25") else tiny
     encoder = load_encoder(spec, "cpu")
     result: dict = {"stage": stage, "n": n, "base_mb": round(rss_mb(), 1)}
+    if stage == "bm25s":  # the alternative: bm25s's own index over every document's token-id list
+        with PeakRss() as mem:
+            t0 = time.perf_counter()
+            d = bm25s_index(corpus)
+            result["index_s"] = time.perf_counter() - t0
+        result["vectors_mb"] = round(index_bytes(d) / 2**20, 1)
+        result["index_peak_mb"] = mem.grew_mb
+        return result
     with PeakRss() as mem:
         t0 = time.perf_counter()
         if stage == "bm25":  # one index over the whole corpus (its statistics are corpus-wide)
@@ -195,7 +225,8 @@ def fit_exponent(ns: list[int], ts: list[float]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000, 300_000, 1_000_000])
-    ap.add_argument("--stages", nargs="+", default=["bm25", "dense"], choices=["bm25", "dense"])
+    stages = ["bm25", "bm25s", "dense"]
+    ap.add_argument("--stages", nargs="+", default=stages, choices=stages)
     ap.add_argument("--stage", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--ann", action="store_true", help=argparse.SUPPRESS)
@@ -230,7 +261,7 @@ def main() -> None:
     fits = {}
     for stage in args.stages:
         mine = [r for r in rows if r["stage"] == stage]
-        for step in ("index_s", "search_s"):
+        for step in ("index_s", "search_s") if stage != "bm25s" else ("index_s",):
             fits[f"{stage}.{step}"] = round(fit_exponent([r["n"] for r in mine], [r[step] for r in mine]), 2)
     print(json.dumps({"exponents": fits}))
     print(f"work folder (base chunks, tiny model): {work}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from array import array
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,8 @@ from embedlab.models.spec import ModelSpec
 from embedlab.text import CJK_CHAR
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SCORE_BLOCK = 65536
+"""Documents whose weights are computed in one vectorised step (bounds the temporaries of pass 2)."""
 
 
 def tokenize(text: str, mode: str = "auto", stopwords: frozenset[str] = frozenset()) -> list[str]:
@@ -99,25 +102,60 @@ class BM25Encoder(Encoder):
         return sp.csr_matrix((data, (rows, cols)), shape=(len(texts), self.n_terms), dtype=np.float32)
 
     def _index(self, texts: list[str]) -> Any:
-        """bm25s's index over the corpus, from token ids numbered in first-seen order: bm25s numbers a
-        token list through a set, whose order changes with the process's hash seed, and the term order
-        decides the last bits of every score (so ties between near-equal chunks changed run to run).
-        Documents are tokenized one at a time into ids, so no token strings are held for the corpus."""
-        import bm25s
-        import scipy.sparse as sp
+        """The corpus's BM25 rows, built in two passes so that memory is the sparse matrix itself plus the
+        vocabulary: pass 1 tokenizes each document once into its distinct token ids and their counts
+        (packed arrays that become the matrix's indices and data), pass 2 turns counts into weights with
+        bm25s's idf and term-frequency functions, a block of documents at a time. bm25s's own `index`
+        holds every document's token-id list as Python ints (~6.6x the matrix at a million chunks).
 
+        Token ids are numbered in first-seen order by this encoder: bm25s numbers tokens through a set,
+        whose order changes with the process's hash seed, and the term order decides the last bits of every
+        score. Every weight is computed with the same operations and types as bm25s's (the test compares
+        the matrices bit for bit for every method)."""
+        import scipy.sparse as sp
+        from bm25s import BM25
+        from bm25s.scoring import (
+            _build_idf_array,
+            _build_nonoccurrence_array,
+            _select_idf_scorer,
+            _select_tfc_scorer,
+        )
+
+        bm25 = BM25(**self.bm25_kwargs)  # bm25s's defaults and its check of the arguments
         vocab: dict[str, int] = {}
-        ids = []
+        terms, counts, lengths, distinct = array("i"), array("f"), array("q"), array("q")
         for text in texts:
             tokens = tokenize(self.prefix("passage") + text, self.tokenizer, self.stopwords) or [""]
-            ids.append([vocab.setdefault(t, len(vocab)) for t in tokens])
-        retriever = bm25s.BM25(**self.bm25_kwargs)
-        retriever.index((ids, vocab), show_progress=False)
-        s = retriever.scores  # CSC by token: data/indices/indptr over documents
-        n_terms = (
-            len(s["indptr"]) - 1
-        )  # the vocabulary may also hold bm25s's empty token, which has no column
-        self.vocab = {t: i for t, i in retriever.vocab_dict.items() if i < n_terms}
+            ids, tf = np.unique([vocab.setdefault(t, len(vocab)) for t in tokens], return_counts=True)
+            terms.extend(ids.astype(np.int32))
+            counts.extend(tf.astype(np.float32))
+            lengths.append(len(tokens))
+            distinct.append(len(ids))
+        n_docs, n_terms = len(lengths), len(vocab)
+        cols = np.frombuffer(terms, dtype=np.int32) if terms else np.zeros(0, np.int32)
+        weights = np.frombuffer(counts, dtype=np.float32) if counts else np.zeros(0, np.float32)
+        doc_len = np.frombuffer(lengths, dtype=np.int64) if lengths else np.zeros(0, np.int64)
+        indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        np.cumsum(np.frombuffer(distinct, dtype=np.int64), out=indptr[1:])
+        avg_len = doc_len.mean() if n_docs else np.float64(0)
+        doc_freq = dict(enumerate(np.bincount(cols, minlength=n_terms).tolist()))
+        idf_of, tfc_of = _select_idf_scorer(bm25.idf_method), _select_tfc_scorer(bm25.method)
+        idf = _build_idf_array(doc_freq, n_docs, idf_of, dtype=bm25.dtype)
+        absent = None
+        if bm25.method in bm25.methods_requiring_nonoccurrence:
+            absent = _build_nonoccurrence_array(
+                doc_freq, n_docs, idf_of, tfc_of, avg_len, avg_len, bm25.k1, bm25.b, bm25.delta, bm25.dtype
+            )
+        for d0 in range(0, n_docs, _SCORE_BLOCK):
+            d1 = min(d0 + _SCORE_BLOCK, n_docs)
+            p0, p1 = indptr[d0], indptr[d1]
+            voc = cols[p0:p1]
+            l_d = np.repeat(doc_len[d0:d1], np.diff(indptr[d0 : d1 + 1]))
+            tfc = tfc_of(weights[p0:p1], l_d, avg_len, bm25.k1, bm25.b, bm25.delta)
+            block = idf[voc] * tfc
+            if absent is not None:
+                block -= absent[voc]
+            weights[p0:p1] = block
+        self.vocab = vocab
         self.n_terms = n_terms
-        mat = sp.csc_matrix((s["data"], s["indices"], s["indptr"]), shape=(s["num_docs"], n_terms))
-        return mat.tocsr().astype(np.float32)
+        return sp.csr_matrix((weights, cols, indptr), shape=(n_docs, n_terms))
