@@ -7,13 +7,14 @@
 set -uo pipefail
 STATE=${EMBEDLAB_SLURM_DIR:-/tmp/embedlab-slurm}
 
-# signal NAME: SIGTERM the recorded pid if it is still that program; prints the pid it signalled
+# signal NAME: SIGTERM the recorded pid if it is still that program (NAME up to an @: slurmd@node2 is the
+# slurmd of an extra node, EMBEDLAB_SLURM_NODES > 1); prints the pid it signalled
 signal() {
   local name=$1 f=$STATE/pids/$1.pid pid
   [ -s "$f" ] || return 0
   pid=$(cat "$f")
   rm -f "$f"
-  [[ $pid =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 0
+  [[ $pid =~ ^[0-9]+$ ]] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${name%@*}" ] || return 0
   kill "$pid" 2>/dev/null && echo "$name:$pid"
 }
 # stop NAME...: SIGTERM them together, wait up to 15 s for each, then SIGKILL
@@ -23,7 +24,7 @@ stop() {
   for entry in "${sent[@]}"; do
     name=${entry%%:*} pid=${entry#*:}
     for ((i = 0; i < 150; i++)); do [ -d "/proc/$pid" ] || break; sleep 0.1; done
-    if [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
+    if [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${name%@*}" ]; then
       echo "[slurm-down] $name (pid $pid) ignored SIGTERM: SIGKILL"
       kill -9 "$pid" 2>/dev/null
       sleep 0.2
@@ -33,7 +34,9 @@ stop() {
 }
 
 # slurm daemons first (slurmctld reports to slurmdbd while it shuts down, both need munged), then storage
-stop slurmd slurmctld
+extra_slurmd=()
+for f in "$STATE"/pids/slurmd@*.pid; do [ -e "$f" ] && extra_slurmd+=("$(basename "$f" .pid)"); done
+stop slurmd "${extra_slurmd[@]}" slurmctld
 stop slurmdbd mariadbd
 stop munged
 

@@ -13,11 +13,17 @@
 #   EMBEDLAB_SLURM_ACCOUNTING  dbd | none   (default dbd; `none` skips slurmdbd+MariaDB: faster, but then
 #                              there is no sacct: run snakemake with `--slurm-status-command squeue`)
 #   EMBEDLAB_SLURM_GPUS        number of fake GPUs on the node (default 1)
+#   EMBEDLAB_SLURM_NODES       nodes (default 1: `localhost`). N > 1 (opt-in, for multi-node jobs): nodes
+#                              node1..nodeN, each its own slurmd on this machine (NodeHostname=localhost,
+#                              Port=6830+i, `slurmd -N nodeI`, spool/log/pid file per node via %n) with
+#                              EMBEDLAB_SLURM_GPUS fake GPUs each. None may be called localhost (slurm 22.05
+#                              resolves any name to a lone `localhost` node: "Duplicated NodeHostName node2"),
+#                              and node1.. do not resolve: jobs that connect nodes need MASTER_ADDR=127.0.0.1.
 #   EMBEDLAB_SLURM_CPUS        CPUs the node claims   (default max(nproc, 8))
 #   EMBEDLAB_SLURM_MEM_MB      memory the node claims (default max(80% of RAM, 32768))
 #   EMBEDLAB_SLURM_NO_APT      1 = never call apt-get (fail if a package is missing)
 #   EMBEDLAB_SLURM_FORCE       1 = overwrite an /etc/slurm/slurm.conf that this script did not write
-# Ports used on 127.0.0.1: 6817 slurmctld, 6818 slurmd, 6819 slurmdbd, 13306 MariaDB.
+# Ports used on 127.0.0.1: 6817 slurmctld, 6818 slurmd, 6819 slurmdbd, 13306 MariaDB (+ 6831.. node1..).
 # Exit status: 0 ready, 3 packages missing and not installable (no apt / no mirror), 4 this machine already
 # has another SLURM (its config or its ports), anything else: a real failure (see $EMBEDLAB_SLURM_DIR/log).
 set -euo pipefail
@@ -25,6 +31,7 @@ set -euo pipefail
 STATE=${EMBEDLAB_SLURM_DIR:-/tmp/embedlab-slurm}
 ACCOUNTING=${EMBEDLAB_SLURM_ACCOUNTING:-dbd}
 NGPU=${EMBEDLAB_SLURM_GPUS:-1}
+NNODES=${EMBEDLAB_SLURM_NODES:-1}
 NODE=localhost
 DB_PORT=13306
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -42,7 +49,7 @@ all_alive() {
   for name in "${started[@]}"; do
     pid=$(cat "$STATE/pids/$name.pid")
     if [ ! -d "/proc/$pid" ]; then
-      tail -n 5 "$STATE/log/$name".* >&2 || true
+      tail -n 5 "$STATE/log/${name/@/-}".* >&2 || true
       die "$name (pid $pid) exited; logs in $STATE/log"
     fi
   done
@@ -71,6 +78,11 @@ case $ACCOUNTING in
   dbd | none) ;;
   *) die "EMBEDLAB_SLURM_ACCOUNTING must be dbd or none, not '$ACCOUNTING'" ;;
 esac
+[[ $NNODES =~ ^[1-9][0-9]*$ ]] || die "EMBEDLAB_SLURM_NODES must be a positive integer, not '$NNODES'"
+# the nodes' names: localhost alone, or node1..nodeN, slurmd daemons on this machine with a port each
+NODES=("$NODE")
+((NNODES == 1)) || NODES=($(seq -f 'node%g' 1 "$NNODES"))
+port_of() { echo $((6830 + ${1#node})); }
 
 # ---- 1. packages -------------------------------------------------------------------------------------
 pkgs=(munge slurmctld slurmd slurm-client)
@@ -102,6 +114,7 @@ if [ -e /etc/slurm/slurm.conf ] && ! grep -q "$MARK" /etc/slurm/slurm.conf; then
 fi
 bash "$HERE/slurm-down.sh" >/dev/null
 ports=(6817 6818)
+((NNODES == 1)) || for n in "${NODES[@]}"; do ports+=("$(port_of "$n")"); done
 [ "$ACCOUNTING" = dbd ] && ports+=(6819 $DB_PORT)
 for p in "${ports[@]}"; do
   ! port_open "$p" || die "port $p on 127.0.0.1 is taken by a process this script did not start" 4
@@ -134,10 +147,22 @@ else
   acct="AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none"
 fi
+# one node: spool, pid and log file as they are; several: one slurmd per node, so one of each per node (%n)
+slurmd_spool=$STATE/spool slurmd_pid=$STATE/run/slurmd.pid slurmd_log=$STATE/log/slurmd.log
+node_lines="NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:$NGPU State=UNKNOWN"
+if ((NNODES > 1)); then
+  slurmd_spool=$STATE/spool/%n slurmd_pid=$STATE/run/slurmd-%n.pid slurmd_log=$STATE/log/slurmd-%n.log
+  node_lines=""
+  for n in "${NODES[@]}"; do
+    mkdir -p "$STATE/spool/$n"
+    node_lines+="${node_lines:+$'\n'}NodeName=$n NodeHostname=$NODE NodeAddr=127.0.0.1 Port=$(port_of "$n")"
+    node_lines+=" CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:$NGPU State=UNKNOWN"
+  done
+fi
 # /etc/slurm is required: the slurm-jobstep plugin clears every SLURM_* variable (SLURM_CONF too) before
 # its inner srun, which then only finds the compiled-in path.
 cat >/etc/slurm/slurm.conf <<EOF
-# $MARK: one node, fake GPUs, loopback only
+# $MARK: $( ((NNODES == 1)) && echo one node || echo "$NNODES nodes"), fake GPUs, loopback only
 ClusterName=embedlab
 SlurmctldHost=$NODE
 SlurmUser=root
@@ -147,11 +172,11 @@ SlurmdPort=6818
 AuthType=auth/munge
 AuthInfo=socket=$MUNGE_SOCK
 StateSaveLocation=$STATE/ctld
-SlurmdSpoolDir=$STATE/spool
+SlurmdSpoolDir=$slurmd_spool
 SlurmctldPidFile=$STATE/run/slurmctld.pid
-SlurmdPidFile=$STATE/run/slurmd.pid
+SlurmdPidFile=$slurmd_pid
 SlurmctldLogFile=$STATE/log/slurmctld.log
-SlurmdLogFile=$STATE/log/slurmd.log
+SlurmdLogFile=$slurmd_log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 MpiDefault=none
@@ -169,19 +194,25 @@ MinJobAge=300
 # small ticks so a CI workflow is not paced by scheduler defaults
 SchedulerParameters=sched_interval=2,bf_interval=2
 GresTypes=gpu
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB Gres=gpu:$NGPU State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+$node_lines
+PartitionName=debug Nodes=$(IFS=,; echo "${NODES[*]}") Default=YES MaxTime=INFINITE State=UP
 EOF
 # Without File= slurmd reports 0 GPUs and the node drains ("gres/gpu count reported lower than configured");
 # each GPU needs a file of its own (a duplicate is fatal): character devices like /dev/null (1,3), numbered
 # as nvidia devices are, so SLURM gives each job its index in CUDA_VISIBLE_DEVICES.
-mkdir -p "$STATE/dev"
-for ((i = 0; i < NGPU; i++)); do
-  [ -c "$STATE/dev/nvidia$i" ] || mknod "$STATE/dev/nvidia$i" c 1 3
+# A node's fake GPUs: $STATE/dev/nvidia* for localhost, $STATE/dev/<node>/nvidia* for the others.
+dev_of() { if [ "$1" = "$NODE" ]; then echo "$STATE/dev"; else echo "$STATE/dev/$1"; fi; }
+for n in "${NODES[@]}"; do
+  mkdir -p "$(dev_of "$n")"
+  for ((i = 0; i < NGPU; i++)); do
+    [ -c "$(dev_of "$n")/nvidia$i" ] || mknod "$(dev_of "$n")/nvidia$i" c 1 3
+  done
 done
 {
   echo "AutoDetect=off"
-  for ((i = 0; i < NGPU; i++)); do echo "NodeName=$NODE Name=gpu File=$STATE/dev/nvidia$i"; done
+  for n in "${NODES[@]}"; do
+    for ((i = 0; i < NGPU; i++)); do echo "NodeName=$n Name=gpu File=$(dev_of "$n")/nvidia$i"; done
+  done
 } >/etc/slurm/gres.conf
 cp /etc/slurm/slurm.conf /etc/slurm/gres.conf "$STATE/"
 
@@ -240,22 +271,34 @@ EOF
 fi
 
 # ---- 6. slurmctld + slurmd ---------------------------------------------------------------------------
-rm -f "$STATE/run/slurmctld.pid" "$STATE/run/slurmd.pid"
+rm -f "$STATE/run/slurmctld.pid" "$STATE/run/slurmd"*.pid
 setsid slurmctld -D </dev/null >>"$STATE/log/slurmctld.out" 2>&1 &
 record slurmctld "$STATE/run/slurmctld.pid"
 wait_until 60 scontrol ping
-setsid slurmd -D -N "$NODE" </dev/null >>"$STATE/log/slurmd.out" 2>&1 &
-record slurmd "$STATE/run/slurmd.pid"
-node_state() { sinfo -h -n "$NODE" -o %T; }
-wait_until 60 bash -c "sinfo -h -n $NODE -o %T | grep -Eq '^(idle|mixed|allocated|drain)'"
-# a node drained by an earlier broken config stays drained across restarts: resume it
-if node_state | grep -q drain; then scontrol update NodeName="$NODE" State=RESUME; fi
-wait_until 30 bash -c "sinfo -h -n $NODE -o %T | grep -qx idle"
-say "node $NODE idle: $(sinfo -h -n $NODE -o '%C cpus (A/I/O/T), %m MB, gres %G')"
+for n in "${NODES[@]}"; do
+  # recorded as slurmd (localhost) or slurmd@<node> (node1..): slurm-down.sh stops them all
+  name=slurmd pidfile=$STATE/run/slurmd.pid
+  [ "$n" = "$NODE" ] || name=slurmd@$n
+  ((NNODES == 1)) || pidfile=$STATE/run/slurmd-$n.pid
+  setsid slurmd -D -N "$n" </dev/null >>"$STATE/log/${name/@/-}.out" 2>&1 &
+  record "$name" "$pidfile"
+done
+for n in "${NODES[@]}"; do
+  wait_until 60 bash -c "sinfo -h -n $n -o %T | grep -Eq '^(idle|mixed|allocated|drain)'"
+  # a node drained by an earlier broken config stays drained across restarts: resume it
+  if sinfo -h -n "$n" -o %T | grep -q drain; then scontrol update NodeName="$n" State=RESUME; fi
+  wait_until 30 bash -c "sinfo -h -n $n -o %T | grep -qx idle"
+  say "node $n idle: $(sinfo -h -n "$n" -o '%C cpus (A/I/O/T), %m MB, gres %G')"
+done
 
 # ---- 7. smoke tests ----------------------------------------------------------------------------------
 out=$(srun -t 1 --gres=gpu:1 bash -c 'echo "$SLURM_JOB_ID ${CUDA_VISIBLE_DEVICES:-unset}"')
 say "srun --gres=gpu:1 ok: job ${out% *}, CUDA_VISIBLE_DEVICES=${out#* }"
+if ((NNODES > 1)); then
+  out=$(srun -t 1 -N "$NNODES" -n "$NNODES" --ntasks-per-node=1 --gres=gpu:1 bash -c 'echo $SLURMD_NODENAME')
+  [ "$(sort <<<"$out")" = "$(printf '%s\n' "${NODES[@]}" | sort)" ] || die "srun -N $NNODES ran on: $out"
+  say "srun -N $NNODES ok: one task on each of $(echo $out)"
+fi
 job=$(sbatch --parsable --gpus=1 -t 1 -o /dev/null --wrap true)
 if [ "$ACCOUNTING" = dbd ]; then
   # the COMPLETED record can reach slurmdbd a moment before the job's TRES: wait for both

@@ -10,8 +10,9 @@ best one at the end). The job file and a failing rank's one-line reason live in 
 folder beside the model, which `io.atomic_dir` of the next run clears if this one was killed.
 
 One node: `torchrun --standalone --nproc-per-node=gpus`. Several nodes (SLURM only): one torchrun per node
-through `srun --overlap --ntasks-per-node=1` inside the job's allocation, c10d rendezvous on the first node
-of SLURM_JOB_NODELIST (`scontrol show hostnames`; MASTER_ADDR/MASTER_PORT win when set, else port
+through `srun --overlap --ntasks-per-node=1` inside the job's allocation, c10d rendezvous on the job's first
+node as slurmctld lists it (`scontrol show job`: the Snakemake jobstep runs the rule in a one-task step, in
+which SLURM_JOB_NODELIST names that step's node only; MASTER_ADDR/MASTER_PORT win when set, else port
 20000 + job id mod 20000). Assumed there: the allocation has `nodes` nodes with `gpus` GPUs each
 (resources.data_parallel asks for them), the nodes reach each other on that port, and the model folder is on
 a file system that every node sees. Backend: nccl on CUDA, gloo without a GPU (how tests run two ranks on
@@ -25,6 +26,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -226,7 +228,8 @@ def launch(job: TrainingJob) -> dict[str, Any]:
         rank_job = dataclasses.replace(job, threads=per_rank, world=world, launcher=launcher)
         io.write_json(run_dir / JOB_FILE, rank_job.record())
         log.info("fine-tune %s: %s (%d threads per rank)", name, " ".join(command), per_rank)
-        returncode = _run(command, {**os.environ, "OMP_NUM_THREADS": str(per_rank)})
+        env = {**os.environ, "OMP_NUM_THREADS": str(per_rank)}
+        returncode = _run(command, _allocation_env(env) if world.nodes > 1 else env)
         if returncode != 0:
             raise EmbedlabError(_failure(name, world, run_dir, returncode))
         facts = io.read_json(job.workdir / "training.json")
@@ -245,24 +248,23 @@ def launch_command(
     """The command that starts every rank, and a short description of it for training.json.
 
     Several nodes need a SLURM allocation (SLURM_JOB_ID): srun starts one torchrun per node. `hostnames`
-    expands a SLURM node list (default: `scontrol show hostnames`)."""
+    gives a job's hosts from its id (default: asked of slurmctld, `_scontrol_hostnames`)."""
     torchrun = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={world.per_node}"]
     rank_entry = ["--max-restarts=0", "-m", ENTRY, str(job_file)]
     if world.nodes == 1:
         return [*torchrun, "--standalone", "--nnodes=1", *rank_entry], "torchrun --standalone"
     job_id = env.get("SLURM_JOB_ID")
-    nodelist = env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
-    if not job_id or not nodelist:
+    if not job_id:
         raise EmbedlabError(
             f"fine-tune {name}: nodes {world.nodes} needs a SLURM allocation of {world.nodes} nodes (no "
-            "SLURM_JOB_ID/SLURM_JOB_NODELIST here): run with --workflow-profile profiles/slurm, or set "
+            "SLURM_JOB_ID here): run with --workflow-profile profiles/slurm, or set "
             f"finetune.{name}.nodes: 1"
         )
-    hosts = (hostnames or _scontrol_hostnames)(nodelist)
+    hosts = (hostnames or _scontrol_hostnames)(job_id)
     if len(hosts) < world.nodes:
         raise EmbedlabError(
             f"fine-tune {name}: nodes {world.nodes} but the SLURM job {job_id} has {len(hosts)} "
-            f"({nodelist}): the job must be submitted with --nodes={world.nodes}"
+            f"({','.join(hosts)}): the job must be submitted with --nodes={world.nodes}"
         )
     host = env.get("MASTER_ADDR") or hosts[0]
     port = env.get("MASTER_PORT") or str(20000 + int(job_id) % 20000)
@@ -277,17 +279,34 @@ def launch_command(
     return command, f"srun + torchrun (c10d rendezvous {host}:{port})"
 
 
-def _scontrol_hostnames(nodelist: str) -> list[str]:
+def _allocation_env(env: Mapping[str, str]) -> dict[str, str]:
+    """`env` for srun to start a step over the whole job: without the SLURM_* variables of the step this
+    process may run in (the Snakemake jobstep's `srun -n1` leaves SLURM_JOB_NODELIST=its node and
+    SLURM_NNODES=1, and srun then refuses: "Only allocated 1 nodes asked for 2"); srun looks the job's
+    allocation up by SLURM_JOB_ID."""
+    keep = {"SLURM_JOB_ID", "SLURM_CONF"}
+    return {k: v for k, v in env.items() if not k.startswith("SLURM_") or k in keep}
+
+
+def _scontrol_hostnames(job_id: str) -> list[str]:
+    """The job's hosts as slurmctld has them (`scontrol show job`, `show hostnames`), not from the
+    environment: the Snakemake jobstep strips the job's SLURM_* variables before its `srun -n1` step, whose
+    SLURM_JOB_NODELIST then names the step's one node."""
+    job = _scontrol(["show", "job", "-o", job_id])
+    nodelist = re.search(r"(?:^|\s)NodeList=(\S+)", job)
+    if nodelist is None:
+        raise EmbedlabError(f"`scontrol show job {job_id}` shows no NodeList: is job {job_id} running?")
+    return _scontrol(["show", "hostnames", nodelist[1]]).split()
+
+
+def _scontrol(args: list[str]) -> str:
     try:
-        out = subprocess.run(
-            ["scontrol", "show", "hostnames", nodelist], capture_output=True, text=True, check=True
-        ).stdout
+        return subprocess.run(["scontrol", *args], capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError) as exc:
         raise EmbedlabError(
-            f"cannot expand the SLURM node list {nodelist!r} with `scontrol show hostnames` ({exc}): run "
-            "inside a SLURM job on a node with the SLURM client tools"
+            f"`scontrol {' '.join(args)}` failed ({exc}): run inside a SLURM job on a node with the SLURM "
+            "client tools"
         ) from exc
-    return out.split()
 
 
 def _check_gpus(name: str, world: World) -> None:
