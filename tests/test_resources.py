@@ -174,3 +174,33 @@ def test_local_profile_sets_what_a_cluster_run_must_not_inherit() -> None:
     assert "--workflow-profile profiles/slurm" in readme
     assert not re.search(r"snakemake --profile profiles/slurm(?! --workflow-profile)", readme)
     assert Path(REPO / "profiles" / "default" / "config.yaml").is_file()
+
+
+def test_a_retry_appends_to_the_rule_log_and_a_user_error_is_not_retried(tmp_path, monkeypatch) -> None:
+    """Attempt 2 keeps attempt 1's lines (why it was killed) and fails at once on a remembered user error."""
+    from embedlab.workflow.run_rule import run_rule
+
+    monkeypatch.chdir(tmp_path)
+    log_file = tmp_path / "rule.log"
+
+    def job(attempt: int) -> SimpleNamespace:
+        return SimpleNamespace(
+            rule="r", output=["out"], log=[str(log_file)], resources={"attempt": attempt, "gpu": 0}
+        )
+
+    def bad() -> None:
+        raise EmbedlabError("bad chunk_size: set chunking.chunk_size")
+
+    with pytest.raises(SystemExit):
+        run_rule(job(1), bad)
+    with pytest.raises(SystemExit):
+        run_rule(job(2), bad)
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "rule r",
+        "bad chunk_size: set chunking.chunk_size",
+        "rule r (attempt 2)",
+        "bad chunk_size: set chunking.chunk_size (not retried: a config or data error, not a resource kill)",
+    ]
+    assert run_rule(job(1), lambda: 7) == 7
+    assert log_file.read_text(encoding="utf-8").count("\n") == 1  # a first attempt starts the log afresh

@@ -31,18 +31,20 @@ def run_rule(snakemake: Any, func: Callable[..., Any], *args: Any, **kwargs: Any
     at once instead of running the same work into the same error; anything else keeps its traceback,
     because that is a bug to report, not a user error.
     """
+    attempt = int(snakemake.resources.get("attempt", 1))  # set by embedlab.workflow.resources.rule_resources
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if len(snakemake.log):
-        handlers.append(logging.FileHandler(snakemake.log[0], mode="w", encoding="utf-8"))
+    if len(snakemake.log):  # a retry appends: the killed attempt's last lines say why it was retried
+        handlers.append(
+            logging.FileHandler(snakemake.log[0], mode="a" if attempt > 1 else "w", encoding="utf-8")
+        )
     logging.basicConfig(
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         handlers=handlers,
         force=True,
     )
-    log.info("rule %s", getattr(snakemake, "rule", "?"))
+    log.info("rule %s%s", getattr(snakemake, "rule", "?"), f" (attempt {attempt})" if attempt > 1 else "")
     marker = _failure_marker(snakemake)
-    attempt = int(snakemake.resources.get("attempt", 1))  # set by embedlab.workflow.resources.rule_resources
     if attempt > 1 and marker.is_file():
         # Retries are for resource kills (OOM, time limit): a config or data error fails the same way again.
         log.error("%s (not retried: a config or data error, not a resource kill)", marker.read_text("utf-8"))
