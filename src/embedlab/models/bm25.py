@@ -16,7 +16,7 @@ from embedlab.models.spec import ModelSpec
 from embedlab.text import CJK_CHAR
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_SCORE_BLOCK = 65536
+_SCORE_BLOCK = 8192
 """Documents whose weights are computed in one vectorised step (bounds the temporaries of pass 2)."""
 
 
@@ -102,60 +102,74 @@ class BM25Encoder(Encoder):
         return sp.csr_matrix((data, (rows, cols)), shape=(len(texts), self.n_terms), dtype=np.float32)
 
     def _index(self, texts: list[str]) -> Any:
-        """The corpus's BM25 rows, built in two passes so that memory is the sparse matrix itself plus the
-        vocabulary: pass 1 tokenizes each document once into its distinct token ids and their counts
-        (packed arrays that become the matrix's indices and data), pass 2 turns counts into weights with
-        bm25s's idf and term-frequency functions, a block of documents at a time. bm25s's own `index`
-        holds every document's token-id list as Python ints (~6.6x the matrix at a million chunks).
+        """The corpus's BM25 rows in two passes, so that memory is the sparse matrix itself plus the
+        vocabulary: pass 1 (`_term_counts`) tokenizes each document once into its distinct token ids and
+        their counts, packed arrays that become the matrix's indices and data; pass 2 (`_weigh`) turns the
+        counts into weights in place. bm25s's own `index` holds every document's token-id list as Python ints
+        (~6.4x the matrix at a million chunks, benchmarks/README.md).
 
         Token ids are numbered in first-seen order by this encoder: bm25s numbers tokens through a set,
         whose order changes with the process's hash seed, and the term order decides the last bits of every
-        score. Every weight is computed with the same operations and types as bm25s's (the test compares
-        the matrices bit for bit for every method)."""
+        score."""
         import scipy.sparse as sp
-        from bm25s import BM25
-        from bm25s.scoring import (
-            _build_idf_array,
-            _build_nonoccurrence_array,
-            _select_idf_scorer,
-            _select_tfc_scorer,
-        )
 
-        bm25 = BM25(**self.bm25_kwargs)  # bm25s's defaults and its check of the arguments
         vocab: dict[str, int] = {}
-        terms, counts, lengths, distinct = array("i"), array("f"), array("q"), array("q")
+        terms, counts, lengths = array("i"), array("f"), array("q")
+        indptr = array("q", [0])
         for text in texts:
             tokens = tokenize(self.prefix("passage") + text, self.tokenizer, self.stopwords) or [""]
             ids, tf = np.unique([vocab.setdefault(t, len(vocab)) for t in tokens], return_counts=True)
             terms.extend(ids.astype(np.int32))
             counts.extend(tf.astype(np.float32))
             lengths.append(len(tokens))
-            distinct.append(len(ids))
-        n_docs, n_terms = len(lengths), len(vocab)
-        cols = np.frombuffer(terms, dtype=np.int32) if terms else np.zeros(0, np.int32)
-        weights = np.frombuffer(counts, dtype=np.float32) if counts else np.zeros(0, np.float32)
-        doc_len = np.frombuffer(lengths, dtype=np.int64) if lengths else np.zeros(0, np.int64)
-        indptr = np.zeros(n_docs + 1, dtype=np.int64)
-        np.cumsum(np.frombuffer(distinct, dtype=np.int64), out=indptr[1:])
-        avg_len = doc_len.mean() if n_docs else np.float64(0)
-        doc_freq = dict(enumerate(np.bincount(cols, minlength=n_terms).tolist()))
-        idf_of, tfc_of = _select_idf_scorer(bm25.idf_method), _select_tfc_scorer(bm25.method)
-        idf = _build_idf_array(doc_freq, n_docs, idf_of, dtype=bm25.dtype)
-        absent = None
-        if bm25.method in bm25.methods_requiring_nonoccurrence:
-            absent = _build_nonoccurrence_array(
-                doc_freq, n_docs, idf_of, tfc_of, avg_len, avg_len, bm25.k1, bm25.b, bm25.delta, bm25.dtype
-            )
-        for d0 in range(0, n_docs, _SCORE_BLOCK):
-            d1 = min(d0 + _SCORE_BLOCK, n_docs)
-            p0, p1 = indptr[d0], indptr[d1]
-            voc = cols[p0:p1]
-            l_d = np.repeat(doc_len[d0:d1], np.diff(indptr[d0 : d1 + 1]))
-            tfc = tfc_of(weights[p0:p1], l_d, avg_len, bm25.k1, bm25.b, bm25.delta)
-            block = idf[voc] * tfc
-            if absent is not None:
-                block -= absent[voc]
-            weights[p0:p1] = block
+            indptr.append(len(terms))
+        cols, weights = np.frombuffer(terms, dtype=np.int32), np.frombuffer(counts, dtype=np.float32)
+        rows = np.frombuffer(indptr, dtype=np.int64)
+        _weigh(self.bm25_kwargs, cols, weights, rows, np.frombuffer(lengths, dtype=np.int64), len(vocab))
         self.vocab = vocab
-        self.n_terms = n_terms
-        return sp.csr_matrix((weights, cols, indptr), shape=(n_docs, n_terms))
+        self.n_terms = len(vocab)
+        return sp.csr_matrix((weights, cols, rows), shape=(len(lengths), len(vocab)))
+
+
+def _weigh(
+    bm25_kwargs: dict[str, Any],
+    cols: np.ndarray,
+    weights: np.ndarray,
+    indptr: np.ndarray,
+    doc_len: np.ndarray,
+    n_terms: int,
+) -> None:
+    """Term counts (`weights`, CSR rows `indptr` x `cols`) -> BM25 weights, in place, `_SCORE_BLOCK`
+    documents at a time, with bm25s's idf and term-frequency functions and the same operand types as
+    bm25s's own indexer (the test compares the two matrices bit for bit for every method)."""
+    from bm25s import BM25
+    from bm25s.scoring import (
+        _build_idf_array,
+        _build_nonoccurrence_array,
+        _select_idf_scorer,
+        _select_tfc_scorer,
+    )
+
+    bm25 = BM25(**bm25_kwargs)  # bm25s's defaults and its check of the arguments
+    n_docs = len(doc_len)
+    blocks = [(d, min(d + _SCORE_BLOCK, n_docs)) for d in range(0, n_docs, _SCORE_BLOCK)]
+    df = np.zeros(n_terms, dtype=np.int64)
+    for d0, d1 in blocks:  # by block: bincount would copy all of `cols` to int64 at once
+        df += np.bincount(cols[indptr[d0] : indptr[d1]], minlength=n_terms)
+    doc_freq = dict(enumerate(df.tolist()))
+    avg_len = doc_len.mean() if n_docs else np.float64(0)
+    idf_of, tfc_of = _select_idf_scorer(bm25.idf_method), _select_tfc_scorer(bm25.method)
+    idf = _build_idf_array(doc_freq, n_docs, idf_of, dtype=bm25.dtype)
+    absent = None
+    if bm25.method in bm25.methods_requiring_nonoccurrence:
+        absent = _build_nonoccurrence_array(
+            doc_freq, n_docs, idf_of, tfc_of, avg_len, avg_len, bm25.k1, bm25.b, bm25.delta, bm25.dtype
+        )
+    for d0, d1 in blocks:
+        p0, p1 = indptr[d0], indptr[d1]
+        voc = cols[p0:p1]
+        l_d = np.repeat(doc_len[d0:d1], np.diff(indptr[d0 : d1 + 1]))
+        block = idf[voc] * tfc_of(weights[p0:p1], l_d, avg_len, bm25.k1, bm25.b, bm25.delta)
+        if absent is not None:
+            block -= absent[voc]
+        weights[p0:p1] = block
