@@ -21,6 +21,7 @@ skipped otherwise, or with EMBEDLAB_SKIP_SLURM=1. About 2.5 min on 2 cores with 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib.util
 import io
@@ -161,15 +162,18 @@ def _start(workdir: Path, *args: str) -> Run:
     return Run(proc, workdir)
 
 
-@pytest.fixture(scope="module")
-def slurm_cluster() -> Iterator[None]:
-    """Start the one-node cluster for this module, stop it afterwards."""
+@contextlib.contextmanager
+def running_cluster(**extra_env: str) -> Iterator[None]:
+    """tests/cluster/slurm-up.sh with `extra_env` (a skip where SLURM cannot run here), stopped afterwards."""
     reason = _skip_reason()
     if reason:
         pytest.skip(f"SLURM integration test skipped: {reason}")
-    env = {**_env(), "EMBEDLAB_SLURM_GPUS": str(FAKE_GPUS)}
     up = subprocess.run(
-        ["bash", str(CLUSTER / "slurm-up.sh")], env=env, capture_output=True, text=True, timeout=600
+        ["bash", str(CLUSTER / "slurm-up.sh")],
+        env={**_env(), **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if up.returncode in (3, 4):  # packages not installable / another SLURM owns this machine
         pytest.skip(f"SLURM integration test skipped: {up.stderr.strip().splitlines()[-1]}")
@@ -180,6 +184,13 @@ def slurm_cluster() -> Iterator[None]:
         # --purge removes our /etc/slurm config too: with a config but no controller, every later snakemake
         # start waits ~9 s on the SLURM plugin's `scontrol show config`.
         subprocess.run(["bash", str(CLUSTER / "slurm-down.sh"), "--purge"], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster() -> Iterator[None]:
+    """The one-node cluster (FAKE_GPUS fake GPUs) for this module."""
+    with running_cluster(EMBEDLAB_SLURM_GPUS=str(FAKE_GPUS)):
+        yield
 
 
 @pytest.fixture(scope="module")

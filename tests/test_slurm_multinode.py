@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from ft_fixtures import build_tiny_model
-from test_slurm import CLUSTER, LOCAL_PROFILE, REPO, SLURM_PROFILE, _env, _sacct, _skip_reason, _submitted
+from test_slurm import LOCAL_PROFILE, REPO, SLURM_PROFILE, _env, _sacct, _submitted, running_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -32,20 +32,8 @@ ENTRY = {"base": "tiny", "datasets": ["securities_law/zh"], "batch_size": 8, "ma
 @pytest.fixture(scope="module")
 def two_node_cluster():
     """The cluster with two nodes for this module, stopped afterwards."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(f"SLURM integration test skipped: {reason}")
-    env = {**_env(), "EMBEDLAB_SLURM_NODES": "2"}
-    up = subprocess.run(
-        ["bash", str(CLUSTER / "slurm-up.sh")], env=env, capture_output=True, text=True, timeout=600
-    )
-    if up.returncode in (3, 4):  # packages not installable / another SLURM owns this machine
-        pytest.skip(f"SLURM integration test skipped: {up.stderr.strip().splitlines()[-1]}")
-    assert up.returncode == 0, f"slurm-up.sh failed:\n{up.stdout}\n{up.stderr}"
-    try:
+    with running_cluster(EMBEDLAB_SLURM_NODES="2"):
         yield
-    finally:
-        subprocess.run(["bash", str(CLUSTER / "slurm-down.sh"), "--purge"], capture_output=True, timeout=120)
 
 
 def _snakemake(work: Path, target: str, *args: str) -> str:
