@@ -65,35 +65,31 @@ def relevant_ranks(
 ) -> list[np.ndarray]:
     """Sorted 1-based ranks of each query's relevant chunks among all chunks, by dot product.
 
-    Exact: rank = 1 + #(higher score) + #(equal score, lower id). Dense vectors are ranked by
-    `search.exact_search` (query block x corpus tile at a time, so memory does not grow with the corpus);
-    sparse ones (BM25) here, a block of queries x the corpus, the block shrunk so that its score matrix stays
-    under SCORE_CELLS (memory flat as the corpus grows). With `top` set, relevant chunks ranked below it get
-    rank inf (what a top-`top` list reports); sparse rows then rank only the top `top` candidates.
+    Exact: rank = 1 + #(higher score) + #(equal score, lower id), the one tie rule of `search.score_keys`.
+    Dense vectors are ranked by `search.exact_search` (query block x corpus tile at a time, so memory does
+    not grow with the corpus); sparse ones (BM25) here, a block of queries x the corpus, the block shrunk so
+    that its score matrix stays under SCORE_CELLS (memory flat as the corpus grows). With `top` set, relevant
+    chunks ranked below it get rank inf (what a top-`top` list reports).
     """
     n_docs = d.shape[0]
-    if not hasattr(d, "toarray"):
-        ranks = search.exact_search(
-            q, [search.Shard(0, np.asarray(d))], ties, relevant=relevant, block=block
-        ).ranks
-        return ranks if top is None or top >= n_docs else [np.where(r > top, np.inf, r) for r in ranks]
+    if hasattr(d, "toarray"):
+        ranks = _sparse_ranks(q, d, relevant, ties, max(1, min(block, SCORE_CELLS // max(n_docs, 1))))
+    else:
+        shards = [search.Shard(0, np.asarray(d))]
+        ranks = search.exact_search(q, shards, ties, relevant=relevant, block=block).ranks
+    return ranks if top is None or top >= n_docs else [np.where(r > top, np.inf, r) for r in ranks]
+
+
+def _sparse_ranks(
+    q: Any, d: Any, relevant: Sequence[Sequence[int]], ties: np.ndarray, block: int
+) -> list[np.ndarray]:
     out: list[np.ndarray] = []
-    block = max(1, min(block, SCORE_CELLS // max(n_docs, 1)))
     for start in range(0, q.shape[0], block):
         scores = _scores_block(q[start : start + block], d)
         for row, rel in zip(scores, relevant[start : start + block], strict=True):
-            rel = np.asarray(rel, dtype=np.int64)
-            if top is not None and top < n_docs:
-                cand = np.argpartition(-row, top - 1)[:top]
-                cand = cand[np.lexsort((ties[cand], -row[cand]))]
-                pos = {int(c): i + 1 for i, c in enumerate(cand)}
-                ranks = np.array([pos.get(int(r), np.inf) for r in rel], dtype=np.float64)
-            else:
-                sr = row[rel][:, None]
-                higher = (row[None, :] > sr).sum(1)
-                tied = ((row[None, :] == sr) & (ties[None, :] < ties[rel][:, None])).sum(1)
-                ranks = (1 + higher + tied).astype(np.float64)
-            out.append(np.sort(ranks))
+            keys = search.score_keys(row, ties)
+            own = keys[np.asarray(rel, dtype=np.int64)]
+            out.append(np.sort((1 + (keys[None, :] > own[:, None]).sum(1)).astype(np.float64)))
     return out
 
 
