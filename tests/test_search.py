@@ -239,6 +239,41 @@ def test_sharded_and_unsharded_runs_are_identical(split, tmp_path):
     assert approx.index_recall < 1.0 and np.isinf(np.concatenate(approx.ranks)).any()
 
 
+@pytest.mark.slow
+def test_shard_jobs_feed_the_embedding_cache_when_asked(split, tmp_path):
+    """cache.shard_jobs: encode_shard reads and feeds the embedding cache (same vectors as without it), so
+    a rerun of a shard and the evaluation's own encoding of the corpus are served from it; off by default."""
+    config = {"corpora": {"c": {"languages": {"en": {"file": "x.md"}}}}}
+    assert plan.evaluation_settings(validate_config(config, SCHEMA)).shard_cache_dir is None
+    config["evaluation"] = {"cache": {"shard_jobs": True, "dir": str(tmp_path / "cache")}}
+    cache = plan.evaluation_settings(validate_config(config, SCHEMA)).shard_cache_dir
+    assert cache == str(tmp_path / "cache")
+
+    def shard(i: int, cache_dir: str | None, tag: str) -> tuple[np.ndarray, dict]:
+        vec, meta = tmp_path / f"{tag}{i}.npy", tmp_path / f"{tag}{i}.json"
+        encode_shard(
+            split / "val.json", vec, meta, MINI, corpus="c", lang="en", shard=i, shards=2, block=BLOCK,
+            device="cpu", cache_dir=cache_dir,
+        )  # fmt: skip
+        return np.load(vec), io.read_json(meta)
+
+    plain = [shard(i, None, "plain") for i in range(2)]
+    fed = [shard(i, cache, "fed") for i in range(2)]
+    rows = [m["stop"] - m["start"] for _, m in fed]
+    assert [(m["encoded_texts"], m["cached_texts"]) for _, m in fed] == [(r, 0) for r in rows]
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(plain, fed, strict=True))
+    again, meta = shard(0, cache, "again")
+    assert (meta["encoded_texts"], meta["cached_texts"]) == (0, rows[0]) and np.array_equal(again, fed[0][0])
+    qa = load_qa(split / "val.json")
+    enc = open_encoder(MINI, "cpu", cache, BLOCK)
+    try:
+        e = encode_qa(enc, qa, BLOCK)
+    finally:
+        enc.close()
+    assert e.cached == len(qa.corpus) and e.encoded == len(qa.queries)
+    assert np.array_equal(e.corpus, np.concatenate([v for v, _ in fed]))
+
+
 def test_only_dense_local_kinds_shard():
     config = validate_config(
         {
