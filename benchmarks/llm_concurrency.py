@@ -97,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--chunks", type=int, default=48)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per request at the fake server")
-    parser.add_argument("--corpora", type=Path, default=REPO.parent / "shared" / "corpora")
+    parser.add_argument("--corpora", type=Path, default=REPO / "tests" / "corpora")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as d, server_process(args.latency) as url:

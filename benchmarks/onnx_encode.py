@@ -7,7 +7,7 @@ threads (best of `--repeats` interleaved rounds, model loading excluded) and eva
     .venv/bin/python benchmarks/onnx_encode.py [--texts 256] [--repeats 3] [--threads 2] [--json out.json]
 
 Texts: /tmp/dd/results/chunks/eu_ai_act/en.json when present (the default run's chunks), else the AI Act
-(EN) chunked from ../shared/corpora; val sets: /tmp/dd/results/qa/*/*/val.json when present, else none.
+(EN) chunked from tests/corpora; val sets: /tmp/dd/results/qa/*/*/val.json when present, else none.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def chunk_texts(tmp: Path) -> list[str]:
         from embedlab.data.chunking import chunk_corpus
 
         path = tmp / "chunks.json"
-        chunk_corpus(REPO.parent / "shared/corpora/eu_ai_act/EN.md", path, "eu_ai_act", "en", 240, 24, MINILM)
+        chunk_corpus(REPO / "tests/corpora/eu_ai_act/EN.md", path, "eu_ai_act", "en", 240, 24, MINILM)
     return [c["text"] for c in io.read_json(path)["chunks"]]
 
 

@@ -1,15 +1,15 @@
 """Parsing throughput per format, next to the Markdown loader, on the same text (product_docs).
 
-The 44 Markdown pages of `../shared/corpora/product_docs` are converted once into every other format
+The 44 Markdown pages of `tests/corpora/product_docs` are converted once into every other format
 (headings, paragraphs and code kept): .docx (python-docx Heading styles), .pptx (one slide per section),
 .epub (one chapter per page), .rst (docutils titles), saved .html pages (with a navigation bar), a .zip of
 the Markdown folder, and PDFs without bookmarks (Helvetica, headings set larger/bold: the typography path).
 Each folder is then read by `load_corpus`, best of `--repeat` runs; MB/s is of the input files, and pages/s
 is PDF pages per second, else Markdown pages (files) per second. One process, so the numbers are per core.
-The "pdf with tables" rows read `../shared/corpora/report_pdf` (two NIST reports, their tables ruled as
+The "pdf with tables" rows read `tests/corpora/report_pdf` (two NIST reports, their tables ruled as
 Word draws them) with the table finder (embedlab.data.pdf_tables, the `pdf` extra) and without it.
 
-Usage: .venv/bin/python benchmarks/parse_formats.py [--corpora ../shared/corpora] [--repeat 3]
+Usage: .venv/bin/python benchmarks/parse_formats.py [--corpora tests/corpora] [--repeat 3]
        [--only markdown,docx,pptx,rst,html,epub,zip,pdf,pdf_tables]   (rows to run; default all)
 """
 
@@ -192,7 +192,7 @@ def pdf_table_rows(folder: Path, repeat: int) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--corpora", default=str(REPO.parent / "shared" / "corpora"))
+    parser.add_argument("--corpora", default=str(REPO / "tests" / "corpora"))
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--only", default=",".join(ROWS), help="comma-separated rows to run: " + ",".join(ROWS)

@@ -2,7 +2,7 @@
 fitted exponent of time ~ N^b (goal: b ≈ 1 — linear — and peak memory flat beyond the vectors themselves),
 and HNSW vs exact search (speed, recall@10 against exact) at the largest size.
 
-The corpus is synthetic, made from the real chunks of ../shared/corpora (AI Act EN, product docs, NIST PDFs,
+The corpus is synthetic, made from the real chunks of tests/corpora (AI Act EN, product docs, NIST PDFs,
 chunked as the pipeline does): copy j of a chunk drops ~15 % of its words and swaps a few neighbours (seeded),
 so no two chunks are identical and the vocabulary is a real one. Queries: 1,000 sentences sampled from chunks
 of the smallest size's corpus (every size holds that corpus as its first rows, so the relevant chunk exists at
@@ -47,7 +47,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO / "tests"))
-CORPORA = REPO.parent / "shared" / "corpora"
+CORPORA = REPO / "tests" / "corpora"
 SOURCES = [("eu_ai_act/EN.md", "en"), ("product_docs", "en"), ("report_pdf", "en")]
 N_QUERIES = 1000
 KS = [1, 3, 5, 10]

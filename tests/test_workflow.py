@@ -1,4 +1,4 @@
-"""Integration: the real workflow on real text (.test/config.yaml over ../shared/corpora) up to the splits."""
+"""Integration: the real workflow on real text (.test/config.yaml over tests/corpora) up to the splits."""
 
 from __future__ import annotations
 
