@@ -170,14 +170,18 @@ def main() -> None:
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             results.append(json.loads(out.stdout.splitlines()[-1]))
-    cells = sorted(results[0]["accuracy"], key=lambda c: (list(SOURCES).index(c.split("/")[0]), c))
-    print("| candidate | " + " | ".join(f"{c} (n={results[0]['n'][c]})" for c in cells), end="")
-    print(" | all | load s | texts/s | peak MB |")
-    print("|---" * (len(cells) + 5) + "|")
+    n = results[0]["n"]
+    print(
+        "accuracy heading / short / long; n per language: "
+        + ", ".join(f"{lang} {' / '.join(str(n[f'{lang}/{k}']) for k in KINDS)}" for lang in SOURCES)
+    )
+    print("| candidate | " + " | ".join(SOURCES) + " | all | load s | texts/s | peak MB |")
+    print("|---" * (len(SOURCES) + 5) + "|")
     for r in results:
         acc = r["accuracy"]
-        total = sum(acc[c] * r["n"][c] for c in cells) / sum(r["n"][c] for c in cells)
-        print(f"| {r['name']} | " + " | ".join(f"{acc[c]:.3f}" for c in cells), end="")
+        cells = [" / ".join(f"{acc[f'{lang}/{k}']:.2f}" for k in KINDS) for lang in SOURCES]
+        total = sum(acc[c] * n[c] for c in n) / sum(n.values())
+        print(f"| {r['name']} | " + " | ".join(cells), end="")
         print(f" | {total:.3f} | {r['load_s']:.2f} | {r['texts_per_s']:,.0f} | {r['peak_mb']:.0f} |")
     for r in results:
         print(f"{r['name']} confusions: {', '.join(r['errors'][:20])}")

@@ -27,6 +27,10 @@ from embedlab.workflow.settings import Settings
 try:
     cfg.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
     SOURCES = plan_sources(config)
+    QUESTION_FILES = {
+        (c, lang): plan.questions_file(config, c, lang, workflow.basedir)
+        for c, lang in plan.real_question_sets(config)
+    }
     validate_finetune(config)
     W2V_RUNS = word2vec_runs(config)
     LLM_SETTINGS = llm_settings(config)  # resolves the round-trip retriever in `models`

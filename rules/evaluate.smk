@@ -71,6 +71,21 @@ rule evaluate_retrieval:
         "../scripts/evaluate_retrieval.py"
 
 
+# Real questions (rules/queries.smk: map_questions): the same evaluation on real.json, into {lang}.real.csv.
+use rule evaluate_retrieval as evaluate_retrieval_real with:
+    input:
+        val=layout.real_set(),
+        chunks=layout.chunks(),
+        model=model_files,
+        shard_vectors=[],
+        shard_meta=[],
+    output:
+        summary=layout.eval_summary(query_set="real"),
+        queries=layout.eval_queries(query_set="real"),
+    log:
+        layout.log("evaluate_retrieval", "{model}", "{corpus}", "{lang}.real"),
+
+
 # A hybrid: its members' top candidates fused (weights tuned on the dev slice of train, never on val); the
 # same output files as any model, so comparisons and the report treat it as one.
 rule evaluate_hybrid:
@@ -102,6 +117,22 @@ rule evaluate_hybrid:
         latency_queries=EVAL.latency_queries,
     script:
         "../scripts/evaluate_hybrid.py"
+
+
+# Real questions may point at train chunks (the documents are the deployment corpus): only their texts must
+# differ from the dev slice's queries the weights are tuned on.
+use rule evaluate_hybrid as evaluate_hybrid_real with:
+    input:
+        val=layout.val(),
+        questions=layout.real_set(),
+        train=layout.train(),
+        chunks=layout.chunks(),
+        model=model_files,
+    output:
+        summary=layout.eval_summary(query_set="real"),
+        queries=layout.eval_queries(query_set="real"),
+    log:
+        layout.log("evaluate_hybrid", "{model}", "{corpus}", "{lang}.real"),
 
 
 # Truncated dimensions x quantized precisions of a dense model: encoded once, every variant ranked, with bytes

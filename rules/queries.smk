@@ -1,5 +1,6 @@
 # Query stage: one file per generator, merged into the dataset, then split by chunk group.
 from embedlab.data.llm.providers import uses_gpu as _llm_uses_gpu
+from embedlab.data.llm.roundtrip import resolve_retriever
 from embedlab.data.llm.roundtrip import retriever_needs_gpu as _round_trip_gpu
 
 
@@ -75,6 +76,14 @@ rule build_dataset:
 
 rule split_dataset:
     input:
+        unpack(
+            lambda wc: (
+                {"real": layout.real_set(wc.corpus, wc.lang)}
+                if (cfg.language_spec(config, wc.corpus, wc.lang).get("questions") or {}).get("training")
+                == "strict"
+                else {}
+            )
+        ),
         chunks=layout.chunks(),
         dataset=layout.dataset(),
         provenance=layout.provenance(),
@@ -94,3 +103,56 @@ rule split_dataset:
         seed=config["seed"],
     script:
         "../scripts/split_dataset.py"
+
+
+# Real questions (corpora.<c>.languages.<l>.questions): each label mapped onto the chunks that hold it; an
+# evaluation set scored against every chunk like val.json, never trained on.
+rule map_questions:
+    input:
+        chunks=layout.chunks(),
+        questions=lambda wc: QUESTION_FILES[(wc.corpus, wc.lang)],
+    output:
+        real=layout.real_set(),
+        mapping=layout.real_mapping(),
+    log:
+        layout.log("map_questions", "{corpus}", "{lang}"),
+    conda:
+        "../envs/data.yaml"
+    threads: threads_of("map_questions", 1)
+    resources:
+        **res("map_questions", mem_mb=3072, runtime=10),
+    params:
+        source=lambda wc: cfg.language_spec(config, wc.corpus, wc.lang).get("questions")
+        or {"file": QUESTION_FILES[(wc.corpus, wc.lang)]},
+    script:
+        "../scripts/map_questions.py"
+
+
+# How lexical each query set is (every generator's val queries, and real questions): content words found in
+# the relevant chunk, BM25's rank of it, length, language, duplicates.
+rule diagnose_queries:
+    input:
+        unpack(
+            lambda wc: (
+                {"real": layout.real_set(wc.corpus, wc.lang)}
+                if (wc.corpus, wc.lang) in QUESTION_FILES
+                else {}
+            )
+        ),
+        chunks=layout.chunks(),
+        val=layout.val(),
+        provenance=layout.provenance(),
+    output:
+        sets=layout.query_sets(),
+        queries=layout.query_set_queries(),
+    log:
+        layout.log("diagnose_queries", "{corpus}", "{lang}"),
+    conda:
+        "../envs/eval.yaml"
+    threads: threads_of("diagnose_queries", 1)
+    resources:
+        **res("diagnose_queries", mem_mb=3072, runtime=15),
+    params:
+        bm25=resolve_retriever("bm25", config["models"]),
+    script:
+        "../scripts/diagnose_queries.py"

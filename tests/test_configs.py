@@ -26,6 +26,10 @@ MATRIX = {
         "results/eval/bm25/drf_tutorial/en.csv",
         "results/eval/minilm/drf_tutorial/en.csv",
         "results/eval/compare/bm25__vs__minilm/drf_tutorial/en.json",
+        "results/eval/minilm/drf_tutorial/en.real.csv",
+        "results/eval/bm25/drf_tutorial/en.real.queries.csv",
+        "results/qa/drf_tutorial/en/real.mapping.json",
+        "results/qa/drf_tutorial/en/query_sets.csv",
         "results/mteb/minilm/README.md",
         "results/report/summary.md",
     ],
@@ -75,3 +79,12 @@ def test_config_runs_to_the_end(name: str, corpora: Path, tmp_path: Path) -> Non
         assert io.read_json(qa / "split.json")["queries"]["val"] > 0, f"{corpus}/{lang}"
         made = {p["generator"] for p in io.read_json(qa / "provenance.json")["queries"].values()}
         assert made == set(cfg.generators(config, corpus)), f"{corpus}/{lang}: queries from {made}"
+    if name == "evaluate.yaml":  # hand-written real questions: mapped, scored by every model, reported first
+        mapping = io.read_json(tmp_path / "results/qa/drf_tutorial/en/real.mapping.json")
+        assert mapping["stats"]["mapped"] == mapping["stats"]["questions"] == 17
+        summary = (tmp_path / "results/report/summary.csv").read_text(encoding="utf-8")
+        header, *rows = summary.splitlines()
+        assert header.split(",")[-1] == "query_set"
+        assert sorted(r.split(",")[0] for r in rows if r.endswith(",real")) == ["bm25", "minilm"]
+        md = (tmp_path / "results/report/summary.md").read_text(encoding="utf-8")
+        assert "## Real questions first" in md and "## How lexical is each query set" in md

@@ -12,7 +12,7 @@ import itertools
 import re
 
 import pytest
-from prepared_corpora import prepared
+from prepared_corpora import CORPORA, prepared
 
 from embedlab import io
 from embedlab.data.markup import prose
@@ -26,6 +26,8 @@ MARKUP = {
     "link_definition": re.compile(r"\]:\s*https?://"),
     "template_tag": re.compile(r"\{%|\{\{"),
     "front_matter": re.compile(r"(?m)^---\s*\n[\w-]+:"),
+    "container": re.compile(r":::"),
+    "private_use": re.compile("[\ue000-\uf8ff\U000f0000-\U0010fffd]"),
 }
 
 
@@ -45,6 +47,9 @@ def markup_tokens(text: str) -> list[str]:
         ("[cite]: https://example.org", ["link_definition"]),
         ("{% url 'x' %}", ["template_tag"]),
         ("---\nsource: x.py\n---", ["front_matter"]),
+        ("::: details 标题", ["container"]),
+        (":::note[Title]", ["container"]),
+        ("( &, <, > ) \uf0e0 &entity;", ["private_use"]),
         ("```html\n<div>{% x %}</div>\n```", []),
         ("a < b and c > d, `<abbr>` in code", []),
     ],
@@ -80,6 +85,19 @@ def test_no_markup_left_in_chunk_or_heading_text(docs_run):
     assert not left, list(left.items())[:5]
     queries = io.read_json(out / "dataset.json")["queries"]
     assert not [q for q in queries.values() if markup_tokens(q)]
+
+
+@pytest.mark.parametrize("name", sorted(CORPORA))
+def test_no_container_fence_or_private_use_character_in_any_corpus(name, corpora, tmp_path_factory):
+    """Every test corpus (laws, docs, PDFs): chunk text, headings and queries hold no `:::` fence and no
+    private-use character."""
+    out = prepared(name, corpora, tmp_path_factory)
+    chunks = io.read_json(out / "chunks.json")["chunks"]
+    texts = [c["text"] for c in chunks] + [
+        h["label"] + " " + (h["title"] or "") for c in chunks for h in c["headings"]
+    ]
+    texts += io.read_json(out / "dataset.json")["queries"].values()
+    assert not [t for t in texts if MARKUP["container"].search(prose(t)) or MARKUP["private_use"].search(t)]
 
 
 def test_no_overlap_straddles_the_split(docs_run):

@@ -7,7 +7,7 @@ import pytest
 from eval_data import MINILM
 
 from embedlab.errors import EmbedlabError
-from embedlab.models.bm25 import BM25Encoder, tokenize
+from embedlab.models.bm25 import BM25Encoder, stop_words, tokenize
 from embedlab.models.encoders import load_encoder
 from embedlab.models.local import hf_load_kwargs
 from embedlab.models.spec import ModelSpec
@@ -208,6 +208,52 @@ def test_bm25_needs_the_corpus_first_and_tokenizes_chinese():
     assert "证券" in words and "，" not in words
     with pytest.raises(EmbedlabError, match="init_kwargs"):
         BM25Encoder(ModelSpec(name="b", kind="bm25", init_kwargs={"k3": 1}))
+
+
+def test_bm25_stop_words_and_stemmer_tokenize_as_bm25s():
+    """Stop words go before stemming (PyStemmer's Snowball), in every tokenizer mode; `bm25s` is bm25s's own
+    tokenizer (words of two or more characters); unknown lists and languages are errors naming the choices."""
+    import bm25s
+    import Stemmer
+
+    text = "The runners were running quickly to a studio in 3 cities"
+    english = Stemmer.Stemmer("english")
+    words = stop_words("b", "en")
+    ours = tokenize(text, "bm25s", words, english)
+    ref = bm25s.tokenize(text, stopwords="en", stemmer=english, return_ids=False, show_progress=False)[0]
+    assert ours == ref == ["runner", "were", "run", "quick", "studio", "citi"]  # bm25s keeps "were"
+    assert tokenize(text, "word", words, english) == ["runner", "were", "run", "quick", "studio", "3", "citi"]
+    assert tokenize(text, "word") == text.lower().split()  # the default is unchanged
+    assert "und" in stop_words("b", "de") and stop_words("b", ["x"]) == {"x"}
+    with pytest.raises(EmbedlabError, match="not a bm25s list"):
+        stop_words("b", "klingon")
+    with pytest.raises(EmbedlabError, match=r"not a PyStemmer language: use one of .*english"):
+        BM25Encoder(ModelSpec(name="b", kind="bm25", init_kwargs={"stemmer": "klingon"}))
+
+
+def test_bm25_set_up_as_mtebs_baseline_scores_as_bm25s(corpora):
+    """{tokenizer: bm25s, stopwords: en, stemmer: english} with bm25s's defaults is MTEB's bm25s baseline:
+    on real text, every query's scores are those of bm25s indexing bm25s.tokenize's output."""
+    import bm25s
+    import Stemmer
+
+    texts = [
+        p for p in (corpora / "eu_ai_act" / "EN.md").read_text(encoding="utf-8").split("\n\n") if p.strip()
+    ]
+    texts = texts[:400]
+    queries = [texts[i][:80] for i in range(0, 400, 37)]
+    kwargs = {"tokenizer": "bm25s", "stopwords": "en", "stemmer": "english"}
+    enc = BM25Encoder(ModelSpec(name="b", kind="bm25", init_kwargs=kwargs))
+    rows = enc.encode_corpus(texts)
+    scores = (enc.encode_queries(queries) @ rows.T).toarray()
+    english = Stemmer.Stemmer("english")
+    ref = bm25s.BM25()
+    ref.index(
+        bm25s.tokenize(texts, stopwords="en", stemmer=english, show_progress=False), show_progress=False
+    )
+    for query, row in zip(queries, scores, strict=True):
+        tokens = bm25s.tokenize(query, stopwords="en", stemmer=english, return_ids=False, show_progress=False)
+        assert np.allclose(row, ref.get_scores(tokens[0]), rtol=1e-5, atol=1e-6)
 
 
 def test_use_multilingual_adapter():

@@ -7,6 +7,7 @@ pypdf), so each test states exactly what the file holds.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sys
 import zipfile
@@ -239,6 +240,54 @@ def test_pptx_one_block_per_slide_notes_apart_or_dropped(tmp_path, notes):
         assert "stolen laptop" not in " ".join(b.text for b in blocks)
     assert texts[0] == ["Lock your screen when you leave the desk."]
     assert blocks[-1].headings[0].label == "Slide 3" and blocks[-1].headings[0].title is None  # no query
+
+
+def make_symbol_deck(path: Path) -> Path:
+    """A slide as PowerPoint saves symbol-font text: Wingdings bullets as paragraph bullets (a:buChar) and
+    typed into a run, Word's "-->" arrow as Wingdings U+F0E0 marked by a:sym (what Insert Symbol writes), a
+    Symbol-font bullet, and an icon-font glyph no font here explains."""
+    import pptx
+    from pptx.oxml.ns import qn
+    from pptx.util import Inches
+
+    deck = pptx.Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[5])
+    slide.shapes.title.text = "Escaping \uf0e0 in XML"
+    frame = slide.shapes.add_textbox(Inches(1), Inches(2), Inches(8), Inches(3)).text_frame
+    lines = [
+        [("Escape the five characters ( &, <, > ) ", None), ("\uf0e0", "sym:Wingdings"), (" &entity;", None)],
+        [("\uf0a7", "Wingdings"), (" Entities are case sensitive.", None)],
+        [("\uf0b7", "Symbol"), (" Numeric references always work.", None)],
+        [("Icon \ue62a fonts draw nothing here.", "Font Awesome")],
+    ]
+    for i, runs in enumerate(lines):
+        paragraph = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
+        bullet = paragraph._p.get_or_add_pPr().makeelement(qn("a:buChar"), {"char": "\uf0a7"})
+        font = paragraph._p.get_or_add_pPr().makeelement(qn("a:buFont"), {"typeface": "Wingdings"})
+        paragraph._p.get_or_add_pPr().extend([font, bullet])
+        for text, typeface in runs:
+            run = paragraph.add_run()
+            run.text = text
+            if typeface and typeface.startswith("sym:"):
+                run._r.get_or_add_rPr().append(run._r.makeelement(qn("a:sym"), {"typeface": typeface[4:]}))
+            elif typeface:
+                run.font.name = typeface
+    deck.save(path)
+    return path
+
+
+def test_pptx_symbol_font_glyphs_read_as_what_they_draw(tmp_path):
+    path = make_symbol_deck(tmp_path / "symbols.pptx")
+    doc = chunk_corpus(
+        path, tmp_path / "chunks.json", "deck", "en", 240, 24, "cl100k_base", speaker_notes="drop"
+    )
+    text = "\n".join(c["text"] + c["heading_path"] for c in doc["chunks"])
+    assert "( &, <, > ) \u2192 &entity;" in text  # Wingdings 0xE0 is an arrow
+    assert "\u25aa Entities are case sensitive." in text  # Wingdings 0xA7: a small square bullet
+    assert "\u2022 Numeric references always work." in text  # Symbol 0xB7: a bullet
+    assert "Icon fonts draw nothing here." in text  # no font says what it is: dropped
+    assert not re.search("[\ue000-\uf8ff]", text)
+    assert doc["chunks"][0]["headings"] == [{"label": "", "title": "Escaping in XML"}]  # the title too
 
 
 def test_pptx_needs_the_speaker_notes_setting(tmp_path):

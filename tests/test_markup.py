@@ -83,3 +83,68 @@ def test_html_fragment_headings_paragraphs_and_pre():
         Item("code", "```text\ncode()\n```"),
         Item("text", "cell"),
     ]
+
+
+CONTAINERS = """# 配置
+
+::: tip
+VitePress 的提示框内容保留。
+:::
+
+::: details 点击查看完整配置
+展开后的配置说明。
+:::
+
+::: warning 注意
+第一处警告。
+:::
+
+::: warning 注意
+第二处警告。
+:::
+
+## Docusaurus
+
+::::info[Nested boxes]
+Outer box text.
+
+:::danger[Do **not** run this]
+Inner box text.
+:::
+::::
+
+:::note
+```yaml
+key: value # ::: inside code stays
+```
+:::
+
+::: custom-block {.wide}
+A markdown-it-container with attributes.
+
+:::tip
+The file ends inside this box.
+"""
+
+
+def test_containers_keep_content_and_titles_never_fences(tmp_path):
+    path = tmp_path / "config.md"
+    path.write_text(CONTAINERS, encoding="utf-8")
+    blocks = load_markdown(path, "config.md")
+    paragraphs = [p for b in blocks for p in b.paragraphs]
+    assert paragraphs == [
+        "VitePress 的提示框内容保留。",
+        "点击查看完整配置",  # a details title says what the box holds
+        "展开后的配置说明。",
+        "第一处警告。",  # "注意" labels two boxes: a label, not text
+        "第二处警告。",
+        "Nested boxes",
+        "Outer box text.",
+        "Do not run this",
+        "Inner box text.",
+        "```yaml\nkey: value # ::: inside code stays\n```",
+        "A markdown-it-container with attributes.",
+        "The file ends inside this box.",
+    ]
+    assert [[h.display() for h in b.headings] for b in blocks][-1] == ["配置", "Docusaurus"]
+    assert not [p for p in paragraphs if ":::" in prose(p)]

@@ -97,7 +97,12 @@ def run(tmp_path_factory, corpora) -> Path:
     if E2E:
         snakemake(wd, "--resources", "gpu=2", "--", "report")
         return wd
-    snakemake(wd, "--", *(f"results/qa/{c}/{lang}/split.json" for c, lang in PAIRS))
+    snakemake(
+        wd,
+        "--",
+        *(layout.split_report(c, lang) for c, lang in PAIRS),
+        *(layout.query_sets(c, lang) for c, lang in PAIRS),
+    )
     _model_stages_in_process(wd, _config(wd))
     snakemake(wd, "--allowed-rules", "summarize_results", "draw_plots", "report", "--", "report")
     return wd

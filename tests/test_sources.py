@@ -95,7 +95,7 @@ def test_local_file_with_url_is_used_and_missing_one_is_downloaded(tmp_path, cor
         ),
         (
             {"corpora": {"x": {"languages": {"en": {"fiel": "a.md"}}}}},
-            "config error at corpora.x.languages.en: unknown key 'fiel' (allowed: file, url)",
+            "config error at corpora.x.languages.en: unknown key 'fiel' (allowed: file, questions, url)",
         ),
     ],
 )

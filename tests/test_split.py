@@ -123,3 +123,27 @@ def test_the_default_config_gives_each_default_dataset_150_validation_queries(tm
     )  # fmt: skip
     assert len(io.read_json(out / "val.json")["queries"]) >= 150
     assert io.read_json(out / "split.json")["labels"]["unlabeled_verbatim"] == 0
+
+
+def test_strict_real_questions_keep_their_groups_out_of_training(split_run, tmp_path):
+    """questions.training: strict: every chunk group a real question points to is on the val side, so no
+    training query comes from it; the rest of the split fills val as before."""
+    d, report = split_run
+    chunks = io.read_json(d / "chunks.json")["chunks"]
+    train_chunks = [c for c in chunks if report["side"][c["id"]] == "train"]
+    picked = train_chunks[:: max(1, len(train_chunks) // 5)][:5]  # five chunks now on the train side
+    real = tmp_path / "real.json"
+    io.write_json(real, {"queries": {f"real.{i}": "q" for i in range(5)}, "corpus": {},
+                         "relevant_docs": {f"real.{i}": [c["id"] for c in picked[i:i + 1]] for i in range(5)},
+                         "mode": "text"})  # fmt: skip
+    out = [tmp_path / n for n in ("t.json", "v.json", "s.json")]
+    strict = split_dataset(
+        d / "chunks.json", d / "dataset.json", d / "provenance.json", *out, 0.2, 42, real_questions=real
+    )
+    held = {c["group"] for c in picked}
+    assert strict["held_out_groups"] == sorted(held)
+    assert all(strict["side"][c["id"]] == "val" for c in chunks if c["group"] in held)
+    train = io.read_json(out[0])
+    train_pos = {cid.split(POSITIVE_SEP)[0] for ids in train["relevant_docs"].values() for cid in ids}
+    assert train_pos and not train_pos & {c["id"] for c in chunks if c["group"] in held}
+    assert "held_out_groups" not in report

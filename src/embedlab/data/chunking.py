@@ -151,8 +151,10 @@ def chunk_blocks(
     chunk_overlap: int,
     tokenizer: str,
     code_blocks: str = "keep",
+    whole_documents: bool = False,
 ) -> list[dict[str, Any]]:
-    """Split every block with SentenceSplitter; return chunk records in document order, identical ones
+    """Split every block with SentenceSplitter (`whole_documents`: keep each block whole, one chunk, as BEIR
+    scores a record; the model truncates it); return chunk records in document order, identical ones
     collapsed (`collapse_identical`).
 
     Code paragraphs (``` fenced by the loaders) stay, or go with `code_blocks="drop"`. In a folder of
@@ -179,7 +181,7 @@ def chunk_blocks(
     run_number: Counter[str] = Counter()
     for block in tqdm(blocks, desc=f"chunking {corpus}/{lang}", unit="block", mininterval=2.0):
         index = 0
-        for part in runs(block, count, RUN_CHUNKS * chunk_size):
+        for part in [block] if whole_documents else runs(block, count, RUN_CHUNKS * chunk_size):
             text = part.text
             if not text:
                 continue
@@ -191,7 +193,7 @@ def chunk_blocks(
                 run_number[block.source] += 1
                 group = f"{block.source} #{run_number[block.source]}"
             cursor = 0
-            for piece in splitter.split_text(text):
+            for piece in [text] if whole_documents else splitter.split_text(text):
                 piece = piece.strip()
                 if not piece:
                     continue
@@ -257,6 +259,7 @@ def chunk_corpus(
     tokenizer: str,
     code_blocks: str = schema_default("chunking", "code_blocks"),
     speaker_notes: str = schema_default("chunking", "speaker_notes"),
+    whole_documents: bool = schema_default("chunking", "whole_documents"),
 ) -> dict[str, Any]:
     """Load one corpus/language source (a file, folder or .zip) and write its chunk file (docs/formats.md),
     with what was left out (unsupported, unreadable, empty or scanned files) recorded in it."""
@@ -268,7 +271,9 @@ def chunk_corpus(
         )
     loaded = load_corpus(source, f"{corpus}/{lang}", speaker_notes)
     blocks = loaded.blocks
-    chunks = chunk_blocks(blocks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks)
+    chunks = chunk_blocks(
+        blocks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks, whole_documents
+    )
     collapsed = sum(len(c["locations"]) - 1 for c in chunks)
     if not chunks:
         raise EmbedlabError(f"corpus {corpus}/{lang}: {source} yielded zero chunks: check the file has text")
@@ -282,6 +287,7 @@ def chunk_corpus(
             "tokenizer": tokenizer,
             "code_blocks": code_blocks,
             "speaker_notes": speaker_notes,
+            "whole_documents": whole_documents,
         },
         "sources": sorted({c["source"] for c in chunks}),
         "stats": {"blocks": len(blocks), "chunks": len(chunks), "duplicates_collapsed": collapsed},
@@ -289,6 +295,14 @@ def chunk_corpus(
         "chunks": chunks,
     }
     io.write_json(output, doc)
+    if whole_documents:
+        long = sum(c["n_tokens"] > chunk_size for c in chunks)
+        log.info(
+            "corpus %s/%s: %d whole documents longer than chunk_size (models truncate them)",
+            corpus,
+            lang,
+            long,
+        )
     log.info(
         "corpus %s/%s: %d blocks -> %d chunks (%d identical chunks collapsed into others) -> %s",
         corpus,

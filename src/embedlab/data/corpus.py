@@ -2,7 +2,8 @@
 
 Formats: PDF, HTML (EUR-Lex by its legal structure, any other page by its main content), Markdown, text,
 Word, PowerPoint, EPUB and reStructuredText. A folder (or a zip of one) is read file by file; what cannot be
-read is skipped, named, and returned in `LoadedCorpus` so the chunk file and provenance can record it.
+read is skipped, named, and returned in `LoadedCorpus` so the chunk file and provenance can record it. A BEIR
+folder (corpus.jsonl + queries.jsonl + qrels/) is read record by record instead (embedlab.data.beir).
 
 Also resolves where a corpus file lives (a local file under `corpus_root` or `resources_dir`, else its URL,
 downloaded once into `resources_dir`), so every later stage reads the same bytes whatever the source was.
@@ -21,6 +22,7 @@ from urllib.parse import urlparse
 
 from embedlab import io
 from embedlab.data.archive import extract_zip
+from embedlab.data.beir import is_beir_folder, load_beir
 from embedlab.data.epub import load_epub
 from embedlab.data.eurlex import is_eurlex, read_eurlex
 from embedlab.data.html import parse_html
@@ -162,7 +164,8 @@ def load_path(path: str | Path, corpus: str = "?", speaker_notes: str | None = N
 
 
 def load_corpus(path: str | Path, corpus: str, speaker_notes: str | None) -> LoadedCorpus:
-    """Load a file, a zip archive or every supported file of a folder (sorted, recursive) into blocks.
+    """Load a file, a zip archive, a BEIR folder (one document per record) or every supported file of a
+    folder (sorted, recursive) into blocks.
 
     In a folder or archive, unsupported files, files without text, unreadable files and PDFs without a
     text layer (scans) are skipped with a log line and listed in the result; a single such file, or a
@@ -172,6 +175,8 @@ def load_corpus(path: str | Path, corpus: str, speaker_notes: str | None) -> Loa
     path = Path(path)
     if not path.exists():
         raise EmbedlabError(f"corpus {corpus}: {path} does not exist")
+    if is_beir_folder(path):
+        return _load_beir(path, corpus)
     single = path.is_file() and path.suffix.lower() != ".zip"
     loaded = LoadedCorpus([])
     with tempfile.TemporaryDirectory(prefix="embedlab-unzip-") as tmp:
@@ -188,6 +193,23 @@ def load_corpus(path: str | Path, corpus: str, speaker_notes: str | None) -> Loa
         raise EmbedlabError(
             f"corpus {corpus}: no supported documents with text in {path} "
             f"({', '.join(sorted(SUFFIXES))}){ocr}{bad}"
+        )
+    return loaded
+
+
+def _load_beir(path: Path, corpus: str) -> LoadedCorpus:
+    """A BEIR folder: one document per record (embedlab.data.beir); records without text are `empty`."""
+    try:
+        blocks, empty = load_beir(path)
+    except EmbedlabError as exc:
+        raise EmbedlabError(f"corpus {corpus}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise EmbedlabError(f"corpus {corpus}: {path} is not UTF-8 ({exc.reason}): convert it") from None
+    loaded = LoadedCorpus(blocks, empty=empty)
+    _log_left_out(corpus, loaded)
+    if not blocks:
+        raise EmbedlabError(
+            f"corpus {corpus}: the BEIR corpus {path / 'corpus.jsonl'} has no document with text"
         )
     return loaded
 

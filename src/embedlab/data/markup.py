@@ -1,10 +1,10 @@
 """Markup out, text in: Markdown (markdown-it-py token stream) and HTML fragments as headings, prose and code.
 
-Users bring docs written for a site generator (MkDocs, Docusaurus, Sphinx-Markdown): front matter, heading
-anchors `{ #id }`, link definitions, HTML, admonition boxes, include directives and template tags are
-instructions to that tool, not text a reader searches for. Left in, they become "words" of chunks and
-heading queries. The parser (not line regexes) decides what is code, so a `# comment` in a code block is
-never a heading and template tags inside code stay.
+Users bring docs written for a site generator (MkDocs, Docusaurus, VitePress, Sphinx-Markdown): front matter,
+heading anchors `{ #id }`, link definitions, HTML, admonition boxes and `:::` containers, include directives
+and template tags are instructions to that tool, not text a reader searches for. Left in, they become
+"words" of chunks and heading queries. The parser (not line regexes) decides what is code, so a `# comment`
+in a code block is never a heading and template tags inside code stay.
 
 Code is kept as a paragraph fenced with ``` (opening fence always with an info word), so later stages can
 tell code from prose even in a chunk that holds only part of a code block (`code_spans`).
@@ -13,6 +13,7 @@ tell code from prose even in a chunk that holds only part of a code block (`code
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -28,6 +29,11 @@ _TEMPLATE_TAGS = re.compile(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}", re.S)  # Jinja/D
 # includes `{* path hl[1:2] *}` and snippets `--8<-- "file"`.
 _DIRECTIVE_LINE = re.compile(r"^(?:/{3}.*|\{\*.*\*\}|-{2}8<-{2}.*)$")
 _CODE_FENCE_LINE = re.compile(r"^```(\S*)[ \t]*$", re.M)
+# A `:::` container's opening line after its colons: the box's type, then a title in brackets (Docusaurus
+# `:::note[Title]`) or after a space (VitePress `::: details Title`), then optional `{attributes}`.
+_CONTAINER_PARAMS = re.compile(
+    r"^\s*(?P<kind>[\w-]*)\s*(?:\[(?P<bracket>[^\]]*)\])?(?P<rest>.*?)\s*(?:\{[^{}]*\})?\s*$"
+)
 
 
 def heading_of(text: str) -> Heading:
@@ -131,13 +137,25 @@ def _directive_rule(state: Any, start: int, end: int, silent: bool) -> bool:
     return True
 
 
+def container_title(params: str) -> str:
+    """The title a `:::` container's opening line gives after its type, or "" (`::: tip` has none)."""
+    m = _CONTAINER_PARAMS.match(params)
+    assert m is not None  # every part of the pattern is optional
+    title = (m.group("bracket") or m.group("rest") or "").strip()
+    return "" if title.casefold() == m.group("kind").casefold() else title
+
+
 @cache
 def _markdown() -> Any:
     from markdown_it import MarkdownIt
     from mdit_py_plugins.admon import admon_plugin
+    from mdit_py_plugins.container import container_plugin
     from mdit_py_plugins.front_matter import front_matter_plugin
 
     md = MarkdownIt("commonmark").enable("table").use(front_matter_plugin).use(admon_plugin)
+    # VitePress, Docusaurus and markdown-it-container boxes, whatever their type (tip, details, note, …);
+    # a container left unclosed ends with the document.
+    md.use(container_plugin, "box", validate=lambda params, markup: True)
     md.block.ruler.before(
         "paragraph", "directive", _directive_rule, {"alt": ["paragraph", "reference", "blockquote", "list"]}
     )
@@ -145,8 +163,12 @@ def _markdown() -> Any:
 
 
 def markdown_items(text: str) -> list[Item]:
-    """Markdown source as headings, prose paragraphs (inline markup and tags removed) and code blocks."""
-    tokens = _markdown().parse(text)
+    """Markdown source as headings, prose paragraphs (inline markup and tags removed) and code blocks. A
+    `:::` container keeps its content and its title as a paragraph, unless the title only repeats the box's
+    type or labels several boxes of the document ("Tip", "提示": a label, not text)."""
+    md = _markdown()
+    tokens = md.parse(text)
+    titles = Counter(container_title(t.info) for t in tokens if t.type == "container_box_open")
     items: list[Item] = []
     row: list[str] = []
     heading_level = 0
@@ -163,6 +185,10 @@ def markdown_items(text: str) -> list[Item]:
             heading_level = int(token.tag[1])
         elif kind == "heading_close":
             heading_level = 0
+        elif kind == "container_box_open":
+            title = container_title(token.info)
+            if title and titles[title] == 1:
+                items.append(Item("text", render_inline(md.parseInline(title)[0].children or [])))
         elif kind == "admonition_title_open":
             in_title = True  # "Note", "Warning": the box's label, not its text
         elif kind == "admonition_title_close":

@@ -5,7 +5,8 @@ styles, from the outline level Word itself uses for its navigation pane; tables 
 row one line, so a chunk never pairs a value with another row's label. PowerPoint: each slide is one block
 under its title (an untitled slide is "Slide N", a label no heading query is made from); speaker notes are
 kept in a block of their own under the same slide (`speaker_notes="apart"`) or dropped (`"drop"`): notes
-are often the only full sentences of a deck, but they are not what the audience read.
+are often the only full sentences of a deck, but they are not what the audience read. A character set in
+a symbol font (a Wingdings arrow or bullet) is read as what its run's font draws (embedlab.data.glyphs).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from embedlab.data.glyphs import has_private_use, symbol_text
 from embedlab.data.markup import Item, heading_of
 from embedlab.data.outline import Block, Heading, OutlineBuilder
 from embedlab.data.readers import check_ooxml, items_to_blocks, require, row_text, unreadable
 from embedlab.errors import EmbedlabError
 
 SPEAKER_NOTES = ("apart", "drop")
+_A_SYM = "{http://schemas.openxmlformats.org/drawingml/2006/main}sym"
 _HEADING_STYLE = re.compile(r"^(?:heading|überschrift|titre|título|titolo|kop)\s*(\d)$", re.I)
 
 
@@ -45,7 +48,7 @@ def docx_items(document: Any) -> Iterator[Item]:
         if hasattr(part, "rows"):
             yield from _table_items(part)
             continue
-        text = " ".join(part.text.split())
+        text = " ".join(_symbols_read(part.text, part.runs, _docx_font).split())
         if not text:
             continue
         level = heading_level(part, levels)
@@ -173,9 +176,29 @@ def _slide_lines(shapes: Any, skip: Any) -> Iterator[str]:
                     yield line
         elif getattr(shape, "has_text_frame", False):
             for paragraph in shape.text_frame.paragraphs:
-                text = " ".join(paragraph.text.split())
+                text = " ".join(_symbols_read(paragraph.text, paragraph.runs, _pptx_font).split())
                 if text:
                     yield text
+
+
+def _symbols_read(text: str, runs: Any, font_of: Any) -> str:
+    """A paragraph's text with its symbol-font characters as what the font of their run draws."""
+    if not has_private_use(text):
+        return text
+    fonts = {ch: font for run in runs if (font := font_of(run)) for ch in run.text if has_private_use(ch)}
+    return symbol_text(text, fonts)
+
+
+def _pptx_font(run: Any) -> str | None:
+    """The font a PowerPoint run's characters are drawn in: its symbol font (`a:sym`, what Insert Symbol
+    sets) or its Latin font."""
+    rpr = run._r.rPr
+    sym = rpr.find(_A_SYM) if rpr is not None else None
+    return sym.get("typeface") if sym is not None else run.font.name
+
+
+def _docx_font(run: Any) -> str | None:
+    return run.font.name
 
 
 def _notes(slide: Any) -> list[str]:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from embedlab.data.glyphs import drop_private_use, has_private_use
 from embedlab.text import is_cjk
 
 PATH_SEP = " › "
@@ -95,7 +96,8 @@ class Block:
 
 
 class OutlineBuilder:
-    """Collects blocks; `heading()` opens a new block, `paragraph()` adds text to the current one."""
+    """Collects blocks; `heading()` opens a new block, `paragraph()` adds text to the current one. Every
+    loader's text passes here, so no private-use character (a symbol or icon font's glyph) gets through."""
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -104,13 +106,16 @@ class OutlineBuilder:
         self._current: Block | None = None
 
     def heading(self, level: int, heading: Heading) -> None:
+        if has_private_use(heading.label + (heading.title or "")):
+            title = " ".join(drop_private_use(heading.title or "").split())
+            heading = Heading(" ".join(drop_private_use(heading.label).split()), title or None)
         while self.stack and self.stack[-1][0] >= level:
             self.stack.pop()
         self.stack.append((level, heading))
         self._current = None
 
     def paragraph(self, text: str, page: int | None = None) -> None:
-        text = text.strip()
+        text = drop_private_use(text).strip()
         if not text:
             return
         if self._current is None:
@@ -131,7 +136,7 @@ class OutlineBuilder:
         if self._current is None or not self._current.paragraphs:
             self.paragraph(text)
             return
-        self._current.paragraphs[-1] += joiner + text.strip()
+        self._current.paragraphs[-1] += joiner + drop_private_use(text).strip()
 
 
 # --- plain-text structure detection (PDF pages, .txt, Markdown paragraphs) --------------------------------
@@ -352,6 +357,13 @@ class TextStructure:
             return None
         self.in_preamble = False
         return LEVEL_TEXT_BASE + self.series[marker.key].rank, Heading(marker.label, marker.title), ""
+
+    def series_as_labels(self) -> set[str]:
+        """Stop reading keyword series as headings; return their keywords. Inside numbered sections,
+        "Figure 3", "Table 2" or "Listing 1" label figures and tables: they open no section."""
+        keys = set(self.series)
+        self.series = {}
+        return keys
 
     def _continues(self, marker: Marker) -> bool:
         """Accept (and record) a marker that starts, continues or restarts its series."""

@@ -2,22 +2,24 @@
 outline (bookmarks) when it has one, else from the text (legal markers, numbered sections), else from its
 typography (font size and bold runs, pdf_fonts), pages kept. Tables (pdf_tables, with the `pdf` extra) are
 paragraphs of one row each, never joined with prose; a row is a heading only when it is a single cell that
-prints a bookmark's title (a group row across the table)."""
+prints a bookmark's title (a group row across the table). A reference list (references) is left out."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from embedlab.data.markup import heading_of
-from embedlab.data.outline import Block, Heading, OutlineBuilder, TextStructure, split_title
+from embedlab.data.outline import Block, Heading, OutlineBuilder, TextStructure, parse_marker, split_title
 from embedlab.data.pdf_cleanup import ROW_MARK, clean_pages, fold_compat, is_row
-from embedlab.data.pdf_fonts import heading_levels, styled_lines
+from embedlab.data.pdf_fonts import LARGER, StyledLine, heading_levels, styled_lines
 from embedlab.data.pdf_tables import Piece, extract_page, with_table_rows
 from embedlab.data.readers import UnreadableFile
-from embedlab.data.section_numbers import NumberedSections, split_number
+from embedlab.data.references import reference_lines
+from embedlab.data.section_numbers import is_title, numbered_sections, split_number
 from embedlab.errors import EmbedlabError
 from embedlab.text import is_cjk
 
@@ -27,6 +29,7 @@ _SENTENCE_END = tuple("。！？；：!?;:.」”)")
 MAX_TITLE_LINES = 3  # a bookmarked title may wrap over this many lines of its page
 
 OutlineEntry = tuple[int, int, Heading, str]  # (page index, level, heading, matching key)
+Look = tuple[float, bool]  # a line's font size and whether it is bold
 
 
 class NoTextLayer(EmbedlabError):
@@ -53,10 +56,11 @@ def load_pdf(path: Path, name: str) -> list[Block]:
     if len(entries) >= 2:
         _build_from_outline(builder, lines, entries)
         return builder.blocks
-    _build_from_text(builder, lines)
+    styled = _styled(reader)
+    _build_from_text(builder, lines, _line_looks(styled, lines))
     if any(block.headings for block in builder.blocks):
         return builder.blocks
-    typographic = _font_entries(reader, lines)
+    typographic = _font_entries(styled, lines)
     if len(typographic) < 2:
         return builder.blocks
     builder = OutlineBuilder(name)
@@ -64,14 +68,32 @@ def load_pdf(path: Path, name: str) -> list[Block]:
     return builder.blocks
 
 
-def _font_entries(reader: Any, pages: list[list[str]]) -> list[OutlineEntry]:
+def _styled(reader: Any) -> list[list[StyledLine]] | None:
+    """Every page's lines with their font size and weight (pdf_fonts), or None."""
+    try:
+        return [styled_lines(page) for page in reader.pages]
+    except Exception as exc:  # a font pypdf cannot measure must not cost the text
+        log.warning("font sizes unreadable (%s): no headings from typography", exc)
+        return None
+
+
+def _line_looks(styled: list[list[StyledLine]] | None, pages: list[list[str]]) -> list[Look | None]:
+    """The look (size, bold) of every cleaned line in document order, found by its letters among its
+    page's styled lines; None where no styled line spells it (a line the cleanup joined)."""
+    looks: list[Look | None] = []
+    for index, lines in enumerate(pages):
+        by_key: dict[str, Look] = {}
+        for line in styled[index] if styled and index < len(styled) else []:
+            by_key.setdefault(_key(fold_compat(line.text)), (line.size, line.bold))
+        looks += [by_key.get(_key(line)) for line in lines]
+    return looks
+
+
+def _font_entries(styled: list[list[StyledLine]] | None, pages: list[list[str]]) -> list[OutlineEntry]:
     """Headings from font size and bold runs (pdf_fonts), as outline entries anchored on their page's
     cleaned lines: a running header, dropped by the cleanup, is never a heading. A plain title is a
     TitleHeading, as in Markdown and HTML, so the headings generator asks it."""
-    try:
-        styled = [styled_lines(page) for page in reader.pages]
-    except Exception as exc:  # a font pypdf cannot measure must not cost the text
-        log.warning("font sizes unreadable (%s): no headings from typography", exc)
+    if styled is None:
         return []
     entries: list[OutlineEntry] = []
     for index, found in enumerate(heading_levels(styled)):
@@ -171,10 +193,13 @@ def _anchor(lines: list[str], start: int, key: str) -> tuple[int, int] | None:
 
 def _build_from_outline(builder: OutlineBuilder, pages: list[list[str]], entries: list[OutlineEntry]) -> None:
     """Bookmarks open headings where their title is printed on the destination page (its lines are the
-    heading, not text), or at the top of that page (after the previous bookmark) when it is not printed."""
+    heading, not text), or at the top of that page (after the previous bookmark) when it is not printed;
+    a reference list's lines are left out."""
     by_page: dict[int, list[OutlineEntry]] = {}
     for entry in entries:
         by_page.setdefault(entry[0], []).append(entry)
+    flat = [(index, i) for index, lines in enumerate(pages) for i in range(len(lines))]
+    references = {flat[k] for k in reference_lines([pages[p][i].removeprefix(ROW_MARK) for p, i in flat])}
     writer = _ParagraphWriter(builder)
     for index, lines in enumerate(pages):
         opens: dict[int, list[tuple[int, Heading]]] = {}
@@ -190,31 +215,104 @@ def _build_from_outline(builder: OutlineBuilder, pages: list[list[str]], entries
             for level, heading in opens.get(i, []):
                 builder.heading(level, heading)
                 writer.close()
-            if i < len(lines) and i not in skip:
+            if (index, i) in references:
+                writer.close()
+            elif i < len(lines) and i not in skip:
                 writer.line(lines[i], index + 1)
 
 
-def _build_from_text(builder: OutlineBuilder, pages: list[list[str]]) -> None:
-    """Structure from the lines: legal markers (chapters, articles…) first, else numbered sections; table
-    rows are neither."""
+def _build_from_text(builder: OutlineBuilder, pages: list[list[str]], looks: list[Look | None]) -> None:
+    """Structure from the lines: legal markers (chapters, articles…), numbered sections, and lines set like
+    the numbered sections' titles (`_set_like_sections`); table rows and reference lists are neither.
+    Where a document numbers its sections (two top-level numbers or more), they are its outline and a
+    keyword series ("Figure 3", "Table 2", "Listing 1") labels things inside them: such a caption starts
+    a paragraph of the section it sits in, it opens no section of its own."""
     lines = [(index + 1, line) for index, page in enumerate(pages) for line in page]
-    structure = TextStructure(builder, [line for _, line in lines if not is_row(line)])
-    numbered = NumberedSections()
+    references = reference_lines([line.removeprefix(ROW_MARK) for _, line in lines])
+    texts = [None if is_row(line) or k in references else line for k, (_, line) in enumerate(lines)]
+    structure = TextStructure(builder, [text for text in texts if text])
+    sections = numbered_sections(texts, looks)
+    captions = structure.series_as_labels() if sum(lv == 1 for lv, _ in sections.values()) >= 2 else set()
+    headings, title_lines = _set_like_sections(texts, looks, sections, captions)
+    headings = {**sections, **headings}
     writer = _ParagraphWriter(builder)
+    in_caption = False
     for k, (page, line) in enumerate(lines):
-        if is_row(line):
+        if k in references or k in title_lines:
+            writer.close()
+        elif is_row(line):
             writer.line(line, page)
-            continue
-        if structure.feed(line, page):
+        elif structure.feed(line, page):
             writer.after_structure()
-            continue
-        section = numbered.match(line, lines[k + 1][1] if k + 1 < len(lines) else None)
-        if section:
-            builder.heading(*section)
+        elif k in headings:
+            builder.heading(*headings[k])
             structure.in_preamble = False  # numbered "(n)" paragraphs inside a section are not recitals
             writer.close()
+        else:
+            caption = in_caption or _is_caption(line, captions)
+            if caption and not in_caption:
+                writer.close()
+            writer.line(line, page)
+            # a caption goes on while the next line continues it in lower case, then it ends its paragraph
+            in_caption = caption and k + 1 < len(lines) and lines[k + 1][1][:1].islower()
+            if caption and not in_caption:
+                writer.close()
+
+
+def _is_caption(line: str, captions: set[str]) -> bool:
+    marker = parse_marker(line)
+    return marker is not None and marker.key in captions
+
+
+def _set_like_sections(
+    texts: list[str | None],
+    looks: list[Look | None],
+    sections: dict[int, tuple[int, Heading]],
+    captions: set[str],
+) -> tuple[dict[int, tuple[int, Heading]], set[int]]:
+    """Headings the numbers do not give, from how the numbered top-level titles are set (their size and
+    weight, when it is not the body's): an unnumbered title-shaped line set the same way is a top-level
+    heading too ("Abstract", "Acknowledgments", "References"), a line set the same way right under a
+    heading continues its title, and the lines above the first heading set larger than it are the
+    document's title, the heading of its front matter (authors, affiliations). Returns the headings by line
+    (numbered ones whose title wrapped included) and the lines that only continue a heading's title."""
+    top = Counter(looks[k] for k, (level, _) in sections.items() if level == 1 and looks[k])
+    sizes = Counter[Look]()
+    for text, look in zip(texts, looks, strict=True):
+        if text and look:
+            sizes[look] += len(text)
+    if not top or top.most_common(1)[0][1] < 2 or not sizes:
+        return {}, set()
+    look, body = top.most_common(1)[0][0], sizes.most_common(1)[0][0]
+    if look == body:
+        return {}, set()
+    found: dict[int, tuple[int, Heading]] = {}
+    owner: dict[int, int] = {}  # a line that continues a heading's title -> the heading's line
+    for k, text in enumerate(texts):
+        if not text or looks[k] != look or k in sections or not is_title(text) or _is_caption(text, captions):
             continue
-        writer.line(line, page)
+        above = owner.get(k - 1, k - 1)
+        if (above in found or above in sections) and looks[above] == look:
+            level, heading = found.get(above) or sections[above]
+            found[above] = (level, Heading(heading.label, f"{heading.title or ''} {text}".strip()))
+            owner[k] = above
+        else:
+            found[k] = (1, heading_of(text))
+    first = min([*sections, *found])
+    larger = [
+        (k, lk[0])
+        for k in range(first)
+        if texts[k] and (lk := looks[k]) and lk[0] > look[0] and lk[0] >= body[0] * LARGER
+    ]
+    if not larger:
+        return found, set(owner)
+    size = max(size for _, size in larger)
+    start = next(k for k, at in larger if at == size)
+    end = start
+    while end + 1 < first and texts[end + 1] and looks[end + 1] == looks[start]:
+        end += 1
+    found[start] = (1, Heading("", " ".join(t for t in texts[start : end + 1] if t)))
+    return found, {*owner, *range(start + 1, end + 1)}
 
 
 class _ParagraphWriter:

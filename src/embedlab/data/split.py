@@ -27,23 +27,35 @@ SPLIT_FORMAT = "embedlab.split/1"
 POSITIVE_SEP = "#"  # train.json ids of rewritten positives: "<chunk id>#<query id>"
 
 
-def assign_groups(chunks: list[dict[str, Any]], val_fraction: float, seed: int) -> dict[str, str]:
-    """Map chunk id -> "train" | "val": whole groups, shuffled with `seed`, until val holds the fraction."""
+def assign_groups(
+    chunks: list[dict[str, Any]], val_fraction: float, seed: int, held_out: set[str] = frozenset()
+) -> dict[str, str]:
+    """Map chunk id -> "train" | "val": whole groups, shuffled with `seed`, until val holds the fraction;
+    the `held_out` groups (those real questions point to, under `questions.training: strict`) go to val
+    first, so no training query comes from them."""
     groups: dict[str, list[str]] = defaultdict(list)
     for chunk in chunks:
         groups[chunk["group"]].append(chunk["id"])
     keys = sorted(groups)
     random.Random(seed).shuffle(keys)
+    keys = [k for k in keys if k in held_out] + [k for k in keys if k not in held_out]
     target = val_fraction * len(chunks)
     side: dict[str, str] = {}
     val_count = 0
     for key in keys:
-        to_val = val_count < target  # overshoots by at most one group
+        to_val = key in held_out or val_count < target  # overshoots by at most one group
         for cid in groups[key]:
             side[cid] = "val" if to_val else "train"
         if to_val:
             val_count += len(groups[key])
     return side
+
+
+def held_out_groups(chunks: list[dict[str, Any]], real_questions: str | Path) -> set[str]:
+    """The chunk groups that the real questions of `real_questions` (real.json) point to."""
+    group_of = {c["id"]: c["group"] for c in chunks}
+    real = io.read_json(real_questions)["relevant_docs"]
+    return {group_of[cid] for ids in real.values() for cid in ids}
 
 
 def split_dataset(
@@ -55,14 +67,17 @@ def split_dataset(
     report_out: str | Path,
     val_fraction: float,
     seed: int,
+    real_questions: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Write train.json, val.json (EmbeddingQAFinetuneDataset JSON) and split.json (the assignment)."""
+    """Write train.json, val.json (EmbeddingQAFinetuneDataset JSON) and split.json (the assignment); under
+    `questions.training: strict`, `real_questions` (real.json) names the groups kept out of training."""
     chunks = io.read_json(chunks_path)["chunks"]
+    held_out = held_out_groups(chunks, real_questions) if real_questions is not None else set()
     dataset = io.read_json(dataset_path)
     prov = io.read_json(provenance_path)
     provenance = prov["queries"]
     draws = {name: g["draws"] for name, g in prov["generators"].items() if "draws" in g}
-    side = assign_groups(chunks, val_fraction, seed)
+    side = assign_groups(chunks, val_fraction, seed, held_out)
     train = {"queries": {}, "corpus": {}, "relevant_docs": {}, "mode": "text"}
     val = {"queries": {}, "corpus": dict(dataset["corpus"]), "relevant_docs": {}, "mode": "text"}
     for chunk in chunks:
@@ -113,6 +128,7 @@ def split_dataset(
         "draws": draws,
         "labels": label_checks(chunks, val, provenance),
         "val_groups": sorted({c["group"] for c in chunks if side[c["id"]] == "val"}),
+        **({"held_out_groups": sorted(held_out)} if real_questions is not None else {}),
         "side": side,
     }
     io.write_json(train_out, train)

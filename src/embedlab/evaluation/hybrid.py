@@ -111,15 +111,16 @@ def dev_slice(
     )
 
 
-def check_disjoint(qa: QASet, train_path: str | Path, name: str) -> None:
-    """Val must share no query (id or text) and no positive chunk with train, where the dev slice lives."""
+def check_disjoint(qa: QASet, train_path: str | Path, name: str, chunks: bool = True) -> None:
+    """Val must share no query (id or text) and, with `chunks`, no positive chunk with train, where the dev
+    slice lives."""
     train = io.read_json(train_path)
     val_chunks = {qa.corpus_ids[i] for rel in qa.relevant for i in rel}
     train_chunks = {chunk_of(p) for ps in train.get("relevant_docs", {}).values() for p in ps}
     shared = {
         "query ids": set(qa.query_ids) & set(train.get("queries", {})),
         "query texts": set(qa.queries) & set(train.get("queries", {}).values()),
-        "positive chunks": val_chunks & train_chunks,
+        "positive chunks": val_chunks & train_chunks if chunks else set(),
     }
     for what, common in shared.items():
         if common:
@@ -171,8 +172,13 @@ def evaluate_hybrid(
     device: str,
     cache_dir: str | Path | None,
     latency_queries: int,
+    questions: str | Path | None = None,
 ) -> dict[str, Any]:
     """Rule `evaluate_hybrid`: fuse the members' top-`candidates` lists on val -> summary + per-query CSVs.
+
+    `questions` (real.json, rule evaluate_hybrid_real) is scored instead of val with the same weights; real
+    questions may point at train chunks (the documents are the deployment corpus), so only their texts must
+    differ from train's.
 
     `spec` is the hybrid's registry entry (its `fusion` settings, schema: models.*.fusion); `members` the
     specs of its `of` models. Convex `weights` null: grid-searched (`tune_steps` per unit) on the dev slice
@@ -183,8 +189,8 @@ def evaluate_hybrid(
     dev_fraction, tune_steps = f["dev_fraction"], f["tune_steps"]
     specs = list(members)
     _check_args(name, specs, fusion, weights, candidates, ks)
-    qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
-    check_disjoint(qa, train_path, name)
+    qa = load_qa(questions or val_path).with_groups(chunk_groups(chunks_path))
+    check_disjoint(qa, train_path, name, chunks=questions is None)
     tune = fusion == "convex" and weights is None
     dev = (
         dev_slice(train_path, val_path, chunks_path, f"{corpus}/{lang}", dev_fraction, seed) if tune else None

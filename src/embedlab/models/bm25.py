@@ -1,5 +1,7 @@
-"""The lexical `bm25` kind: `bm25s` over regex words (Latin) or jieba / character tokens (Chinese), as
-sparse rows whose dot product is the BM25 score."""
+"""The lexical `bm25` kind: `bm25s` over regex words (Latin) or jieba / character tokens (Chinese), or over
+bm25s's own tokenizer, with optional stop words (bm25s's lists) and Snowball stemming (PyStemmer), as sparse
+rows whose dot product is the BM25 score. MTEB's bm25s baseline is `{tokenizer: bm25s, stopwords: en,
+stemmer: english}` with bm25s's default k1, b and method."""
 
 from __future__ import annotations
 
@@ -20,11 +22,21 @@ _SCORE_BLOCK = 8192
 """Documents whose weights are computed in one vectorised step (bounds the temporaries of pass 2)."""
 
 
-def tokenize(text: str, mode: str = "auto", stopwords: frozenset[str] = frozenset()) -> list[str]:
-    """Lexical tokens: lower-cased words; Chinese text through jieba (`jieba`) or single characters (`char`).
+def tokenize(
+    text: str, mode: str = "auto", stopwords: frozenset[str] = frozenset(), stemmer: Any = None
+) -> list[str]:
+    """Lexical tokens: lower-cased words; Chinese text through jieba (`jieba`) or single characters (`char`);
+    `bm25s`: bm25s's own tokenizer (words of two or more characters), as MTEB's baseline calls it.
 
-    `auto` uses jieba when the text has CJK characters. Punctuation is dropped in every mode.
+    `auto` uses jieba when the text has CJK characters. Punctuation is dropped in every mode. Stop words
+    are removed before stemming (`stemmer`: a PyStemmer `Stemmer`), as bm25s does.
     """
+    if mode == "bm25s":
+        import bm25s
+
+        return bm25s.tokenize(
+            text, stopwords=list(stopwords), stemmer=stemmer, return_ids=False, show_progress=False
+        )[0]
     text = text.lower()
     if mode == "auto":
         mode = "jieba" if CJK_CHAR.search(text) else "word"
@@ -38,14 +50,43 @@ def tokenize(text: str, mode: str = "auto", stopwords: frozenset[str] = frozense
         jieba.setLogLevel(logging.WARNING)
         toks = [t for t in (w.strip() for w in jieba.cut_for_search(text)) if t and _WORD.fullmatch(t)]
     else:
-        raise EmbedlabError(f"bm25 tokenizer {mode!r}; use auto, word, char or jieba")
-    return [t for t in toks if t not in stopwords] if stopwords else toks
+        raise EmbedlabError(f"bm25 tokenizer {mode!r}; use auto, word, char, jieba or bm25s")
+    toks = [t for t in toks if t not in stopwords] if stopwords else toks
+    return stemmer.stemWords(toks) if stemmer is not None else toks
+
+
+def stop_words(name: str, stopwords: str | list[str] | None) -> frozenset[str]:
+    """A bm25s stop-word list by its language key ("en", "de", "zh", …) or the given words."""
+    if not isinstance(stopwords, str):
+        return frozenset(stopwords or ())
+    from bm25s.tokenization import _infer_stopwords  # bm25s's key -> list table (bm25s is pinned)
+
+    try:
+        return frozenset(_infer_stopwords(stopwords))
+    except ValueError:
+        raise EmbedlabError(
+            f"model {name}: bm25 stopwords {stopwords!r} is not a bm25s list: use en, de, nl, fr, es, pt, "
+            "it, ru, sv, no, zh, tr, ko, da, or a list of words"
+        ) from None
+
+
+def stemmer_for(name: str, language: str) -> Any:
+    """PyStemmer's Snowball stemmer for `language` ("english", "german", …)."""
+    import Stemmer
+
+    if language not in Stemmer.algorithms():
+        raise EmbedlabError(
+            f"model {name}: bm25 stemmer {language!r} is not a PyStemmer language: use one of "
+            f"{', '.join(Stemmer.algorithms())}"
+        )
+    return Stemmer.Stemmer(language)
 
 
 class BM25Encoder(Encoder):
     """BM25 (bm25s) as sparse vectors: a chunk is its BM25 term weights, a query its term counts, so
-    query · chunk is exactly bm25s's score. `init_kwargs`: k1, b, method (lucene, robertson, atire, bm25l,
-    bm25+), tokenizer (auto/word/char/jieba), stopwords ("en" or a list)."""
+    query · chunk is exactly bm25s's score. `init_kwargs`: k1, b, delta, method (lucene, robertson, atire,
+    bm25l, bm25+), tokenizer (auto/word/char/jieba/bm25s), stopwords (a bm25s key such as "en", or a list),
+    stemmer (a PyStemmer language such as "english")."""
 
     lexical = True
 
@@ -53,17 +94,14 @@ class BM25Encoder(Encoder):
         super().__init__(spec, "cpu")
         opts = dict(spec.init_kwargs)
         self.tokenizer = str(opts.pop("tokenizer", "auto"))
-        sw = opts.pop("stopwords", None)
-        if sw == "en":
-            from bm25s.stopwords import STOPWORDS_EN
-
-            sw = STOPWORDS_EN
-        self.stopwords = frozenset(sw or ())
+        self.stopwords = stop_words(spec.name, opts.pop("stopwords", None))
+        self.stemmer_language = opts.pop("stemmer", None)
+        self.stemmer = stemmer_for(spec.name, self.stemmer_language) if self.stemmer_language else None
         self.bm25_kwargs = {k: opts.pop(k) for k in ("k1", "b", "delta", "method") if k in opts}
         if opts:
             raise EmbedlabError(
                 f"model {spec.name}: unknown bm25 init_kwargs {sorted(opts)} (allowed: k1, b, delta, "
-                "method, tokenizer, stopwords)"
+                "method, tokenizer, stopwords, stemmer)"
             )
         self.vocab: dict[str, int] | None = None
 
@@ -75,6 +113,7 @@ class BM25Encoder(Encoder):
             getattr(bm25s, "__version__", "?"),
             self.tokenizer,
             sorted(self.stopwords),
+            self.stemmer_language,
             self.bm25_kwargs,
         ]
 
@@ -90,7 +129,7 @@ class BM25Encoder(Encoder):
 
         if role == "passage":
             return self._index(texts)
-        toks = [tokenize(self.prefix(role) + t, self.tokenizer, self.stopwords) for t in texts]
+        toks = [tokenize(self.prefix(role) + t, self.tokenizer, self.stopwords, self.stemmer) for t in texts]
         if self.vocab is None:
             raise EmbedlabError(f"model {self.name}: BM25 encodes the corpus before the queries")
         rows, cols = [], []
@@ -117,7 +156,9 @@ class BM25Encoder(Encoder):
         terms, counts, lengths = array("i"), array("f"), array("q")
         indptr = array("q", [0])
         for text in texts:
-            tokens = tokenize(self.prefix("passage") + text, self.tokenizer, self.stopwords) or [""]
+            tokens = tokenize(
+                self.prefix("passage") + text, self.tokenizer, self.stopwords, self.stemmer
+            ) or [""]
             ids, tf = np.unique([vocab.setdefault(t, len(vocab)) for t in tokens], return_counts=True)
             terms.extend(ids.astype(np.int32))
             counts.extend(tf.astype(np.float32))

@@ -70,6 +70,9 @@ def make_plots(
         summary_csv, dtype={"base_model": str}, keep_default_na=False, na_values=[""]
     ).fillna({"base_model": ""})
     summary["crosslingual"] = summary["crosslingual"].astype(str).str.lower().eq("true")
+    if "query_set" in summary.columns:  # real questions: their own column of every per-dataset plot
+        real = summary["query_set"] == "real"
+        summary.loc[real, "lang"] = summary.loc[real, "lang"].astype(str) + " real"
     metric = headline(list(summary.columns), metric)
     order = list(dict.fromkeys([*models, *summary["model"]]))
     figures: dict[str, Figure] = {}

@@ -40,6 +40,7 @@ def render_markdown(
     mteb_lines, mteb_notes = mteb_section(mteb_docs)
     lines = [
         *intro(metric),
+        *sections.get("real", []),
         *datasets_section(prov, mono),
         *sections["trust"],
         *tutorial_table(df, mono, metric),

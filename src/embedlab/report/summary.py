@@ -28,6 +28,7 @@ from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics
 from embedlab.report import deploy, trust
+from embedlab.report import real as real_report
 from embedlab.report.markdown import render_markdown
 from embedlab.workflow.settings import schema_default
 
@@ -63,6 +64,7 @@ def read_queries(path: str | Path) -> pd.DataFrame:
 
 
 def _provenance_index(paths: Sequence[str | Path]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(corpus, lang) -> the JSON file of that dataset (provenance.json, real.mapping.json)."""
     out = {}
     for path in paths:
         doc = io.read_json(path)
@@ -129,6 +131,9 @@ def summarize(
     model_dirs: Sequence[str | Path] = (),
     mteb: Sequence[str | Path] = (),
     compression: Sequence[str | Path] = (),
+    real: Sequence[str | Path] = (),
+    mappings: Sequence[str | Path] = (),
+    query_sets: Sequence[str | Path] = (),
     out_deploy: str | Path | None = None,
     bases: dict[str, str] | None = None,
     models: Sequence[str] = (),
@@ -137,10 +142,15 @@ def summarize(
     test_samples: int = schema_default("report", "test_samples"),
     max_ci_halfwidth: float = schema_default("report", "max_ci_halfwidth"),
     seed: int = schema_default("seed"),
+    min_real_questions: int = schema_default("report", "min_real_questions"),
     notes: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Rule `summarize_results`: one row per model x corpus x language -> summary.csv + summary.md, and
-    every deployable configuration (evaluations + compression variants) -> deploy.csv (`out_deploy`)."""
+    """Rule `summarize_results`: one row per model x corpus x language x query set (`val`: the generators'
+    queries; `real`: real questions, `real` evaluation CSVs) -> summary.csv + summary.md, and every
+    deployable configuration (evaluations + compression variants) -> deploy.csv (`out_deploy`), on real
+    questions where a dataset has at least `min_real_questions` of them."""
+    import pandas as pd
+
     if not eval_csvs:
         raise EmbedlabError("report: no evaluation results to summarise: enable `evaluation` and list models")
     prov = _provenance_index(provenance)
@@ -155,15 +165,25 @@ def summarize(
     tests = BaseTests(paired_metric, test_samples, seed)
     df = _add_columns(df, per_query, dict(bases or {}), training, mteb_docs, metric, tests)
     df = trust.mark_too_few(df, metric, max_ci_halfwidth)
+    df_real, _ = _real_rows(real, order, dict(bases or {}), training, mteb_docs, metric, tests)
+    df_real = trust.mark_too_few(df_real, metric, max_ci_halfwidth) if not df_real.empty else df_real
+    both = pd.concat([df.assign(query_set="val"), df_real.assign(query_set="real")], ignore_index=True)
     with io.atomic_path(out_csv) as tmp:
-        df.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+        both.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
     facts = {"metric": metric, "paired_metric": paired_metric, "test_samples": test_samples, "seed": seed}
     trust_lines = trust.section(df, per_query, prov, trust.labels_of(splits), metric, max_ci_halfwidth)
-    table = deploy.deploy_table(deploy_frame(df, compression), metric)
+    decisions = real_report.decision_rows(df, df_real, min_real_questions)
+    real_sets = real_report.decided_on_real(df_real, min_real_questions)
+    table = deploy.deploy_table(deploy_frame(decisions, compression, skip=real_sets), metric)
     if out_deploy is not None:
         with io.atomic_path(out_deploy) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-    sections = {"trust": trust_lines, "deploy": deploy_section(table, metric)}
+    sections = {
+        "real": real_report.real_section(df, df_real, _provenance_index(mappings), metric, min_real_questions)
+        + real_report.lexical_section(query_sets, df, df_real, metric),
+        "trust": trust_lines,
+        "deploy": deploy_section(table, metric, real_sets),
+    }
     io.write_text(
         out_md, render_markdown(df, per_query, prov, training, mteb_docs, facts, [*notes], sections)
     )
@@ -171,32 +191,45 @@ def summarize(
     return df
 
 
-def deploy_frame(df: pd.DataFrame, compression: Sequence[str | Path]) -> pd.DataFrame:
+def deploy_frame(
+    df: pd.DataFrame, compression: Sequence[str | Path], skip: set[tuple[str, str]] = frozenset()
+) -> pd.DataFrame:
     """Every configuration evaluated on a val split: the evaluation rows (cross-lingual runs are not
     deployments; an ONNX export's backend is onnxruntime) and each compression variant except the full
-    float32 one, which is the evaluation row."""
+    float32 one, which is the evaluation row. Datasets in `skip` are decided on real questions, which the
+    compression variants were not scored on: their variants are left out."""
     import pandas as pd
 
     frames = [df[~df["crosslingual"]].assign(backend=lambda f: f["kind"].map({"onnx": "onnxruntime"}))]
     full = {(r["model"], r["corpus"], r["lang"]): r["dim"] for _, r in frames[0].iterrows()}
     for path in compression:
         v = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        v = v[[(c, lang) not in skip for c, lang in zip(v["corpus"], v["lang"], strict=True)]]
         own = [full.get((m, c, lang)) for m, c, lang in zip(v["model"], v["corpus"], v["lang"], strict=True)]
         frames.append(v[~((v["precision"] == "float32") & (v["dims"] == pd.Series(own, index=v.index)))])
     return pd.concat(frames, ignore_index=True)
 
 
-def deploy_section(table: pd.DataFrame, metric: str) -> list[str]:
+def deploy_section(
+    table: pd.DataFrame, metric: str, real_sets: set[tuple[str, str]] = frozenset()
+) -> list[str]:
     """summary.md's "What to deploy": per dataset, every configuration's quality, size and speed."""
     if table.empty:
         return []
+    on_real = ", ".join(f"{c}/{lang}" for c, lang in sorted(real_sets))
     return [
         "## What to deploy",
         "",
         "Every evaluated configuration (model × fusion × reranker × dimensions × precision × backend) "
         "with its quality, the bytes of one chunk vector, the index of this corpus and the median latency "
         "of one query on this machine (encoded by the model, never the cache, then searched). ✓ = "
-        "Pareto-optimal: no other configuration is at least as good on all three and better on one.",
+        "Pareto-optimal: no other configuration is at least as good on all three and better on one."
+        + (
+            f" Quality on **real questions** for {on_real} (compression variants, scored on synthetic "
+            "queries only, are left out there); on the synthetic val queries elsewhere."
+            if on_real
+            else ""
+        ),
         "",
         *deploy.deploy_markdown(table, metric),
     ]
@@ -229,6 +262,29 @@ def _eval_rows(
         )
         rows.append(row)
     return pd.DataFrame(rows), per_query
+
+
+def _real_rows(
+    real_csvs: Sequence[str | Path],
+    order: list[str],
+    bases: dict[str, str],
+    training: dict[str, dict[str, Any]],
+    mteb_docs: list[dict[str, Any]],
+    metric: str,
+    tests: BaseTests,
+) -> tuple[pd.DataFrame, dict[tuple[str, str, str], pd.DataFrame]]:
+    """The real-question rows, with their own paired tests against each base on the same real questions."""
+    import pandas as pd
+
+    if not real_csvs:
+        return pd.DataFrame(), {}
+    df, per_query = _eval_rows(real_csvs, {})
+    df["generators"] = "real"
+    df["queries_by_generator"] = [f"real={int(n)}" for n in df["n_queries"]]
+    df["_order"] = [order.index(m) if m in order else len(order) for m in df["model"]]
+    df = df.sort_values(["corpus", "lang", "_order"], kind="stable").drop(columns="_order")
+    df = _add_columns(df.reset_index(drop=True), per_query, bases, training, mteb_docs, metric, tests)
+    return df, per_query
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,25 @@ def provenance(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
     return f"{qa_dir(corpus, lang)}/provenance.json"
 
 
+def real_set(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    """Real questions mapped onto chunks (rule map_questions): evaluated like val.json, never trained on."""
+    return f"{qa_dir(corpus, lang)}/real.json"
+
+
+def real_mapping(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    """What the real questions' labels mapped onto, and the questions that did not map, with the reason."""
+    return f"{qa_dir(corpus, lang)}/real.mapping.json"
+
+
+def query_sets(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    """How lexical each query set is, one row per set (rule diagnose_queries)."""
+    return f"{qa_dir(corpus, lang)}/query_sets.csv"
+
+
+def query_set_queries(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    return f"{qa_dir(corpus, lang)}/query_sets.queries.csv"
+
+
 def train(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
     return f"{qa_dir(corpus, lang)}/train.json"
 
@@ -67,13 +86,24 @@ def reranker_dir(name: str = "{name}") -> str:
     return f"{RESULTS}/rerankers/{name}"
 
 
-def eval_summary(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    """`lang` is a language, or "src-tgt" for a cross-lingual run."""
-    return f"{RESULTS}/eval/{model}/{corpus}/{lang}.csv"
+QUERY_SETS = ("val", "real")  # the generators' val queries; real questions (real_set)
 
 
-def eval_queries(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    return f"{RESULTS}/eval/{model}/{corpus}/{lang}.queries.csv"
+def _set_suffix(query_set: str) -> str:
+    return "" if query_set == "val" else f".{query_set}"
+
+
+def eval_summary(
+    model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}", query_set: str = "val"
+) -> str:
+    """`lang` is a language, or "src-tgt" for a cross-lingual run; real questions: `{lang}.real.csv`."""
+    return f"{RESULTS}/eval/{model}/{corpus}/{lang}{_set_suffix(query_set)}.csv"
+
+
+def eval_queries(
+    model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}", query_set: str = "val"
+) -> str:
+    return f"{RESULTS}/eval/{model}/{corpus}/{lang}{_set_suffix(query_set)}.queries.csv"
 
 
 def corpus_shard(
@@ -115,8 +145,10 @@ def ir_evaluator_csv(model: str = "{model}", corpus: str = "{corpus}", lang: str
     return f"{RESULTS}/eval/{model}/{corpus}/{lang}.ir_evaluator.csv"
 
 
-def comparison(a: str = "{a}", b: str = "{b}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    return f"{RESULTS}/eval/compare/{a}__vs__{b}/{corpus}/{lang}.json"
+def comparison(
+    a: str = "{a}", b: str = "{b}", corpus: str = "{corpus}", lang: str = "{lang}", query_set: str = "val"
+) -> str:
+    return f"{RESULTS}/eval/compare/{a}__vs__{b}/{corpus}/{lang}{_set_suffix(query_set)}.json"
 
 
 def mteb_result(model: str = "{model}", task: str = "{task}") -> str:

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from itertools import permutations
+from pathlib import Path
 from typing import Any
 
+from embedlab.data.beir import is_beir_folder
+from embedlab.data.corpus import plan_sources
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.mteb_tasks import custom_task_name
 from embedlab.evaluation.shards import SHARDABLE_KINDS
@@ -24,7 +27,7 @@ from embedlab.report.plots import FORMATS
 from embedlab.train.data import DatasetFiles
 from embedlab.word2vec.run import OUTPUT_FILES as W2V_FILES
 from embedlab.workflow import layout
-from embedlab.workflow.config import corpus_languages
+from embedlab.workflow.config import corpus_languages, language_spec
 from embedlab.workflow.settings import EvaluationSettings, Settings
 
 # Report plots: name -> (caption file under report/, category in Snakemake's HTML report), in report order.
@@ -393,6 +396,38 @@ def word2vec_targets(runs: dict[str, dict[str, Any]]) -> list[str]:
     return [layout.word2vec(name, file) for name in runs for file in W2V_FILES]
 
 
+def real_question_sets(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """(corpus, lang) pairs that have real questions: corpora.<c>.languages.<l>.questions, or a BEIR folder
+    (its test qrels)."""
+    sources = plan_sources(config)
+    return [
+        (c, lang)
+        for c, lang in corpus_languages(config)
+        if language_spec(config, c, lang).get("questions") or is_beir_folder(sources[(c, lang)].path)
+    ]
+
+
+def questions_file(config: dict[str, Any], corpus: str, lang: str, workflow_dir: str | Path) -> str:
+    """A language's real-questions file: absolute, or relative to the working directory, else to the
+    workflow's folder (the shipped questions are found from any `--directory`, whatever corpus_root is)."""
+    spec = language_spec(config, corpus, lang)
+    if not spec.get("questions"):  # a BEIR folder: its own qrels
+        return str(plan_sources(config)[(corpus, lang)].path)
+    file = Path(spec["questions"]["file"])
+    for path in (file, Path(workflow_dir) / file):
+        if path.is_file():
+            return str(path)
+    raise EmbedlabError(
+        f"corpus {corpus}/{lang}: questions file {file} not found in the working directory or "
+        f"{workflow_dir}: fix corpora.{corpus}.languages.{lang}.questions.file"
+    )
+
+
+def real_question_models(config: dict[str, Any]) -> list[str]:
+    """The models scored on real questions: every evaluated encoder and hybrid (rerank pipelines: not yet)."""
+    return eval_models(config) if evaluation_settings(config).enabled else []
+
+
 def evaluation_targets(config: dict[str, Any]) -> list[str]:
     """Every evaluation output the default target asks for."""
     ev = evaluation_settings(config)
@@ -416,6 +451,9 @@ def evaluation_targets(config: dict[str, Any]) -> list[str]:
         for a, b in compare_pairs(config):
             for c, lang in pairs:
                 out.append(layout.comparison(a, b, c, lang))
+        for m in real_question_models(config):
+            for c, lang in real_question_sets(config):
+                out += [layout.eval_summary(m, c, lang, "real"), layout.eval_queries(m, c, lang, "real")]
     if Settings.of(config).mteb.enabled:
         for m in mteb_models(config):
             out += [*mteb_results(config, m), layout.mteb_card(m)]
@@ -430,6 +468,7 @@ class ReportPlan:
 
     models: list[str]
     runs: list[tuple[str, str, str]]  # (model, corpus, lang or "src-tgt")
+    real_runs: list[tuple[str, str, str]]  # (model, corpus, lang) scored on real questions
     provenance: list[str]
     splits: list[str]  # split.json per dataset: the label checks of the trust section
     model_dirs: list[str]
@@ -446,6 +485,23 @@ class ReportPlan:
     @property
     def query_csvs(self) -> list[str]:
         return [layout.eval_queries(m, c, lang) for m, c, lang in self.runs]
+
+    @property
+    def real_csvs(self) -> list[str]:
+        return [layout.eval_summary(m, c, lang, "real") for m, c, lang in self.real_runs]
+
+    @property
+    def real_query_csvs(self) -> list[str]:
+        return [layout.eval_queries(m, c, lang, "real") for m, c, lang in self.real_runs]
+
+    @property
+    def real_mappings(self) -> list[str]:
+        return list(dict.fromkeys(layout.real_mapping(c, lang) for _, c, lang in self.real_runs))
+
+    @property
+    def query_set_files(self) -> list[str]:
+        """Every dataset's query_sets.csv (how lexical each query set is)."""
+        return list(dict.fromkeys(layout.query_sets(c, lang) for _, c, lang in self.runs if "-" not in lang))
 
     def plot_paths(self, name: str) -> dict[str, str]:
         return {fmt: layout.plot(name, fmt) for fmt in FORMATS}
@@ -466,6 +522,7 @@ def report_plan(config: dict[str, Any]) -> ReportPlan:
     if settings.evaluation.enabled:
         models += [p.name for p in rerank_pipelines(config)]
     runs = [(m, c, lang) for m in models for c, lang in pairs]
+    real_sets = real_question_sets(config)
     encoders = encoder_models(config) if settings.evaluation.enabled else []
     runs += [(m, c, f"{a}-{b}") for m in encoders for c, a, b in crosslingual_pairs(config)]
     finetunes = config["finetune"]
@@ -498,6 +555,7 @@ def report_plan(config: dict[str, Any]) -> ReportPlan:
     return ReportPlan(
         models=list(dict.fromkeys([*models, *mteb_of])),
         runs=runs,
+        real_runs=[(m, c, lang) for m in real_question_models(config) for c, lang in real_sets],
         provenance=[layout.provenance(c, lang) for c, lang in pairs] if runs else [],
         splits=[layout.split_report(c, lang) for c, lang in pairs] if runs else [],
         model_dirs=[layout.model_dir(m) for m in trained],
@@ -535,6 +593,7 @@ def targets(config: dict[str, Any], word2vec_runs: dict[str, dict[str, Any]]) ->
         for c, lang in corpus_languages(config)
         for path in (layout.train(c, lang), layout.val(c, lang), layout.split_report(c, lang))
     ]
+    splits += [layout.query_sets(c, lang) for c, lang in corpus_languages(config)]
     return [
         *splits,
         *evaluation_targets(config),

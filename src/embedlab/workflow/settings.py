@@ -119,6 +119,7 @@ class ReportSettings:
     paired_metric: str
     test_samples: int
     max_ci_halfwidth: float
+    min_real_questions: int
     dpi: int
 
 

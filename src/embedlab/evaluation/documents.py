@@ -1,0 +1,90 @@
+"""Per-document ranks: a document scores the best score of its chunks, and documents are what is ranked.
+
+BEIR and MTEB rank whole documents, and their labels name documents. A BEIR folder chunked like any corpus
+(chunking.whole_documents false) is scored the same way, so its numbers stay comparable with the published
+ones: each document gets the maximum over its chunks (a chunk that stands for several identical documents
+counts for each), documents are ranked by it (ties: the lower document id first, as for chunks), and the
+metrics (embedlab.evaluation.metrics.per_query) take the ranks of each query's relevant documents. With one
+chunk per document the ranks are the chunk ranks.
+
+MTEB's rule for tasks whose queries are documents too (ArguAna, Quora, FiQA, …: `ignore_identical_ids`):
+given `query_ids`, the document whose id is the query's own is dropped from that query's ranking, so it
+neither pushes the others down nor counts as found.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from embedlab.evaluation import metrics, search
+
+
+@dataclass(frozen=True)
+class DocumentMap:
+    """Which chunk rows make up each document, as (document, chunk) pairs grouped by document."""
+
+    ids: list[str]  # document ids, ascending: a document's position is its tie order
+    pair_chunks: np.ndarray  # chunk row of each pair, the pairs of `ids[0]` first
+    starts: np.ndarray  # index of each document's first pair in `pair_chunks`
+
+
+def chunk_documents(chunks: Sequence[dict[str, Any]]) -> list[list[str]]:
+    """The documents of each chunk record (chunk file format): the `source` of every location, since a chunk
+    collapsed from identical texts (chunking.collapse_identical) stands for all of them."""
+    return [sorted({loc["source"] for loc in c.get("locations") or [c]}) for c in chunks]
+
+
+def document_map(chunk_docs: Sequence[Sequence[str]]) -> DocumentMap:
+    """The map from each chunk row's documents (`chunk_documents`)."""
+    pairs = sorted({(doc, row) for row, docs in enumerate(chunk_docs) for doc in docs})
+    ids = sorted({doc for doc, _ in pairs})
+    first = {}
+    for i, (doc, _) in enumerate(pairs):
+        first.setdefault(doc, i)
+    return DocumentMap(
+        ids,
+        np.array([row for _, row in pairs], dtype=np.int64),
+        np.array([first[d] for d in ids], dtype=np.int64),
+    )
+
+
+def document_scores(scores: np.ndarray, docs: DocumentMap) -> np.ndarray:
+    """(queries, chunks) scores -> (queries, documents): the best chunk of each document."""
+    return np.maximum.reduceat(np.asarray(scores)[:, docs.pair_chunks], docs.starts, axis=1)
+
+
+def document_ranks(
+    queries: Any,
+    corpus: Any,
+    docs: DocumentMap,
+    relevant: Sequence[Sequence[str]],
+    query_ids: Sequence[str] | None = None,
+) -> list[np.ndarray]:
+    """Sorted 1-based ranks of each query's relevant documents among all documents, by the dot product of
+    the query with the document's best chunk (dense rows or BM25's sparse ones). A relevant document with no
+    chunk (no text), or dropped by the identical-id rule (`query_ids`), is never found: rank inf. Queries are
+    scored a block at a time, the block shrunk so that its scores stay under `metrics.SCORE_CELLS`."""
+    if len(relevant) != queries.shape[0]:
+        raise ValueError(f"{len(relevant)} relevant lists for {queries.shape[0]} queries")
+    index = {doc: i for i, doc in enumerate(docs.ids)}
+    ties = np.arange(len(docs.ids))
+    block = max(1, metrics.SCORE_CELLS // max(len(docs.pair_chunks), 1))
+    out: list[np.ndarray] = []
+    for start in range(0, queries.shape[0], block):
+        scores = document_scores(metrics._scores_block(queries[start : start + block], corpus), docs)
+        for q, row in enumerate(scores, start):
+            own = index.get(query_ids[q]) if query_ids is not None else None
+            if own is not None:
+                row[own] = -np.inf
+            keys = search.score_keys(row, ties)
+            found = np.array(
+                [index[d] for d in relevant[q] if d in index and index[d] != own], dtype=np.int64
+            )
+            ranks = 1 + (keys[None, :] > keys[found][:, None]).sum(axis=1)
+            missing = np.full(len(relevant[q]) - len(found), np.inf)
+            out.append(np.sort(np.concatenate([ranks.astype(np.float64), missing])))
+    return out

@@ -1,0 +1,63 @@
+"""Which language a text is written in, for texts as short as a query: lingua over all its languages.
+
+lingua was the most accurate of the offline candidates on query-length texts of the test corpora (English,
+French, German, Chinese; benchmarks/README.md "Language identification"): fastText's lid.176 and langid.py
+take short Chinese for Japanese. Its models ship inside the wheel, so nothing is downloaded. Codes are ISO
+639-1 where the language has one (langcodes' normal form), so they compare with the config's corpus codes;
+`same_language` compares them the way langcodes does ("no" and "nb" are one language).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from typing import Any
+
+SAME_LANGUAGE_DISTANCE = 10
+"""langcodes' tag distance below which two codes name one language (regional or standard variants: no/nb is
+1, da/nb 12)."""
+
+
+@cache
+def _detector() -> Any:
+    from lingua import LanguageDetectorBuilder
+
+    # all languages, high-accuracy mode: models load on first use (~1 GB, ~10 s, once per process)
+    return LanguageDetectorBuilder.from_all_languages().build()
+
+
+def _code(language: Any) -> str:
+    import langcodes
+
+    return langcodes.standardize_tag(language.iso_code_639_3.name.lower())
+
+
+@cache
+def detectable_languages() -> frozenset[str]:
+    """Codes of the languages the detector can answer (a corpus in another one cannot be checked)."""
+    from lingua import Language
+
+    return frozenset(_code(language) for language in Language.all())
+
+
+def detectable(code: str) -> bool:
+    """Whether `code` (a config language code) is a language the detector knows."""
+    return any(same_language(code, known) for known in detectable_languages())
+
+
+def detect_language(texts: Iterable[str]) -> list[str | None]:
+    """The language of each text (ISO 639-1 where there is one, else 639-3); None when it tells nothing (no
+    letters, or no language stands out)."""
+    detector = _detector()
+    out: list[str | None] = []
+    for text in texts:
+        found = detector.detect_language_of(text) if any(ch.isalpha() for ch in text) else None
+        out.append(_code(found) if found is not None else None)
+    return out
+
+
+def same_language(a: str, b: str) -> bool:
+    """Two language codes name one language (ISO 639-1 or -3, macrolanguage or member: zho/zh, no/nb)."""
+    import langcodes
+
+    return langcodes.tag_distance(a, b) < SAME_LANGUAGE_DISTANCE
