@@ -242,3 +242,31 @@ def test_real_split_ict_far_more_lexical(en_split, tmp_path):
     assert ict["exact_duplicates"] == ict["near_duplicates"] == 0  # the dataset stage drops repeats
     sentences = lexical_gap_sentences(sets)
     assert any(s.startswith("The ict queries are far more lexical") for s in sentences)
+
+
+def test_the_report_section_shows_the_csv_numbers(tmp_path):
+    """summary.md's "How lexical is each query set" table holds query_sets.csv's numbers, row for row."""
+    import pandas as pd
+
+    from embedlab.report.real import SET_COLUMNS, lexical_section
+
+    qa = tmp_path / "results" / "qa" / "c" / "en"
+    qa.mkdir(parents=True)
+    _write_case(tmp_path)
+    diagnose_queries(
+        *(tmp_path / n for n in ("chunks.json", "val.json", "provenance.json")),
+        qa / "query_sets.csv", qa / "query_sets.queries.csv", real_path=tmp_path / "real.json",
+    )  # fmt: skip
+    lines = lexical_section([qa / "query_sets.csv"], pd.DataFrame(), pd.DataFrame(), "mrr@10")
+    table = [line.split(" | ") for line in lines if line.startswith("| ") and "---" not in line]
+    header, *rows = [[cell.strip("| ") for cell in row] for row in table]
+    assert header == [name for _, name in SET_COLUMNS]
+    for row, csv_row in zip(rows, _read(qa / "query_sets.csv"), strict=True):
+        for (column, _), cell in zip(SET_COLUMNS, row, strict=True):
+            value = csv_row[column]
+            assert cell == value or float(cell) == pytest.approx(float(value), rel=1e-3), (
+                column,
+                cell,
+                value,
+            )
+    assert any(line.startswith("The ict queries are far more lexical") for line in lines)
