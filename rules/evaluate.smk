@@ -336,6 +336,12 @@ rule publish_model:
     input:
         model=layout.model_dir(),
         card=layout.mteb_card(model="{name}"),
+        real_base=lambda wc: [
+            layout.eval_summary(b, c, lang, "real") for b, c, lang in plan.real_pairs(config, wc.name)
+        ],
+        real_model=lambda wc: [
+            layout.eval_summary(wc.name, c, lang, "real") for _, c, lang in plan.real_pairs(config, wc.name)
+        ],
     output:
         directory(layout.published()),
     log:

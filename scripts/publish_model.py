@@ -1,4 +1,6 @@
 from embedlab.train.card import publish_model
 from embedlab.workflow.run_rule import run_rule
 
-run_rule(snakemake, publish_model, snakemake.input.model, snakemake.input.card, snakemake.output[0])
+inp = snakemake.input
+real = list(zip(inp.real_base, inp.real_model, strict=True))
+run_rule(snakemake, publish_model, inp.model, inp.card, snakemake.output[0], real=real)

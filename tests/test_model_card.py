@@ -69,3 +69,24 @@ def test_publish_copies_the_model_and_leaves_the_original(tmp_path):
     assert sorted(p.name for p in (tmp_path / "published").iterdir()) == ["ft"]  # no partial dirs left
     publish_model(model, card, out)  # rerun replaces it
     assert sorted(p.name for p in (tmp_path / "published").iterdir()) == ["ft"]
+
+
+def test_published_card_shows_real_questions_before_and_after(tmp_path):
+    """The published card carries the base's and the fine-tune's scores on the same real questions."""
+    model = tmp_path / "models" / "ft"
+    model.mkdir(parents=True)
+    (model / "README.md").write_text(TRAINING, encoding="utf-8")
+    card = tmp_path / "card.md"
+    card.write_text(MTEB, encoding="utf-8")
+    header = "model,corpus,lang,n_queries,mrr@10,ndcg@10,hit@1,hit@10\n"
+    base, tuned = tmp_path / "base.real.csv", tmp_path / "ft.real.csv"
+    base.write_text(header + "minilm,eu_ai_act,en,135,0.5621,0.61,0.45,0.80\n", encoding="utf-8")
+    tuned.write_text(header + "ft,eu_ai_act,en,135,0.5508,0.60,0.44,0.79\n", encoding="utf-8")
+    out = publish_model(model, card, tmp_path / "published" / "ft", real=[(base, tuned)])
+    readme = (out / "README.md").read_text(encoding="utf-8")
+    assert "## On real questions (before → after)" in readme
+    assert "| eu_ai_act/en | 135 | 0.562 → 0.551 | 0.610 → 0.600 | 0.450 → 0.440 | 0.800 → 0.790 |" in readme
+    assert (
+        "On real questions"
+        not in (publish_model(model, card, tmp_path / "p2").joinpath("README.md")).read_text()
+    )

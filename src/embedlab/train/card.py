@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,15 +216,45 @@ def merge_cards(training_card: str, mteb_card: str) -> str:
     )
 
 
-def publish_model(model_dir: str | Path, mteb_card: str | Path, out_dir: str | Path) -> Path:
-    """Rule `publish_model`: a copy of a fine-tuned model dir whose README also carries its MTEB model-index.
+REAL_METRICS = ("mrr@10", "ndcg@10", "hit@1", "hit@10")
+
+
+def real_questions_section(pairs: Sequence[tuple[str | Path, str | Path]]) -> str:
+    """The card's "before -> after" on real questions: (base, fine-tuned) evaluation CSVs of each dataset
+    with real questions (`{lang}.real.csv`), the questions nobody in the pipeline wrote."""
+    if not pairs:
+        return ""
+    import pandas as pd
+
+    rows = []
+    for base_csv, model_csv in pairs:
+        base = pd.read_csv(base_csv).iloc[0]
+        tuned = pd.read_csv(model_csv).iloc[0]
+        cells = [f"{base[m]:.3f} → {tuned[m]:.3f}" for m in REAL_METRICS]
+        rows.append([f"{tuned['corpus']}/{tuned['lang']}", int(tuned["n_queries"]), *cells])
+    header = ["dataset", "real questions", *(f"{m} base → fine-tuned" for m in REAL_METRICS)]
+    return (
+        "\n## On real questions (before → after)\n\nQuestions written outside the pipeline "
+        "(`corpora.<c>.languages.<l>.questions`), never trained on; the base and this model on the same "
+        "questions (summary.md has the paired test).\n\n" + _table(header, rows) + "\n"
+    )
+
+
+def publish_model(
+    model_dir: str | Path,
+    mteb_card: str | Path,
+    out_dir: str | Path,
+    real: Sequence[tuple[str | Path, str | Path]] = (),
+) -> Path:
+    """Rule `publish_model`: a copy of a fine-tuned model dir whose README also carries its MTEB model-index
+    and, per dataset with real questions, the base's and its scores on them (`real`: (base, model) CSVs).
 
     A copy, because the model dir is the finetune rule's output: writing into it would make Snakemake
     retrain. Written atomically (`io.atomic_dir`), so a partial copy is never taken as finished.
     """
     src = Path(model_dir)
     card = (src / "README.md").read_text(encoding="utf-8")
-    merged = merge_cards(card, Path(mteb_card).read_text(encoding="utf-8"))
+    merged = merge_cards(card, Path(mteb_card).read_text(encoding="utf-8")) + real_questions_section(real)
     with io.atomic_dir(out_dir) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
         io.write_text(tmp / "README.md", merged)

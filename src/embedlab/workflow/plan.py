@@ -428,6 +428,16 @@ def real_question_models(config: dict[str, Any]) -> list[str]:
     return eval_models(config) if evaluation_settings(config).enabled else []
 
 
+def real_pairs(config: dict[str, Any], name: str) -> list[tuple[str, str, str]]:
+    """(base, corpus, lang) for each dataset with real questions on which fine-tune `name` and its base are
+    both scored (the published card's before -> after)."""
+    models = real_question_models(config)
+    base = config["finetune"][name]["base"]
+    if name not in models or base not in models:
+        return []
+    return [(base, c, lang) for c, lang in real_question_sets(config)]
+
+
 def evaluation_targets(config: dict[str, Any]) -> list[str]:
     """Every evaluation output the default target asks for."""
     ev = evaluation_settings(config)
