@@ -88,3 +88,4 @@ def test_config_runs_to_the_end(name: str, corpora: Path, tmp_path: Path) -> Non
         assert sorted(r.split(",")[0] for r in rows if r.endswith(",real")) == ["bm25", "minilm"]
         md = (tmp_path / "results/report/summary.md").read_text(encoding="utf-8")
         assert "## Real questions first" in md and "## How lexical is each query set" in md
+        assert "How far to trust this: the bootstrap resampled" in md

@@ -41,6 +41,21 @@ def decision_rows(df_val: pd.DataFrame, df_real: pd.DataFrame, min_questions: in
     return pd.concat([df_val[keep_val], df_real[keep_real]], ignore_index=True)
 
 
+def _trust_line(real: pd.DataFrame, metric: str) -> str:
+    """How far to trust the real-question numbers: chunk groups resampled, the widest interval."""
+    widest = float(real["ci_halfwidth"].max())
+    few = bool(real["too_few_queries"].any())
+    verdict = (
+        "wider than `report.max_ci_halfwidth`: too few questions to rank the models"
+        if few
+        else "within `report.max_ci_halfwidth`"
+    )
+    return (
+        f"How far to trust this: the bootstrap resampled {int(real['n_groups'].max())} chunk groups; the "
+        f"widest 95 % interval of {metric} is ±{widest:.3f} ({verdict})."
+    )
+
+
 def _mapping_line(corpus: str, lang: str, doc: dict[str, Any]) -> str:
     stats = doc["stats"]
     reasons = ", ".join(f"{n} {r}" for r, n in stats["unmapped_by_reason"].items()) or "none"
@@ -96,6 +111,8 @@ def real_section(
                 if top
                 else "."
             ),
+            "",
+            _trust_line(real, metric),
             "",
         ]
         rows = []
