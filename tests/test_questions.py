@@ -259,3 +259,18 @@ def test_a_spreadsheet_of_questions(tmp_path):
     questions, facts = read_questions(QuestionSource(file=str(path)), path)
     assert facts["question_column"] == "Query" and facts["label_columns"] == {"Section": "section"}
     assert len(questions) == 1 and [lab.value for lab in questions[0].labels] == ["Article 3", "Definitions"]
+
+
+def test_only_questions_confidently_in_another_language_are_refused():
+    """lingua's top guess for short technical English can be Dutch: a person's question is refused only when
+    the detector is confident it is another language."""
+    from embedlab.data.questions import question_languages
+
+    texts = {
+        "How do I add a login link to the browsable API?": True,  # lingua's top guess: Dutch at 0.15
+        "What is the primary purpose of the AI Regulation?": True,
+        "这部法规的主要目的是什么？": False,
+        "Welche Pflichten haben die Anbieter von Hochrisiko-KI-Systemen?": False,
+    }
+    questions = [Question(f"real.{i}", t, (), (i,)) for i, t in enumerate(texts, 1)]
+    assert question_languages(questions, "en") == texts

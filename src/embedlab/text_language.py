@@ -61,3 +61,32 @@ def same_language(a: str, b: str) -> bool:
     import langcodes
 
     return langcodes.tag_distance(a, b) < SAME_LANGUAGE_DISTANCE
+
+
+CONFIDENT = 0.5
+"""lingua's confidence (0-1, over all its languages) above which a text is taken to be in that language: short
+technical English ("How do I add a login link to the browsable API?") gets Dutch 0.15, so a bare top guess
+is not evidence enough to refuse a question a person wrote."""
+OWN_LANGUAGE_FLOOR = 0.05
+"""A text whose corpus-language confidence is at least this is never called another language."""
+
+
+def other_language(texts: Iterable[str], code: str) -> list[bool]:
+    """Per text: whether it is confidently in another language than `code` (another language at
+    `CONFIDENT` or more, `code` under `OWN_LANGUAGE_FLOOR`); False when the detector cannot tell."""
+    import langcodes
+    from lingua import IsoCode639_3, Language
+
+    detector = _detector()
+    own = Language.from_iso_code_639_3(IsoCode639_3.from_str(langcodes.get(code).to_alpha3()))
+    out = []
+    for text in texts:
+        values = detector.compute_language_confidence_values(text) if any(c.isalpha() for c in text) else []
+        top = values[0] if values else None
+        out.append(
+            top is not None
+            and top.language != own
+            and top.value >= CONFIDENT
+            and detector.compute_language_confidence(text, own) < OWN_LANGUAGE_FLOOR
+        )
+    return out

@@ -223,18 +223,15 @@ def _label_json(label: Label) -> dict[str, Any]:
 
 
 def question_languages(questions: Sequence[Question], lang: str) -> dict[str, bool]:
-    """Question text -> whether it is in `lang` (the library that checks LLM questions); empty when the
-    detector does not know `lang`, so nothing is refused on a guess."""
-    from embedlab.text_language import detect_language, detectable, same_language
+    """Question text -> whether it may be in `lang` (False only when lingua is confident it is another
+    language: a person's question is not refused on a guess); empty when lingua does not know `lang`."""
+    from embedlab.text_language import detectable, other_language
 
     if not detectable(lang):
         log.warning("language %s is not one the language detector knows: questions are not checked", lang)
         return {}
     texts = [q.text for q in questions]
-    return {
-        t: code is None or same_language(code, lang)
-        for t, code in zip(texts, detect_language(texts), strict=True)
-    }
+    return {t: not other for t, other in zip(texts, other_language(texts, lang), strict=True)}
 
 
 def prepare_questions(
