@@ -18,12 +18,12 @@ from embedlab.data.questions import (
     REASONS,
     Label,
     Question,
-    loose,
     map_questions,
     prepare_questions,
     unit_key,
 )
 from embedlab.errors import EmbedlabError
+from embedlab.text import loose
 
 from conftest import MINILM, REPO
 

@@ -159,6 +159,11 @@ def fold_words(text: str) -> str:
     return squash(_NON_WORD.sub(" ", text.casefold()))
 
 
+def loose(text: str) -> str:
+    """Letters and digits only, case folded: a quote survives re-wrapping, PDF hyphenation and punctuation."""
+    return _NON_WORD.sub("", text.casefold())
+
+
 def compact(text: str) -> str:
     """Case folded with no whitespace at all: the form a "query occurs in chunk" test compares."""
     return "".join(text.casefold().split())

@@ -22,7 +22,7 @@ from embedlab.data.beir import beir_questions, is_beir_folder
 from embedlab.data.outline import ZH_NUMERALS, parse_marker, zh_number
 from embedlab.data.question_files import LABEL_KINDS, Label, Question, QuestionSource, read_questions
 from embedlab.errors import EmbedlabError
-from embedlab.text import fold
+from embedlab.text import fold, loose
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ _ZH_UNIT = re.compile(rf"^第\s*([{ZH_NUMERALS}]+|\d+)\s*([章节条编款项])$
 _SIGN_UNIT = re.compile(r"^(§{1,2}|¶|#)\s*(\d+[a-z]?(?:\.\d+)*)$")
 _BARE_UNIT = re.compile(r"^(\d+[a-z]?(?:\.\d+)*)\.?$")
 _WORD_PAREN = re.compile(r"^([^\W\d_]{2,30})\s*\((\d+[a-z]?)\)$")
-_LOOSE = re.compile(r"[\W_]+")
 
 
 def unit_key(label: str) -> tuple[str | None, str] | None:
@@ -53,11 +52,6 @@ def unit_key(label: str) -> tuple[str | None, str] | None:
     if marker := parse_marker(text):
         return marker.key, f"{marker.number[0]}{marker.number[1]}"
     return None
-
-
-def loose(text: str) -> str:
-    """Letters and digits only, case folded: a quote survives re-wrapping, PDF hyphenation and punctuation."""
-    return _LOOSE.sub("", text.casefold())
 
 
 class ChunkMap:
