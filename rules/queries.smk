@@ -4,6 +4,18 @@ from embedlab.data.llm.roundtrip import resolve_retriever
 from embedlab.data.llm.roundtrip import retriever_needs_gpu as _round_trip_gpu
 
 
+
+def real_split_inputs(corpus, lang):
+    """split_dataset's real-question files: real.train.json where the language has real questions, and
+    real.json under questions.training: strict (its chunk groups are kept out of training)."""
+    if (corpus, lang) not in QUESTION_FILES:
+        return {}
+    inputs = {"real_train": layout.real_train_set(corpus, lang)}
+    if (cfg.language_spec(config, corpus, lang).get("questions") or {}).get("training") == "strict":
+        inputs["real"] = layout.real_set(corpus, lang)
+    return inputs
+
+
 rule generate_queries:
     input:
         layout.chunks(),
@@ -76,14 +88,7 @@ rule build_dataset:
 
 rule split_dataset:
     input:
-        unpack(
-            lambda wc: (
-                {"real": layout.real_set(wc.corpus, wc.lang)}
-                if (cfg.language_spec(config, wc.corpus, wc.lang).get("questions") or {}).get("training")
-                == "strict"
-                else {}
-            )
-        ),
+        unpack(lambda wc: real_split_inputs(wc.corpus, wc.lang)),
         chunks=layout.chunks(),
         dataset=layout.dataset(),
         provenance=layout.provenance(),
@@ -106,13 +111,15 @@ rule split_dataset:
 
 
 # Real questions (corpora.<c>.languages.<l>.questions): each label mapped onto the chunks that hold it; an
-# evaluation set scored against every chunk like val.json, never trained on.
+# evaluation set scored against every chunk like val.json (real.json), and the questions trained on
+# (real.train.json: questions.training split's train side, a BEIR folder's train qrels).
 rule map_questions:
     input:
         chunks=layout.chunks(),
         questions=lambda wc: QUESTION_FILES[(wc.corpus, wc.lang)],
     output:
         real=layout.real_set(),
+        train=layout.real_train_set(),
         mapping=layout.real_mapping(),
     log:
         layout.log("map_questions", "{corpus}", "{lang}"),
@@ -124,6 +131,8 @@ rule map_questions:
     params:
         source=lambda wc: cfg.language_spec(config, wc.corpus, wc.lang).get("questions")
         or {"file": QUESTION_FILES[(wc.corpus, wc.lang)]},
+        val_fraction=SETTINGS.split.val_fraction,
+        seed=config["seed"],
     script:
         "../scripts/map_questions.py"
 

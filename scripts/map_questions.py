@@ -9,4 +9,7 @@ run_rule(
     snakemake.input.chunks,
     snakemake.output.real,
     snakemake.output.mapping,
+    snakemake.output.train,
+    val_fraction=snakemake.params.val_fraction,
+    seed=snakemake.params.seed,
 )

@@ -13,4 +13,5 @@ run_rule(
     snakemake.params.val_fraction,
     snakemake.params.seed,
     real_questions=getattr(snakemake.input, "real", None),
+    real_train=getattr(snakemake.input, "real_train", None),
 )

@@ -1,4 +1,5 @@
-"""BEIR folders read as they are, and documents ranked by their best chunk (issue 22, item 3).
+"""BEIR folders read as they are, and documents ranked by their best chunk, in the library and in the
+workflow's real-question rules (issue 22, item 3).
 
 The BEIR folder is built from real text: every `## ` section of the product docs' API guide is a document
 (title = its heading, text = its prose), and questions are first sentences of some of them.
@@ -13,12 +14,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedlab.data.beir import beir_questions, is_beir_folder, load_beir, training_pairs
+from embedlab.data.beir import beir_questions, is_beir_folder, load_beir
 from embedlab.data.chunking import chunk_corpus
 from embedlab.data.corpus import load_corpus
+from embedlab.data.question_files import Label
+from embedlab.data.questions import prepare_questions
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics
-from embedlab.evaluation.documents import chunk_documents, document_map, document_ranks, document_scores
+from embedlab.evaluation.documents import (
+    chunk_documents,
+    document_map,
+    document_ranks,
+    document_scores,
+    fused_document_ranks,
+)
+from embedlab.evaluation.encoding import Encoded
+from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
+from embedlab.evaluation.retrieval import evaluate_qa, rank_documents
+from embedlab.evaluation.search import Shard, index_settings
 from embedlab.models.bm25 import BM25Encoder
 from embedlab.models.spec import ModelSpec
 
@@ -55,13 +68,15 @@ def beir(corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "corpus.jsonl").write_text("".join(json.dumps({**d, "metadata": {}}) + "\n" for d in docs))
     asked = docs[::5]
     queries = [{"_id": f"q{i}", "text": _first_sentence(d["text"])} for i, d in enumerate(asked)]
-    queries.append({"_id": "t0", "text": docs[1]["title"]})
+    trained = docs[1::5]
+    queries += [{"_id": f"t{i}", "text": d["title"]} for i, d in enumerate(trained)]
     (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
     test = ["query-id\tcorpus-id\tscore"]
     test += [f"q{i}\t{d['_id']}\t{0 if i == 1 else 1}" for i, d in enumerate(asked)]
     test.append(f"q0\t{docs[2]['_id']}\t0")
     (folder / "qrels" / "test.tsv").write_bytes("\r\n".join(test).encode() + b"\r\n")
-    (folder / "qrels" / "train.tsv").write_text(f"query-id\tcorpus-id\tscore\nt0\t{docs[1]['_id']}\t1\n")
+    train = "".join(f"t{i}\t{d['_id']}\t1\n" for i, d in enumerate(trained))
+    (folder / "qrels" / "train.tsv").write_text(f"query-id\tcorpus-id\tscore\n{train}")
     return folder
 
 
@@ -82,8 +97,10 @@ def test_a_beir_folder_is_its_records_and_its_qrels(beir: Path):
     assert questions[0].labels[0].kind == "file"
     assert [lab.value for lab in questions[0].labels] == [asked[0]["_id"]]  # the 0-scored one is not a label
     assert questions[0].text == _first_sentence(asked[0]["text"]) and questions[0].rows == (2,)
-    assert training_pairs(beir) == [(docs[1]["title"], f"{docs[1]['title']} {docs[1]['text']}")]
-    assert training_pairs(beir, "dev") == []
+    train = beir_questions(beir, "train")
+    assert [(q.text, q.labels) for q in train] == [
+        (d["title"], (Label("file", d["_id"]),)) for d in docs[1::5]
+    ]
     with pytest.raises(EmbedlabError, match="splits test, train"):
         beir_questions(beir, "dev")
 
@@ -165,32 +182,229 @@ def test_mtebs_identical_id_rule_drops_the_querys_own_document():
     assert document_ranks(q, d, docs, [["a", "zz"], ["d"]])[0].tolist() == [1, np.inf]  # no such document
 
 
-@pytest.mark.slow
-def test_a_beir_folder_runs_through_snakemake_to_the_report(beir: Path, corpora: Path, tmp_path: Path):
-    """A corpus whose file is a BEIR folder: documents kept whole, its test qrels mapped as real questions
-    (every one onto its document's chunk), scored by BM25 beside the generators' queries, in the report."""
+def test_a_hybrid_document_scores_its_best_fused_candidate_chunk():
+    """Fused candidate lists (best first): a document scores its best candidate chunk, ties go to the lower
+    document id, a document with no candidate is outside the list, and the identical-id rule drops the
+    query's own document."""
+    docs = document_map(chunk_documents([{"source": s} for s in ("a", "a", "b", "c", "d")]))
+    ids, scores = [np.array([2, 1, 3, 0])] * 2, [np.array([0.9, 0.5, 0.5, 0.4])] * 2
+    relevant = [["c", "a", "d"], ["c", "a", "d"]]
+    plain = fused_document_ranks(ids, scores, docs, relevant)
+    assert [r.tolist() for r in plain] == [[2, 3, np.inf]] * 2
+    ruled = fused_document_ranks(ids, scores, docs, relevant, query_ids=["b", "a"])
+    assert [r.tolist() for r in ruled] == [[1, 2, np.inf], [2, np.inf, np.inf]]
+
+
+def _arguana_like(beir: Path, folder: Path) -> list[str]:
+    """A BEIR folder whose queries are documents too (ArguAna): query i is document i's text under its id,
+    judged relevant to the next document; returns the query ids."""
+    (folder / "qrels").mkdir(parents=True)
+    docs = [json.loads(line) for line in (beir / "corpus.jsonl").read_text().splitlines()]
+    (folder / "corpus.jsonl").write_text((beir / "corpus.jsonl").read_text())
+    asked = list(range(0, len(docs) - 1, 4))
+    queries = [{"_id": docs[i]["_id"], "text": docs[i]["text"]} for i in asked]
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    qrels = "".join(f"{docs[i]['_id']}\t{docs[i + 1]['_id']}\t1\n" for i in asked)
+    (folder / "qrels" / "test.tsv").write_text(qrels)
+    return [q["_id"] for q in queries]
+
+
+def _evaluate_real(folder: Path, chunks: Path, out: Path, **source) -> dict:
+    """prepare_questions on the folder, then evaluate_qa with BM25 on its real.json, as the rules do."""
+    out.mkdir()
+    paths = [out / n for n in ("real.json", "real.mapping.json", "real.train.json")]
+    prepare_questions({"file": str(folder), **source}, folder, chunks, *paths, val_fraction=0.2, seed=42)
+    qa = load_qa(paths[0]).with_groups(chunk_groups(chunks)).with_documents(chunks)
+    row = evaluate_qa(
+        qa, out / "en.real.csv", out / "en.real.queries.csv", ModelSpec(name="bm25", kind="bm25"),
+        corpus="api", lang="en", ks=[1, 10], bootstrap_samples=10, seed=42, device="cpu", cache_dir=None,
+        latency_queries=2,
+    )  # fmt: skip
+    return {
+        "row": row,
+        "real": json.loads(paths[0].read_text()),
+        "queries": _per_query(out / "en.real.queries.csv"),
+    }
+
+
+def _per_query(path: Path) -> dict[str, dict[str, str]]:
+    import csv
+
+    with path.open(encoding="utf-8") as f:
+        return {r["query_id"]: r for r in csv.DictReader(f)}
+
+
+def test_mtebs_identical_id_rule_runs_from_the_question_setting_to_the_metrics(beir: Path, tmp_path: Path):
+    """questions.ignore_identical_ids on a chunked ArguAna-like folder: real.json records the documents and
+    the rule, and evaluate_qa ranks documents without each query's own one: one place better than without
+    the rule (the own document, the query's very text, ranked first), as document_ranks says."""
+    folder = tmp_path / "arguana"
+    qids = _arguana_like(beir, folder)
+    chunks = tmp_path / "chunks.json"
+    chunked = chunk_corpus(folder, chunks, "api", "en", 64, 8, MINILM)["chunks"]
+    plain = _evaluate_real(folder, chunks, tmp_path / "plain")
+    ruled = _evaluate_real(folder, chunks, tmp_path / "ruled", ignore_identical_ids=True)
+    assert plain["real"]["ignore_identical_ids"] is False and ruled["real"]["ignore_identical_ids"] is True
+    assert ruled["real"]["documents"] == {q.id: [q.labels[0].value] for q in beir_questions(folder)}
+    assert list(ruled["queries"]) == qids and plain["row"]["unit"] == ruled["row"]["unit"] == "documents"
+    first = {name: np.array([float(r["first_rank"]) for r in run["queries"].values()])
+             for name, run in (("plain", plain), ("ruled", ruled))}  # fmt: skip
+    assert (
+        np.array_equal(first["ruled"], first["plain"] - 1) and ruled["row"]["mrr@10"] > plain["row"]["mrr@10"]
+    )
+    d, q = _bm25([c["text"] for c in chunked], list(ruled["real"]["queries"].values()))
+    relevant = list(ruled["real"]["documents"].values())
+    expected = document_ranks(q, d, document_map(chunk_documents(chunked)), relevant, qids)
+    assert first["ruled"].tolist() == [r[0] for r in expected]
+    path = tmp_path / "asked.csv"
+    path.write_text(f"question,file\nwhat is it,{qids[0]}\n")
+    out = [tmp_path / n for n in ("r.json", "m.json", "t.json")]
+    with pytest.raises(EmbedlabError, match="ignore_identical_ids applies to BEIR folders only"):
+        prepare_questions({"file": str(path), "ignore_identical_ids": True}, path, chunks, *out,
+                          val_fraction=0.2, seed=42)  # fmt: skip
+
+
+def test_documents_are_ranked_exactly_where_an_index_or_shards_would_rank_chunks(
+    beir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    """A set labelled with documents: an approximate index (hnsw from 1 chunk on) or a sharded corpus would
+    rank chunks, so documents are ranked exactly instead, the same ranks, and the log says so."""
+    chunks_path = tmp_path / "c.json"
+    chunks = chunk_corpus(beir, chunks_path, "api", "en", 64, 8, MINILM)["chunks"]
+    asked = beir_questions(beir)
+    d, q = _bm25([c["text"] for c in chunks], [x.text for x in asked])
+    d, q = d.toarray().astype(np.float32), q.toarray().astype(np.float32)
+    relevant = [[lab.value for lab in x.labels] for x in asked]
+    ids, texts = [c["id"] for c in chunks], [c["text"] for c in chunks]
+    qa = QASet(
+        [x.id for x in asked], [x.text for x in asked], ids, texts, [[0]] * len(asked), documents=relevant
+    )
+    qa = qa.with_documents(chunks_path)
+    expected = document_ranks(q, d, document_map(chunk_documents(chunks)), relevant)
+    half = len(chunks) // 2
+    sharded = Encoded(None, q, 0.0, 0, 0, 0, shards=[Shard(half, d[half:]), Shard(0, d[:half])])
+    hnsw = index_settings(kind="hnsw", min_corpus=1)
+    with caplog.at_level("INFO", logger="embedlab.evaluation.retrieval"):
+        for e in (Encoded(d, q, 0.0, 0, 0, 0), sharded):
+            got = rank_documents(e, qa, hnsw)
+            assert got.index == "exact" and all(
+                np.array_equal(a, b) for a, b in zip(got.ranks, expected, strict=True)
+            )
+    assert "not by the hnsw index" in caplog.text and "shards joined in memory" in caplog.text
+
+
+def _run_beir(
+    beir: Path, workdir: Path, targets: list[str], chunking: dict, models: dict, **language
+) -> None:
+    """Snakemake on a config whose one corpus (api/en) is the BEIR folder, two cheap generators, no MTEB,
+    word2vec or fine-tuning; `language` adds to the corpus language's entry (e.g. `questions`)."""
     import yaml
 
     from conftest import run_snakemake
 
     config = {
         "corpus_root": str(beir.parent),
-        "chunking": {"chunk_size": 240, "chunk_overlap": 24, "tokenizer": MINILM, "whole_documents": True},
+        "chunking": {"chunk_overlap": 24, "tokenizer": MINILM, **chunking},
         "generators": {"use": ["ict", "headings"]},
-        "corpora": {"api": {"languages": {"en": {"file": beir.name}}}},
-        "models": {"bm25": {"kind": "bm25"}},
+        "corpora": {"api": {"languages": {"en": {"file": beir.name, **language}}}},
+        "models": models,
         "mteb": {"enabled": False},
         "word2vec": {"runs": {}},
         "finetune": {},
     }
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    run = run_snakemake(tmp_path, "results/report/summary.md")
+    workdir.mkdir(exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    run = run_snakemake(workdir, *targets)
     assert run.returncode == 0, run.output[-3000:]
+
+
+def _summary(path: Path) -> dict[str, str]:
+    import csv
+
+    with path.open(encoding="utf-8") as f:
+        return next(csv.DictReader(f))
+
+
+BM25 = {"bm25": {"kind": "bm25"}}
+REAL_CSV = "results/eval/{model}/api/en.real.csv"
+
+
+@pytest.mark.slow
+def test_a_beir_folder_runs_through_snakemake_to_the_report(beir: Path, corpora: Path, tmp_path: Path):
+    """A corpus whose file is a BEIR folder: documents kept whole, its test qrels mapped as real questions
+    (every one onto its document's chunk), scored by BM25 beside the generators' queries, in the report."""
+    chunking = {"chunk_size": 240, "whole_documents": True}
+    _run_beir(beir, tmp_path, ["results/report/summary.md"], chunking, BM25)
     chunks = json.loads((tmp_path / "results/chunks/api/en.json").read_text())["chunks"]
     assert len(chunks) == len({c["source"] for c in chunks}) == len(_sections(corpora))
     real = json.loads((tmp_path / "results/qa/api/en/real.json").read_text())
     by_doc = {c["source"]: c["id"] for c in chunks}
-    expected = {q.id: [by_doc[lab.value] for lab in q.labels] for q in beir_questions(beir)}
-    assert real["relevant_docs"] == expected
+    questions = beir_questions(beir)
+    assert real["relevant_docs"] == {q.id: [by_doc[lab.value] for lab in q.labels] for q in questions}
+    assert real["documents"] == {q.id: [lab.value for lab in q.labels] for q in questions}
+    assert real["ignore_identical_ids"] is False
+    # the train qrels: trained on where their document's chunk is on the train side of the split
+    side = json.loads((tmp_path / "results/qa/api/en/split.json").read_text())["side"]
+    trained = {q.id: [by_doc[lab.value] for lab in q.labels] for q in beir_questions(beir, "train")}
+    on_train = {q: ids for q, ids in trained.items() if side[ids[0]] == "train"}
+    assert 0 < len(on_train) < len(trained)
+    train = json.loads((tmp_path / "results/qa/api/en/train.json").read_text())
+    assert {k: v for k, v in train["relevant_docs"].items() if k.startswith("real:")} == {
+        f"real:{q}": ids for q, ids in on_train.items()
+    }
+    placed = json.loads((tmp_path / "results/qa/api/en/real.mapping.json").read_text())["stats"]["placement"]
+    assert placed["beir_train"] == {
+        "questions": len(trained), "unmapped": 0, "trained_on": len(on_train),
+        "on_val_side": len(trained) - len(on_train),
+    }  # fmt: skip
     summary = (tmp_path / "results/report/summary.csv").read_text().splitlines()
     assert any(r.startswith("bm25,") and r.endswith(",real") for r in summary)
+
+
+@pytest.mark.slow
+def test_one_chunk_per_document_scores_as_whole_documents(beir: Path, tmp_path: Path):
+    """chunking.whole_documents true, and false with chunks so large that every document is one chunk: the
+    same real-question metrics, per document."""
+    rows = {}
+    for whole in (True, False):
+        work = tmp_path / f"whole-{whole}"
+        _run_beir(
+            beir, work, [REAL_CSV.format(model="bm25")], {"chunk_size": 4096, "whole_documents": whole}, BM25
+        )
+        chunks = json.loads((work / "results/chunks/api/en.json").read_text())["chunks"]
+        assert len(chunks) == len({c["source"] for c in chunks})
+        rows[whole] = _summary(work / REAL_CSV.format(model="bm25"))
+    names = [*metrics.metric_names([1, 3, 5, 10]), "n_queries", "n_chunks", "unit"]
+    assert rows[True]["unit"] == "documents" and int(rows[True]["n_queries"]) == len(beir_questions(beir))
+    assert {k: rows[True][k] for k in names} == {k: rows[False][k] for k in names}
+
+
+@pytest.mark.slow
+def test_a_chunked_beir_folder_is_scored_per_document(beir: Path, tmp_path: Path):
+    """Documents split into several chunks: every model (BM25, MiniLM, their RRF hybrid) scores the real
+    questions per document (unit documents, one row per test question, its relevant documents counted), and
+    a query's first rank is its best relevant document's rank among documents by their best chunk. The
+    question setting names the folder itself to set ignore_identical_ids (no query is a document here)."""
+    models = {
+        **BM25,
+        "minilm": {"kind": "sentence-transformers", "source": MINILM},
+        "fused": {"kind": "hybrid", "of": ["bm25", "minilm"], "fusion": {"method": "rrf"}},
+    }
+    targets = [REAL_CSV.format(model=m) for m in models]
+    questions = {"file": str(beir), "ignore_identical_ids": True}
+    _run_beir(beir, tmp_path, targets, {"chunk_size": 64, "chunk_overlap": 8}, models, questions=questions)
+    chunks = json.loads((tmp_path / "results/chunks/api/en.json").read_text())["chunks"]
+    real = json.loads((tmp_path / "results/qa/api/en/real.json").read_text())
+    asked = beir_questions(beir)
+    assert len(chunks) > 2 * len({c["source"] for c in chunks}) and real["ignore_identical_ids"] is True
+    for target in targets:
+        row = _summary(tmp_path / target)
+        assert row["unit"] == "documents" and int(row["n_queries"]) == len(asked), target
+        assert int(row["n_chunks"]) == len(chunks)
+    per_query = _per_query(tmp_path / REAL_CSV.format(model="bm25").replace(".csv", ".queries.csv"))
+    assert {q: int(r["n_relevant"]) for q, r in per_query.items()} == {q.id: len(q.labels) for q in asked}
+    d, q = _bm25([c["text"] for c in chunks], [x.text for x in asked])
+    docs = document_map(chunk_documents(chunks))
+    expected = document_ranks(q, d, docs, [[lab.value for lab in x.labels] for x in asked])
+    assert [float(per_query[x.id]["first_rank"]) for x in asked] == [r[0] for r in expected]
+    assert any(r[0] > 1 for r in expected)  # not trivially first

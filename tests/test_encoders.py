@@ -168,13 +168,13 @@ def test_bm25_rows_are_bm25s_rows_bit_for_bit(corpora, method):
 
 BM25_SCORES = """
 import hashlib, json, sys
-from embedlab.evaluation.metrics import _scores_block
+from embedlab.evaluation.metrics import scores_block
 from embedlab.models.bm25 import BM25Encoder
 from embedlab.models.spec import ModelSpec
 texts = json.load(open(sys.argv[1], encoding="utf-8"))
 enc = BM25Encoder(ModelSpec(name="b", kind="bm25"))
 d = enc.encode_corpus(texts)
-print(hashlib.sha256(_scores_block(enc.encode_queries(texts[::7]), d).tobytes()).hexdigest())
+print(hashlib.sha256(scores_block(enc.encode_queries(texts[::7]), d).tobytes()).hexdigest())
 """
 
 

@@ -49,6 +49,14 @@ def _chunks(path: Path) -> list[dict]:
     return io.read_json(path)["chunks"]
 
 
+SPLIT = {"val_fraction": 0.2, "seed": 42}
+
+
+def _outputs(folder: Path) -> tuple[Path, Path, Path]:
+    """prepare_questions' real.json, real.mapping.json, real.train.json."""
+    return folder / "real.json", folder / "real.mapping.json", folder / "real.train.json"
+
+
 def _q(text: str, *labels: Label) -> Question:
     return Question(f"real.{abs(hash(text)) % 10**6}", text, labels, (1,))
 
@@ -222,7 +230,7 @@ def test_a_file_whose_labels_mostly_fail_stops_with_one_line(tmp_path, chunked):
     with pytest.raises(EmbedlabError, match=r"only 0 of 5 questions map.*section \(section\)") as err:
         prepare_questions(
             {"file": str(path)}, path, chunked("en", "eu_ai_act/EN.html", "eu_ai_act", "en"),
-            tmp_path / "real.json", tmp_path / "real.mapping.json",
+            *_outputs(tmp_path), **SPLIT,
         )  # fmt: skip
     assert "\n" not in str(err.value) and not (tmp_path / "real.json").exists()
 
@@ -233,10 +241,13 @@ def test_the_shipped_ai_act_questions_map_as_labelled(tmp_path, chunked):
     mapping = prepare_questions(
         {"file": str(AI_ACT_QA), "labels": {"relevant_article": "unit"}},
         AI_ACT_QA,
-        chunks_path, tmp_path / "real.json", tmp_path / "real.mapping.json",
+        chunks_path, *_outputs(tmp_path), **SPLIT,
     )  # fmt: skip
     assert mapping["rows"] == 137 and mapping["merged_rows"] == 2
     assert mapping["stats"]["mapped"] >= 130 and mapping["stats"]["series"] == "article"
+    placement = mapping["stats"]["placement"]
+    assert placement == {"training": "shared", "evaluated": mapping["stats"]["mapped"], "trained_on": 0}
+    assert io.read_json(tmp_path / "real.train.json")["queries"] == {}
     real = io.read_json(tmp_path / "real.json")
     chunks = _chunks(chunks_path)
     assert set(real["corpus"]) == {c["id"] for c in chunks}

@@ -260,12 +260,12 @@ def test_trust_section_numbers_match_summary_csv(run):
     assert "resample" in trust_md and "unlabeled verbatim matches" in trust_md
     mono = df[~df["crosslingual"].astype(bool)]
     for (c, lang), sub in mono.groupby(["corpus", "lang"]):
-        line = next(ln for ln in trust_md.splitlines() if ln.startswith(f"| {c} | {lang} |"))
+        line = next(ln for ln in trust_md.splitlines() if ln.startswith(f"| {c} | {lang} | synthetic val |"))
         row = line.split(" | ")
-        assert int(row[2]) == int(sub["n_queries"].iloc[0]) and int(row[3]) == int(sub["n_groups"].iloc[0])
+        assert int(row[3]) == int(sub["n_queries"].iloc[0]) and int(row[4]) == int(sub["n_groups"].iloc[0])
         widest = sub["ci_halfwidth"].max()
-        assert row[4].startswith(f"±{widest:.3f}")
-        assert ("too few queries to rank models" in row[4]) == bool(sub["too_few_queries"].any())
+        assert row[5].startswith(f"±{widest:.3f}")
+        assert ("too few queries to rank models" in row[5]) == bool(sub["too_few_queries"].any())
         assert widest == pytest.approx(((sub["mrr@10_hi"] - sub["mrr@10_lo"]) / 2).max(), abs=1e-5)
         assert (sub["bootstrap_unit"] == "chunk group").all()
 

@@ -4,7 +4,10 @@ from prepared_corpora import default_generators
 
 from embedlab import io
 from embedlab.data.prepare import prepare_dataset
-from embedlab.data.split import POSITIVE_SEP, split_dataset
+from embedlab.data.question_files import Label, Question
+from embedlab.data.questions import prepare_questions
+from embedlab.data.split import POSITIVE_SEP, REAL_PREFIX, split_dataset
+from embedlab.errors import EmbedlabError
 
 from conftest import REPO
 
@@ -147,3 +150,43 @@ def test_strict_real_questions_keep_their_groups_out_of_training(split_run, tmp_
     train_pos = {cid.split(POSITIVE_SEP)[0] for ids in train["relevant_docs"].values() for cid in ids}
     assert train_pos and not train_pos & {c["id"] for c in chunks if c["group"] in held}
     assert "held_out_groups" not in report
+
+
+def test_split_real_questions_train_on_their_train_side_and_evaluate_the_rest(split_run, tmp_path):
+    """questions.training: split: a question quoting a chunk goes to the side its chunk lies on; the train
+    side's reach train.json (ids real:<id>), the val side's are real.json; a real.train.json written for
+    another split is refused."""
+    d, report = split_run
+    chunks = io.read_json(d / "chunks.json")["chunks"]
+    picked = chunks[:: max(1, len(chunks) // 40)]
+    questions = [
+        Question(f"real.{i}", c["text"][:80], (Label("quote", c["text"][:80]),), (i + 1,))
+        for i, c in enumerate(picked)
+    ]
+    real, mapping, real_train = (
+        tmp_path / "real.json",
+        tmp_path / "real.mapping.json",
+        tmp_path / "real.train.json",
+    )
+    doc = prepare_questions(
+        {"file": "asked.csv", "training": "split"}, tmp_path / "asked.csv", d / "chunks.json",
+        real, mapping, real_train, val_fraction=0.2, seed=42, questions=questions,
+    )  # fmt: skip
+    placement = doc["stats"]["placement"]
+    evaluated, trained = io.read_json(real)["relevant_docs"], io.read_json(real_train)["relevant_docs"]
+    assert placement["evaluated"] == len(evaluated) > 0 and placement["trained_on"] == len(trained) > 0
+    assert len(evaluated) + len(trained) + placement["dropped_straddling"] == doc["stats"]["mapped"]
+    assert all(report["side"][cid] == "val" for ids in evaluated.values() for cid in ids)
+    assert all(report["side"][cid] == "train" for ids in trained.values() for cid in ids)
+    out = [tmp_path / n for n in ("t.json", "v.json", "s.json")]
+    split = split_dataset(
+        d / "chunks.json", d / "dataset.json", d / "provenance.json", *out, 0.2, 42, real_train=real_train
+    )
+    train = io.read_json(out[0])
+    assert split["queries"]["real_train"] == len(trained)
+    assert {f"{REAL_PREFIX}{q}": ids for q, ids in trained.items()}.items() <= train["relevant_docs"].items()
+    assert split["side"] == report["side"] and io.read_json(out[1]) == io.read_json(d / "val.json")
+    with pytest.raises(EmbedlabError, match=r"points at val chunks.*rerun map_questions"):
+        split_dataset(
+            d / "chunks.json", d / "dataset.json", d / "provenance.json", *out, 0.5, 7, real_train=real_train
+        )

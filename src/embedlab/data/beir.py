@@ -3,7 +3,7 @@
 A public benchmark (SciFact, NFCorpus, ArguAna, …, and every MTEB retrieval task that ships this layout) is
 then a corpus like any other: each record is one document (`source` = its id, so a chunk names its document;
 its title heads the block and opens its text, since BEIR and MTEB score title + text), the test qrels are real
-questions labelled with whole documents, and the train qrels are (question, document) training pairs. Scores
+questions labelled with whole documents, and the train qrels training questions (rule map_questions). Scores
 stay comparable with the published ones only when documents are scored whole (chunking.whole_documents) or,
 chunked, per document (evaluation.documents).
 """
@@ -153,18 +153,3 @@ def beir_questions(folder: str | Path, split: str = "test") -> list[Question]:
         Question(qid, text, tuple(Label("file", did) for did, _ in docs), tuple(line for _, line in docs))
         for qid, text, docs in _positives(folder, split)
     ]
-
-
-def training_pairs(folder: str | Path, split: str = "train") -> list[tuple[str, str]]:
-    """(query text, document title + text) for every positive judgement of the split; none when the folder
-    has no such split (most BEIR test sets)."""
-    if split not in splits(folder):
-        return []
-    documents = {d.id: d for d in read_documents(folder)}
-    pairs = []
-    for qid, text, docs in _positives(folder, split):
-        for did, _ in docs:
-            if did not in documents:
-                raise EmbedlabError(f"{folder}: qrels/{split}.tsv: query {qid} judges unknown document {did}")
-            pairs.append((text, documents[did].full_text))
-    return pairs

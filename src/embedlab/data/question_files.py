@@ -63,6 +63,8 @@ class QuestionSource:
     records: str | None = schema_def_default("questions", "records")  # JSON: the key holding the records
     min_mapped: float = schema_def_default("questions", "min_mapped")
     training: str = schema_def_default("questions", "training")  # read by the split rule
+    # A BEIR folder's only: MTEB's rule for tasks whose queries are documents (ArguAna, Quora, …)
+    ignore_identical_ids: bool = schema_def_default("questions", "ignore_identical_ids")
 
 
 def read_records(path: Path, records: str | None = None) -> list[dict[str, Any]]:

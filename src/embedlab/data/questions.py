@@ -6,6 +6,11 @@ numbered unit ("Article 50", "第五十条", "§ 3.2", or a bare number of the d
 source file of a folder corpus (with a page), or chunk ids. Each is mapped onto every chunk that holds it,
 from the structure the chunker recorded (headings, sources, pages) and the chunk texts, never from a word
 list. What cannot be mapped is counted by reason and listed, never dropped silently.
+
+A BEIR folder's labels name whole documents, so its real.json also records them: `documents` (question id ->
+its relevant document ids, the chunks' `source`) and `ignore_identical_ids` (questions.ignore_identical_ids,
+MTEB's rule); the evaluations then rank documents by their best chunk (evaluation.documents), which keeps a
+chunked BEIR corpus comparable with the published numbers.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from embedlab import io
-from embedlab.data.beir import beir_questions, is_beir_folder
+from embedlab.data.beir import beir_questions, is_beir_folder, splits
 from embedlab.data.outline import ZH_NUMERALS, parse_marker, zh_number
 from embedlab.data.question_files import LABEL_KINDS, Label, Question, QuestionSource, read_questions
+from embedlab.data.split import assign_groups, held_out_groups, question_sides
 from embedlab.errors import EmbedlabError
 from embedlab.text import fold, loose
 
@@ -234,69 +240,151 @@ def prepare_questions(
     chunks_path: str | Path,
     out_set: str | Path,
     out_mapping: str | Path,
+    out_train: str | Path,
+    *,
+    val_fraction: float,
+    seed: int,
     questions: Sequence[Question] | None = None,
 ) -> dict[str, Any]:
     """Rule `map_questions`: a corpus language's real questions -> `real.json` (EmbeddingQAFinetuneDataset
-    JSON over every chunk) and `real.mapping.json` (columns, counts by reason, each unmapped question).
+    JSON over every chunk: the questions evaluated), `real.train.json` (the questions trained on, often none)
+    and `real.mapping.json` (columns, counts by reason, each unmapped question, what went where).
 
     `questions_path` is a questions file, or a BEIR folder whose test qrels are the questions (labelled with
-    their documents); `questions` skips reading either."""
+    their documents) and whose train qrels, where present, are training questions; `questions` skips reading
+    either. Chunk sides are the split's own (`split.assign_groups` on the same chunks, `val_fraction` and
+    `seed`): under `questions.training: split` the questions on the train side are trained on and the rest
+    evaluated; questions that would be trained on (split, BEIR train qrels) are kept only on the train side.
+    """
     if isinstance(source, dict):
         source = QuestionSource(**source)
     doc = io.read_json(chunks_path)
     path = Path(questions_path)
-    if questions is None and is_beir_folder(path):
-        questions = beir_questions(path, "test")
-    if questions is None:
+    lang = doc["lang"]
+    where = f"questions file {path} ({doc['corpus']}/{lang})"
+    beir = questions is None and is_beir_folder(path)
+    if source.ignore_identical_ids and not beir:
+        raise EmbedlabError(
+            f"{where}: questions.ignore_identical_ids applies to BEIR folders only: remove it or point "
+            "questions.file at one"
+        )
+    if beir:
+        questions, facts = beir_questions(path, "test"), {}
+    elif questions is None:
         questions, facts = read_questions(source, path)
     else:
-        facts = {"rows": len(questions)}
-    lang = doc["lang"]
+        facts = {}
+    facts.setdefault("rows", len(questions))
     detected = question_languages(questions, lang)
     relevant, unmapped, stats = map_questions(
         questions, doc["chunks"], source.series, lambda text: detected.get(text) is not False
     )
-    where = f"questions file {path} ({doc['corpus']}/{lang})"
-    if not questions:
+    _check_mapped(where, len(questions), relevant, unmapped, facts, source.min_mapped)
+    held_out = held_out_groups(doc["chunks"], relevant) if source.training == "strict" else set()
+    side = assign_groups(doc["chunks"], val_fraction, seed, held_out)
+    texts = {q.id: q.text for q in questions}
+    evaluated, trained, placement = _placement(relevant, side, source.training)
+    if beir and "train" in splits(path):
+        extra, placement["beir_train"] = _beir_training(path, doc["chunks"], source.series, side, texts)
+        trained.update(extra)
+    stats["placement"] = placement
+    if not evaluated:
+        raise EmbedlabError(
+            f"{where}: no question is left to evaluate ({placement}): raise split.val_fraction or set "
+            "questions.training to shared"
+        )
+    qa = {
+        "queries": {qid: texts[qid] for qid in evaluated},
+        "corpus": {c["id"]: c["text"] for c in doc["chunks"]},
+        "relevant_docs": evaluated,
+        "mode": "text",
+    }
+    if beir:  # labels name whole documents: the evaluations rank documents (evaluation.documents)
+        named = {q.id: [lab.value for lab in q.labels] for q in questions}
+        qa["documents"] = {q: named[q] for q in evaluated}
+        qa["ignore_identical_ids"] = source.ignore_identical_ids
+    train = {"queries": {q: texts[q] for q in trained}, "relevant_docs": trained, "mode": "text"}
+    mapping = {
+        "format": FORMAT, "corpus": doc["corpus"], "lang": lang, "file": str(path), **facts, "stats": stats,
+        "unmapped": unmapped, "questions": _mapped_labels(questions, relevant),
+    }  # fmt: skip
+    io.write_json(out_set, qa)
+    io.write_json(out_train, train)
+    io.write_json(out_mapping, mapping)
+    reasons = ", ".join(f"{r}={n}" for r, n in stats["unmapped_by_reason"].items()) or "none"
+    log.info(
+        "%s: %d questions, %d mapped onto chunks, %d not (%s) -> %s",
+        where, len(questions), len(relevant), len(unmapped), reasons, out_set,
+    )  # fmt: skip
+    if trained:
+        log.info("%d real questions trained on -> %s (%s)", len(trained), out_train, placement)
+    return mapping
+
+
+def _mapped_labels(questions: Sequence[Question], relevant: dict[str, list[str]]) -> dict[str, Any]:
+    """real.mapping.json's `questions`: the rows and labels of each mapped question."""
+    return {
+        q.id: {"rows": list(q.rows), "labels": [_label_json(lab) for lab in q.labels]}
+        for q in questions
+        if q.id in relevant
+    }
+
+
+def _check_mapped(
+    where: str,
+    n: int,
+    relevant: dict[str, list[str]],
+    unmapped: list[dict[str, Any]],
+    facts: dict[str, Any],
+    min_mapped: float,
+) -> None:
+    """Stop when the file has no questions, or fewer than `min_mapped` of its `n` map onto chunks (the
+    label columns and the commonest reason named: most likely a wrong column)."""
+    if not n:
         raise EmbedlabError(f"{where}: no questions in it: check questions.question names the right column")
-    if len(relevant) < source.min_mapped * len(questions):
+    if len(relevant) < min_mapped * n:
         reason, count = Counter(u["reason"] for u in unmapped).most_common(1)[0]
         column = ", ".join(f"{c} ({k})" for c, k in facts.get("label_columns", {}).items())
         raise EmbedlabError(
-            f"{where}: only {len(relevant)} of {len(questions)} questions map onto chunks ({count} "
+            f"{where}: only {len(relevant)} of {n} questions map onto chunks ({count} "
             f"{reason}; label columns {column or 'given'}): fix questions.labels / questions.series "
             f"or lower questions.min_mapped"
         )
-    texts = {q.id: q.text for q in questions}
-    qa = {
-        "queries": {qid: texts[qid] for qid in relevant},
-        "corpus": {c["id"]: c["text"] for c in doc["chunks"]},
-        "relevant_docs": relevant,
-        "mode": "text",
-    }
-    mapping = {
-        "format": FORMAT,
-        "corpus": doc["corpus"],
-        "lang": lang,
-        "file": str(path),
-        **facts,
-        "stats": stats,
-        "unmapped": unmapped,
-        "questions": {
-            q.id: {"rows": list(q.rows), "labels": [_label_json(lab) for lab in q.labels]}
-            for q in questions
-            if q.id in relevant
-        },
-    }
-    io.write_json(out_set, qa)
-    io.write_json(out_mapping, mapping)
-    log.info(
-        "%s: %d questions, %d mapped onto chunks, %d not (%s) -> %s",
-        where,
-        len(questions),
-        len(relevant),
-        len(unmapped),
-        ", ".join(f"{r}={n}" for r, n in stats["unmapped_by_reason"].items()) or "none",
-        out_set,
-    )
-    return mapping
+
+
+def _placement(
+    relevant: dict[str, list[str]], side: dict[str, str], training: str
+) -> tuple[dict[str, list[str]], dict[str, list[str]], dict[str, Any]]:
+    """(questions evaluated, questions trained on, counts), each as id -> chunk ids: all evaluated, unless
+    `training` is `split`: then each goes to the side its chunks lie on (straddling ones are dropped and
+    counted, as for generated queries)."""
+    if training != "split":
+        return relevant, {}, {"training": training, "evaluated": len(relevant), "trained_on": 0}
+    sides = question_sides(relevant, side)
+    evaluated = {q: ids for q, ids in relevant.items() if sides[q] == "val"}
+    trained = {q: ids for q, ids in relevant.items() if sides[q] == "train"}
+    counts = Counter(sides.values())
+    return evaluated, trained, {
+        "training": training, "evaluated": counts["val"], "trained_on": counts["train"],
+        "dropped_straddling": counts["straddling"],
+    }  # fmt: skip
+
+
+def _beir_training(
+    folder: Path,
+    chunks: Sequence[dict[str, Any]],
+    series: str | None,
+    side: dict[str, str],
+    texts: dict[str, str],
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """A BEIR folder's train qrels as training questions (id -> chunk ids; their texts added to `texts`):
+    those whose documents' chunks all lie on the train side, the rest counted."""
+    questions = beir_questions(folder, "train")
+    relevant, unmapped, _ = map_questions(questions, chunks, series)
+    texts.update({q.id: q.text for q in questions if q.id in relevant})
+    sides = question_sides(relevant, side)
+    trained = {q: ids for q, ids in relevant.items() if sides[q] == "train"}
+    return trained, {
+        "questions": len(questions), "unmapped": len(unmapped), "trained_on": len(trained),
+        "on_val_side": len(relevant) - len(trained),
+    }  # fmt: skip

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SPLIT_FORMAT = "embedlab.split/1"
 POSITIVE_SEP = "#"  # train.json ids of rewritten positives: "<chunk id>#<query id>"
+REAL_PREFIX = "real:"  # train.json ids of real questions trained on (real.train.json)
 
 
 def assign_groups(
@@ -51,11 +52,20 @@ def assign_groups(
     return side
 
 
-def held_out_groups(chunks: list[dict[str, Any]], real_questions: str | Path) -> set[str]:
-    """The chunk groups that the real questions of `real_questions` (real.json) point to."""
+def held_out_groups(chunks: list[dict[str, Any]], relevant: dict[str, list[str]]) -> set[str]:
+    """The chunk groups that real questions (question id -> relevant chunk ids) point to."""
     group_of = {c["id"]: c["group"] for c in chunks}
-    real = io.read_json(real_questions)["relevant_docs"]
-    return {group_of[cid] for ids in real.values() for cid in ids}
+    return {group_of[cid] for ids in relevant.values() for cid in ids}
+
+
+def question_sides(relevant: dict[str, list[str]], side: dict[str, str]) -> dict[str, str]:
+    """Question id -> "train" | "val" | "straddling": the side all its relevant chunks lie on (`side`:
+    `assign_groups`'), as for a generator's queries."""
+    out = {}
+    for qid, ids in relevant.items():
+        sides = {side[cid] for cid in ids}
+        out[qid] = sides.pop() if len(sides) == 1 else "straddling"
+    return out
 
 
 def split_dataset(
@@ -68,11 +78,17 @@ def split_dataset(
     val_fraction: float,
     seed: int,
     real_questions: str | Path | None = None,
+    real_train: str | Path | None = None,
 ) -> dict[str, Any]:
     """Write train.json, val.json (EmbeddingQAFinetuneDataset JSON) and split.json (the assignment); under
-    `questions.training: strict`, `real_questions` (real.json) names the groups kept out of training."""
+    `questions.training: strict`, `real_questions` (real.json) names the groups kept out of training;
+    `real_train` (real.train.json) adds real questions to train.json as training queries (ids `real:<id>`)."""
     chunks = io.read_json(chunks_path)["chunks"]
-    held_out = held_out_groups(chunks, real_questions) if real_questions is not None else set()
+    held_out = (
+        held_out_groups(chunks, io.read_json(real_questions)["relevant_docs"])
+        if real_questions is not None
+        else set()
+    )
     dataset = io.read_json(dataset_path)
     prov = io.read_json(provenance_path)
     provenance = prov["queries"]
@@ -83,6 +99,58 @@ def split_dataset(
     for chunk in chunks:
         if side[chunk["id"]] == "train":
             train["corpus"][chunk["id"]] = chunk["text"]
+    straddling, unused = _place_queries(dataset, provenance, draws, side, train, val)
+    n_real = _add_real_training(train, real_train, side) if real_train is not None else 0
+    if not val["queries"] and val_fraction > 0:
+        raise EmbedlabError(
+            f"{dataset_path}: the split left no validation queries: raise split.val_fraction or add documents"
+        )
+    if not train["queries"]:
+        raise EmbedlabError(f"{dataset_path}: the split left no training queries: lower split.val_fraction")
+    report = {
+        "format": SPLIT_FORMAT,
+        "seed": seed,
+        "val_fraction": val_fraction,
+        "chunks": {
+            "train": sum(v == "train" for v in side.values()),
+            "val": sum(v == "val" for v in side.values()),
+        },
+        "queries": {
+            "train": len(train["queries"]),
+            "val": len(val["queries"]),
+            "dropped_straddling": straddling,
+            "unused_draws": unused,
+            "real_train": n_real,
+        },
+        "draws": draws,
+        "labels": label_checks(chunks, val, provenance),
+        "val_groups": sorted({c["group"] for c in chunks if side[c["id"]] == "val"}),
+        **({"held_out_groups": sorted(held_out)} if real_questions is not None else {}),
+        "side": side,
+    }
+    io.write_json(train_out, train)
+    io.write_json(val_out, val)
+    io.write_json(report_out, report)
+    log.info(
+        "split %s: chunks %s, queries %s, labels %s",
+        dataset_path,
+        report["chunks"],
+        report["queries"],
+        report["labels"],
+    )
+    return report
+
+
+def _place_queries(
+    dataset: dict[str, Any],
+    provenance: dict[str, dict[str, Any]],
+    draws: dict[str, dict[str, int]],
+    side: dict[str, str],
+    train: dict[str, Any],
+    val: dict[str, Any],
+) -> tuple[int, dict[str, int]]:
+    """Put each query of the dataset on the side all its positives lie on (a rewritten positive becomes a
+    train corpus entry of its own); (straddling queries dropped, unused draws per side)."""
     straddling = 0
     unused = {"train": 0, "val": 0}
     for qid, text in dataset["queries"].items():
@@ -105,43 +173,23 @@ def split_dataset(
                 train["relevant_docs"][qid] = positives
         else:
             straddling += 1
-    if not val["queries"] and val_fraction > 0:
-        raise EmbedlabError(
-            f"{dataset_path}: the split left no validation queries: raise split.val_fraction or add documents"
-        )
-    if not train["queries"]:
-        raise EmbedlabError(f"{dataset_path}: the split left no training queries: lower split.val_fraction")
-    report = {
-        "format": SPLIT_FORMAT,
-        "seed": seed,
-        "val_fraction": val_fraction,
-        "chunks": {
-            "train": sum(v == "train" for v in side.values()),
-            "val": sum(v == "val" for v in side.values()),
-        },
-        "queries": {
-            "train": len(train["queries"]),
-            "val": len(val["queries"]),
-            "dropped_straddling": straddling,
-            "unused_draws": unused,
-        },
-        "draws": draws,
-        "labels": label_checks(chunks, val, provenance),
-        "val_groups": sorted({c["group"] for c in chunks if side[c["id"]] == "val"}),
-        **({"held_out_groups": sorted(held_out)} if real_questions is not None else {}),
-        "side": side,
-    }
-    io.write_json(train_out, train)
-    io.write_json(val_out, val)
-    io.write_json(report_out, report)
-    log.info(
-        "split %s: chunks %s, queries %s, labels %s",
-        dataset_path,
-        report["chunks"],
-        report["queries"],
-        report["labels"],
-    )
-    return report
+    return straddling, unused
+
+
+def _add_real_training(train: dict[str, Any], real_train: str | Path, side: dict[str, str]) -> int:
+    """Add real.train.json's questions to `train`. Rule map_questions chose them with `assign_groups` on
+    the same chunks, val_fraction and seed, so every one lies on the train side; else the file is stale."""
+    real = io.read_json(real_train)
+    for qid, text in real["queries"].items():
+        positives = real["relevant_docs"][qid]
+        if any(side[cid] != "train" for cid in positives):
+            raise EmbedlabError(
+                f"{real_train}: question {qid} points at val chunks: it was written for another split "
+                "(split.val_fraction, seed or chunks changed): rerun map_questions"
+            )
+        train["queries"][f"{REAL_PREFIX}{qid}"] = text
+        train["relevant_docs"][f"{REAL_PREFIX}{qid}"] = list(positives)
+    return len(real["queries"])
 
 
 def _drawn_for(query: dict[str, Any], draws: dict[str, dict[str, int]], side: str) -> bool:

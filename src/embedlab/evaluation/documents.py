@@ -5,7 +5,9 @@ BEIR and MTEB rank whole documents, and their labels name documents. A BEIR fold
 ones: each document gets the maximum over its chunks (a chunk that stands for several identical documents
 counts for each), documents are ranked by it (ties: the lower document id first, as for chunks), and the
 metrics (embedlab.evaluation.metrics.per_query) take the ranks of each query's relevant documents. With one
-chunk per document the ranks are the chunk ranks.
+chunk per document the ranks are the chunk ranks. Rules evaluate_retrieval_real and evaluate_hybrid_real
+score a real.json with `documents` this way (evaluation.retrieval, evaluation.hybrid: a hybrid's document
+scores its best fused candidate chunk).
 
 MTEB's rule for tasks whose queries are documents too (ArguAna, Quora, FiQA, …: `ignore_identical_ids`):
 given `query_ids`, the document whose id is the query's own is dropped from that query's ranking, so it
@@ -75,7 +77,7 @@ def document_ranks(
     block = max(1, metrics.SCORE_CELLS // max(len(docs.pair_chunks), 1))
     out: list[np.ndarray] = []
     for start in range(0, queries.shape[0], block):
-        scores = document_scores(metrics._scores_block(queries[start : start + block], corpus), docs)
+        scores = document_scores(metrics.scores_block(queries[start : start + block], corpus), docs)
         for q, row in enumerate(scores, start):
             own = index.get(query_ids[q]) if query_ids is not None else None
             if own is not None:
@@ -87,4 +89,36 @@ def document_ranks(
             ranks = 1 + (keys[None, :] > keys[found][:, None]).sum(axis=1)
             missing = np.full(len(relevant[q]) - len(found), np.inf)
             out.append(np.sort(np.concatenate([ranks.astype(np.float64), missing])))
+    return out
+
+
+def fused_document_ranks(
+    ids: Sequence[np.ndarray],
+    scores: Sequence[np.ndarray],
+    docs: DocumentMap,
+    relevant: Sequence[Sequence[str]],
+    query_ids: Sequence[str] | None = None,
+) -> list[np.ndarray]:
+    """`document_ranks` for a hybrid: each query's candidate chunk rows and fused scores
+    (evaluation.fusion.Fused) -> sorted ranks of its relevant documents, a document scoring its best
+    candidate chunk (ties: the lower document id first); a document without a candidate chunk is outside
+    the fused list: rank inf. `query_ids`: the identical-id rule, as in `document_ranks`."""
+    if len(relevant) != len(ids):
+        raise ValueError(f"{len(relevant)} relevant lists for {len(ids)} queries")
+    index = {doc: i for i, doc in enumerate(docs.ids)}
+    owner = np.repeat(np.arange(len(docs.ids)), np.diff(np.append(docs.starts, len(docs.pair_chunks))))
+    of_chunk: dict[int, list[int]] = {}
+    for doc, row in zip(owner.tolist(), docs.pair_chunks.tolist(), strict=True):
+        of_chunk.setdefault(row, []).append(doc)
+    out: list[np.ndarray] = []
+    for q, (rows, values) in enumerate(zip(ids, scores, strict=True)):
+        own = index.get(query_ids[q]) if query_ids is not None else None
+        best: dict[int, float] = {}
+        for row, value in zip(np.asarray(rows).tolist(), np.asarray(values).tolist(), strict=True):
+            for doc in of_chunk.get(row, ()):
+                if doc != own and value > best.get(doc, -np.inf):
+                    best[doc] = value
+        position = {doc: i for i, doc in enumerate(sorted(best, key=lambda d: (-best[d], d)), 1)}
+        ranks = [position.get(index[d], np.inf) if d in index else np.inf for d in relevant[q]]
+        out.append(np.sort(np.array(ranks, dtype=np.float64)))
     return out

@@ -67,7 +67,7 @@ def top_candidates(q: object, d: object, ties: np.ndarray, n: int, block: int = 
     ids = np.empty((n_queries, n), dtype=np.int64)
     scores = np.empty((n_queries, n), dtype=np.float64)
     for start in range(0, n_queries, block):
-        block_scores = metrics._scores_block(q[start : start + block], d)  # type: ignore[index]
+        block_scores = metrics.scores_block(q[start : start + block], d)  # type: ignore[index]
         for i, row in enumerate(block_scores, start):
             if n < n_docs:  # every chunk scoring at least the n-th best, then the id order settles the cut
                 cand = np.flatnonzero(row >= np.partition(row, n_docs - n)[n_docs - n])

@@ -4,7 +4,9 @@ Each member ranks its top-N chunks per val query (encoded through its embedding 
 `retrieval.evaluate`); the lists are fused by reciprocal rank fusion or a convex combination of min-max
 normalised scores (embedlab.evaluation.fusion), and the result is written in the same summary and per-query
 formats as any model (kind "hybrid", plus `fusion*` and `members` columns), so compare and report treat a
-hybrid like any model. A relevant chunk outside the fused list gets rank inf.
+hybrid like any model. A relevant chunk outside the fused list gets rank inf. Real questions labelled with
+documents (a BEIR folder's real.json) rank documents instead, each scoring its best fused candidate chunk
+(evaluation.documents.fused_document_ranks), so their metrics are per document as the plain evaluation's are.
 
 Convex weights left unset are tuned on the dev slice of train (`train.data.load_training_data`: whole
 chunk groups of the train side, the same slice fine-tuning holds out for the same dev_fraction and seed,
@@ -22,10 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import fusion as fu
 from embedlab.evaluation import latency, metrics
+from embedlab.evaluation.documents import fused_document_ranks
 from embedlab.evaluation.encoding import encode_qa, open_encoder
 from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
 from embedlab.evaluation.results import RunResult, add_columns, costs, index_bytes, summary_row, write_results
@@ -155,6 +160,15 @@ def _check_args(
         )
 
 
+def _ranks(fused: fu.Fused, qa: QASet) -> list[np.ndarray]:
+    """The relevant chunks' ranks in the fused lists, or the relevant documents' where the labels name
+    documents (a document scores its best fused candidate chunk)."""
+    if qa.documents is None or qa.doc_map is None:  # with_documents sets both or neither
+        return fu.fused_ranks(fused, qa.relevant)
+    ids = qa.query_ids if qa.ignore_identical_ids else None
+    return fused_document_ranks(fused.ids, fused.scores, qa.doc_map, qa.documents, ids)
+
+
 def evaluate_hybrid(
     val_path: str | Path,
     train_path: str | Path,
@@ -189,7 +203,7 @@ def evaluate_hybrid(
     dev_fraction, tune_steps = f["dev_fraction"], f["tune_steps"]
     specs = list(members)
     _check_args(name, specs, fusion, weights, candidates, ks)
-    qa = load_qa(questions or val_path).with_groups(chunk_groups(chunks_path))
+    qa = load_qa(questions or val_path).with_groups(chunk_groups(chunks_path)).with_documents(chunks_path)
     check_disjoint(qa, train_path, name, chunks=questions is None)
     tune = fusion == "convex" and weights is None
     dev = (
@@ -213,12 +227,12 @@ def evaluate_hybrid(
     fused = fu.fuse(
         [r.rankings[0] for r in runs], metrics.tie_order(qa.corpus_ids), fusion, k=rrf_k, weights=used
     )
-    ranks = fu.fused_ranks(fused, qa.relevant)
+    ranks = _ranks(fused, qa)
     fusion_seconds = time.perf_counter() - t0
     run = RunResult(
         qa, ranks, metrics.per_query(ranks, ks), sum(r.encode_seconds for r in runs),
         sum(r.search_seconds for r in runs) + fusion_seconds, sum(r.encoded for r in runs),
-        sum(r.cached for r in runs), sum(r.zero_vectors for r in runs), None,
+        sum(r.cached for r in runs), sum(r.zero_vectors for r in runs), None, unit=qa.unit,
     )  # fmt: skip
     devices = "+".join(dict.fromkeys(r.device for r in runs))
     row = summary_row(run, ks, name, KIND, corpus, lang, devices, bootstrap_samples, seed)

@@ -34,7 +34,7 @@ def metric_names(ks: Sequence[int]) -> list[str]:
     )
 
 
-def _scores_block(q: Any, d: Any) -> np.ndarray:
+def scores_block(q: Any, d: Any) -> np.ndarray:
     """Scores of a query block against every chunk. A sparse corpus (BM25) is multiplied with the dense
     query block (csr x dense): the same sums in the same term order as sparse x sparse, without scipy's
     sparse intermediate, which grew to most of a GB per block at a million chunks."""
@@ -85,7 +85,7 @@ def _sparse_ranks(
 ) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     for start in range(0, q.shape[0], block):
-        scores = _scores_block(q[start : start + block], d)
+        scores = scores_block(q[start : start + block], d)
         for row, rel in zip(scores, relevant[start : start + block], strict=True):
             keys = search.score_keys(row, ties)
             own = keys[np.asarray(rel, dtype=np.int64)]

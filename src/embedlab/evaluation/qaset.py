@@ -14,6 +14,7 @@ from typing import Any
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
+from embedlab.evaluation.documents import DocumentMap, chunk_documents, document_map
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,11 @@ class QASet:
     skipped: dict[str, int] = field(default_factory=dict)
     source: str = ""
     groups: list[str] | None = None  # each query's chunk group: the unit the bootstrap resamples
+    # Labels naming whole documents (a BEIR folder's qrels, real.json `documents`): each query's relevant
+    # documents; documents are then ranked by their best chunk, so the metrics are per document.
+    documents: list[list[str]] | None = None
+    ignore_identical_ids: bool = False  # MTEB's rule: a query's own document leaves its ranking
+    doc_map: DocumentMap | None = None  # the documents of the corpus rows (`with_documents`)
 
     def with_groups(self, chunk_group: dict[str, str]) -> QASet:
         """Each query's group is its first positive's chunk group (the split's unit, so all its positives
@@ -37,9 +43,30 @@ class QASet:
         self.groups = [chunk_group[self.corpus_ids[rel[0]]] for rel in self.relevant]
         return self
 
+    def with_documents(self, chunks_path: str | Path) -> QASet:
+        """For a set labelled with documents, which documents each corpus row holds, from the chunk file
+        (`source`, every location of a collapsed chunk); a set labelled with chunks is left as it is."""
+        if self.documents is None:
+            return self
+        chunks = io.read_json(chunks_path)["chunks"]
+        of_chunk = dict(zip((c["id"] for c in chunks), chunk_documents(chunks), strict=True))
+        missing = [cid for cid in self.corpus_ids if cid not in of_chunk]
+        if missing:
+            raise EmbedlabError(
+                f"{self.source}: chunk {missing[0]} is not in {chunks_path}: rerun map_questions"
+            )
+        self.doc_map = document_map([of_chunk[cid] for cid in self.corpus_ids])
+        return self
+
+    @property
+    def unit(self) -> str:
+        """What is ranked and counted: `documents` for document labels, else `chunks`."""
+        return "chunks" if self.documents is None else "documents"
+
     @property
     def n_relevant(self) -> list[int]:
-        return [len(r) for r in self.relevant]
+        """Relevant units per query: documents for document labels, else chunks."""
+        return [len(r) for r in (self.relevant if self.documents is None else self.documents)]
 
 
 def qa_from_dataset(data: dict[str, Any], source: str = "") -> QASet:
@@ -51,6 +78,7 @@ def qa_from_dataset(data: dict[str, Any], source: str = "") -> QASet:
     qids, texts, relevant = [], [], []
     skipped = {"no_relevant": 0, "empty_text": 0}
     rel_docs = data.get("relevant_docs", {})
+    labelled = data.get("documents")
     for qid, text in data.get("queries", {}).items():
         positives = rel_docs.get(qid) or []
         if not positives:
@@ -76,7 +104,16 @@ def qa_from_dataset(data: dict[str, Any], source: str = "") -> QASet:
     for k, v in skipped.items():
         if v:
             log.warning("%s: skipped %d queries (%s)", source, v, k)
-    return QASet(qids, texts, corpus_ids, [data["corpus"][c] for c in corpus_ids], relevant, skipped, source)
+    documents = None
+    if labelled is not None:
+        unlabelled = [qid for qid in qids if not labelled.get(qid)]
+        if unlabelled:
+            raise EmbedlabError(f"{source}: query {unlabelled[0]} has no documents: rerun map_questions")
+        documents = [list(dict.fromkeys(labelled[qid])) for qid in qids]
+    return QASet(
+        qids, texts, corpus_ids, [data["corpus"][c] for c in corpus_ids], relevant, skipped, source,
+        documents=documents, ignore_identical_ids=bool(data.get("ignore_identical_ids", False)),
+    )  # fmt: skip
 
 
 def load_qa(path: str | Path) -> QASet:

@@ -48,6 +48,7 @@ class RunResult:
     index: str = "exact"  # what ranked the chunks: exact, hnsw or ivf (evaluation.index)
     index_recall: float = 1.0  # recall@10 of that index against exact search (1.0 by definition when exact)
     ann: Any = None  # the approximate faiss index, when one ranked the chunks
+    unit: str = "chunks"  # what was ranked and counted: chunks, or documents (labels naming documents)
 
 
 def _fmt(x: Any) -> str:
@@ -90,6 +91,7 @@ def summary_row(
         "lang": lang,
         "n_queries": len(run.qa.queries),
         "n_chunks": len(run.qa.corpus),
+        "unit": run.unit,
         "skipped_queries": sum(run.qa.skipped.values()),
     }
     for k in names:
@@ -123,11 +125,12 @@ def write_results(
     write_csv(out_csv, list(row), [list(row.values())])
     names = metrics.metric_names(ks)
     header = ["query_id", "group", "n_relevant", "first_rank", "reciprocal_rank", *names]
+    n_relevant = run.qa.n_relevant  # relevant documents, for a set labelled with them
     rows = [
         [
             qid,
             run.qa.groups[i] if run.qa.groups is not None else qid,
-            len(run.qa.relevant[i]),
+            n_relevant[i],
             run.per_query["first_rank"][i],
             run.per_query["reciprocal_rank"][i],
             *(run.per_query[k][i] for k in names),

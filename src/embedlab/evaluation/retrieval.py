@@ -5,8 +5,10 @@ reads the corpus from rule encode_shard's files, evaluation.shards), and every r
 gives all metrics at once (see embedlab.evaluation.metrics). Dense vectors are searched by streaming exact
 search (evaluation.search: query block x corpus tile products), or, for corpora of
 `evaluation.index.min_corpus` chunks and more, by an approximate faiss index whose recall@10 against exact
-search is written beside the metrics; BM25's sparse rows by `metrics.relevant_ranks`. The summary and
-per-query files are written by evaluation.results.
+search is written beside the metrics; BM25's sparse rows by `metrics.relevant_ranks`. A query set whose
+labels name documents (real.json of a BEIR folder) ranks documents by their best chunk instead
+(evaluation.documents), always exactly, so its metrics are per document (`unit`). The summary and per-query
+files are written by evaluation.results.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import numpy as np
 
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import latency, metrics, search
-from embedlab.evaluation.encoding import CACHE_DIR, encode_qa, open_encoder
+from embedlab.evaluation.documents import document_ranks
+from embedlab.evaluation.encoding import CACHE_DIR, Encoded, encode_qa, open_encoder
 from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
 from embedlab.evaluation.results import (
     RECALL_K,
@@ -86,6 +89,24 @@ def rank_dense(
     return Ranked(search.list_ranks(top, qa.relevant), index.kind, recall, ann)
 
 
+def rank_documents(e: Encoded, qa: QASet, index: IndexSettings) -> Ranked:
+    """Exact ranks of each query's relevant documents, a document scoring its best chunk; an approximate
+    index or shards rank chunks, so documents are ranked exactly in memory instead (and the log says so)."""
+    if qa.documents is None or qa.doc_map is None:
+        raise EmbedlabError(
+            f"{qa.source}: its labels name documents but no chunk file gave the chunks' documents: "
+            "load it with QASet.with_documents(<chunk file>)"
+        )
+    corpus = e.corpus
+    if e.shards is not None:
+        log.info("%s: documents ranked exactly over the shards joined in memory", qa.source)
+        corpus = np.concatenate([s.vectors for s in sorted(e.shards, key=lambda s: s.start)])
+    elif not hasattr(corpus, "toarray") and search.use_ann(index, len(qa.corpus)):
+        log.info("%s: documents ranked exactly, not by the %s index over chunks", qa.source, index.kind)
+    ids = qa.query_ids if qa.ignore_identical_ids else None
+    return Ranked(document_ranks(e.queries, corpus, qa.doc_map, qa.documents, ids), "exact", 1.0)
+
+
 def retrieve(
     encoder: Encoder | CachedEncoder,
     qa: QASet,
@@ -98,19 +119,27 @@ def retrieve(
 ) -> RunResult:
     """Encode (`encode_qa`; with `shards`, rule encode_shard's files give the corpus), rank, compute
     per-query metrics. Dense vectors: `rank_dense` (index None = the schema's, exact); BM25's sparse rows:
-    `metrics.relevant_ranks`, every chunk ranked (memory bounded by its score block)."""
+    `metrics.relevant_ranks`, every chunk ranked (memory bounded by its score block); documents, for a set
+    labelled with them: `rank_documents`."""
     e = encode_sharded(encoder, qa, shards, block) if shards else encode_qa(encoder, qa, block)
     t0 = time.perf_counter()
+    index = index or search.index_settings()
     if e.shards is None and hasattr(e.corpus, "toarray"):
-        ranks = metrics.relevant_ranks(e.queries, e.corpus, qa.relevant, metrics.tie_order(qa.corpus_ids))
-        found, dense = Ranked(ranks, "exact", 1.0), None
+        dense = None  # BM25's sparse rows
     else:
         dense = e.shards if e.shards is not None else [search.Shard(0, e.corpus)]
-        found = rank_dense(e.queries, dense, qa, ks, index or search.index_settings(), seed, block)
+    if qa.documents is not None:
+        found = rank_documents(e, qa, index)
+    elif dense is None:
+        ranks = metrics.relevant_ranks(e.queries, e.corpus, qa.relevant, metrics.tie_order(qa.corpus_ids))
+        found = Ranked(ranks, "exact", 1.0)
+    else:
+        found = rank_dense(e.queries, dense, qa, ks, index, seed, block)
     values = metrics.per_query(found.ranks, ks)
     return RunResult(
         qa, found.ranks, values, e.seconds, time.perf_counter() - t0, e.encoded, e.cached, e.zero_vectors,
         e.dim, e.corpus, shards=dense, index=found.index, index_recall=found.recall, ann=found.ann,
+        unit=qa.unit,
     )  # fmt: skip
 
 
@@ -135,13 +164,14 @@ def evaluate(
     shard_meta: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Rule `evaluate_retrieval`: one model on one val split -> summary CSV row + per-query CSV; with
-    `shard_vectors`/`shard_meta` (rule encode_shard's files, in shard order) the corpus is read from them."""
+    `shard_vectors`/`shard_meta` (rule encode_shard's files, in shard order) the corpus is read from them.
+    A real.json with `documents` is scored per document (`rank_documents`)."""
     if len(shard_vectors) != len(shard_meta):
         raise EmbedlabError(
             f"{len(shard_vectors)} shard vector files but {len(shard_meta)} sidecars: pass both files of "
             "every shard"
         )
-    qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
+    qa = load_qa(val_path).with_groups(chunk_groups(chunks_path)).with_documents(chunks_path)
     return evaluate_qa(
         qa, out_csv, out_queries, spec, corpus=corpus, lang=lang, ks=ks,
         bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir,

@@ -3,13 +3,10 @@ frame and the files it was built from (`embedlab.report.summary`)."""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from embedlab.report.mdtable import md_table
+from embedlab.report.mdtable import ci_cell, md_table, missing, num_cell, p_cell
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -141,7 +138,7 @@ def tutorial_table(df: pd.DataFrame, mono: pd.DataFrame, metric: str) -> list[st
                 r["lang"],
                 r["corpus"],
                 r["model"],
-                _ci(r, metric),
+                ci_cell(r, metric),
                 f"{r['eval_seconds']:.2f}{' *' if cached[i] else ''}",
                 r["n_queries"],
                 r["device"],
@@ -159,7 +156,7 @@ def metrics_section(df: pd.DataFrame, metric: str) -> list[str]:
     for corpus in sorted(df["corpus"].unique()):
         sub = df[df["corpus"] == corpus]
         lines += [f"### {corpus}", ""]
-        rows = [[r["lang"], r["model"], *(_ci(r, c) for c in cols)] for _, r in sub.iterrows()]
+        rows = [[r["lang"], r["model"], *(ci_cell(r, c) for c in cols)] for _, r in sub.iterrows()]
         lines += md_table(["language", "model", *cols], rows)
         lines.append("")
     return lines
@@ -185,7 +182,7 @@ def finetune_section(df: pd.DataFrame, facts: dict[str, Any]) -> list[str]:
     for _, r in ft.iterrows():
         diff = (
             "–"
-            if _missing(r["diff_vs_base"])
+            if missing(r["diff_vs_base"])
             else (f"{r['diff_vs_base']:+.3f} [{r['diff_vs_base_lo']:+.3f}, {r['diff_vs_base_hi']:+.3f}]")
         )
         rows.append(
@@ -194,12 +191,12 @@ def finetune_section(df: pd.DataFrame, facts: dict[str, Any]) -> list[str]:
                 r["lang"],
                 r["model"],
                 r["base_model"],
-                _f(r[f"base_{metric}"]),
-                _f(r[metric]),
+                num_cell(r[f"base_{metric}"]),
+                num_cell(r[metric]),
                 diff,
-                _p(r["p_value_vs_base"]),
-                _p(r["p_wilcoxon_vs_base"]),
-                _f(r["training_seconds"], 1),
+                p_cell(r["p_value_vs_base"]),
+                p_cell(r["p_wilcoxon_vs_base"]),
+                num_cell(r["training_seconds"], 1),
             ]
         )
     lines += md_table(
@@ -254,7 +251,7 @@ def crosslingual_section(df: pd.DataFrame, metric: str) -> list[str]:
     if cross.empty:
         return []
     rows = [
-        [r["corpus"], r["query_lang"], r["chunk_lang"], r["model"], _ci(r, metric), r["n_queries"]]
+        [r["corpus"], r["query_lang"], r["chunk_lang"], r["model"], ci_cell(r, metric), r["n_queries"]]
         for _, r in cross.iterrows()
     ]
     return [
@@ -275,7 +272,7 @@ def mteb_section(mteb_docs: list[dict[str, Any]]) -> tuple[list[str], list[str]]
     ok = [d for d in mteb_docs if d.get("status") == "ok"]
     if ok:
         rows = [
-            [d["model"], d["task"], d.get("type", ""), _f(d.get("main_score"), 4)]
+            [d["model"], d["task"], d.get("type", ""), num_cell(d.get("main_score"), 4)]
             for d in sorted(ok, key=lambda d: (d["task"], d["model"]))
         ]
         lines += [*md_table(["model", "task", "type", "main score"], rows), ""]
@@ -299,7 +296,7 @@ def training_section(training: dict[str, dict[str, Any]]) -> list[str]:
             f.get("pairs", ""),
             (f.get("hyperparameters") or {}).get("epochs", ""),
             (f.get("hyperparameters") or {}).get("steps", ""),
-            _f(f.get("training_time_s"), 1),
+            num_cell(f.get("training_time_s"), 1),
             (f.get("hardware") or {}).get("device", ""),
         ]
         for name, f in sorted(training.items())
@@ -312,31 +309,6 @@ def training_section(training: dict[str, dict[str, Any]]) -> list[str]:
     ]
 
 
-def _f(x: Any, digits: int = 3) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    if isinstance(x, float | np.floating):
-        return f"{x:.{digits}f}"
-    return str(x)
-
-
-def _p(x: Any) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.2g}" if x < 0.001 else f"{x:.3f}"
-
-
-def _ci(r: Any, metric: str) -> str:
-    lo, hi = r[f"{metric}_lo"], r[f"{metric}_hi"]
-    if lo is None or (isinstance(lo, float) and math.isnan(lo)):
-        return _f(r[metric])
-    return f"{_f(r[metric])} [{_f(lo)}, {_f(hi)}]"
-
-
 def _metric_cols(df: pd.DataFrame, metric: str) -> list[str]:
     want = ["hit@1", "hit@10", metric, "ndcg@10", "recall@10", "map@100"]
     return [c for c in dict.fromkeys(want) if c in df.columns]
-
-
-def _missing(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))

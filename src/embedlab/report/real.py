@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embedlab.report.markdown import _ci, _missing, _p
-from embedlab.report.mdtable import md_table
+from embedlab.report.mdtable import ci_cell, md_table, missing, p_cell
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,8 +66,26 @@ def _mapping_line(corpus: str, lang: str, doc: dict[str, Any]) -> str:
     return (
         f"- **{corpus}/{lang}**: {stats['questions']} questions from `{doc['file']}`{merged}; "
         f"{stats['mapped']} mapped onto chunks, {stats['unmapped']} not ({reasons}; each listed with its "
-        f"reason in real.mapping.json). Labels mapped by kind: {kinds}{series}."
+        f"reason in real.mapping.json). Labels mapped by kind: {kinds}{series}.{_placement(stats)}"
     )
+
+
+def _placement(stats: dict[str, Any]) -> str:
+    """Which real questions were trained on (questions.training: split; a BEIR folder's train qrels)."""
+    placed = stats.get("placement") or {}
+    parts = []
+    if placed.get("training") == "split":
+        parts.append(
+            f"With `questions.training: split`, {placed['evaluated']} on the val side evaluated, "
+            f"{placed['trained_on']} on the train side trained on, {placed['dropped_straddling']} straddling "
+            "dropped"
+        )
+    if beir := placed.get("beir_train"):
+        parts.append(
+            f"Train qrels: {beir['trained_on']} of {beir['questions']} questions trained on "
+            f"({beir['on_val_side']} on the val side, {beir['unmapped']} not mapped)"
+        )
+    return "".join(f" {p}." for p in parts)
 
 
 def real_section(
@@ -88,7 +105,7 @@ def real_section(
         "## Real questions first",
         "",
         "Questions written outside this pipeline (`corpora.<c>.languages.<l>.questions`), each label mapped "
-        "onto the chunks that hold it, scored against every chunk and never trained on. "
+        "onto the chunks that hold it, scored against every chunk; those evaluated are never trained on. "
         f"Datasets with at least {min_questions} of them (`report.min_real_questions`) have their decisions "
         "(what to deploy) computed on them; the synthetic val result is beside.",
         "",
@@ -105,7 +122,7 @@ def real_section(
             f"### {corpus}/{lang}: {int(best['n_queries'])} real questions ({basis})",
             "",
             f"**Top line:** on the real questions the best model is **{best['model']}** ({metric} "
-            f"{_ci(best, metric)})"
+            f"{ci_cell(best, metric)})"
             + (
                 f"; on the synthetic val queries it is **{top}** ({synth.loc[top, metric]:.3f})."
                 if top
@@ -120,15 +137,15 @@ def real_section(
             s = synth.loc[r["model"]] if r["model"] in synth.index else None
             base = r.get("base_model") or ""
             vs = "–"
-            if base and not _missing(r.get("diff_vs_base")):
+            if base and not missing(r.get("diff_vs_base")):
                 vs = (
                     f"{base}: {r['diff_vs_base']:+.3f} [{r['diff_vs_base_lo']:+.3f}, "
-                    f"{r['diff_vs_base_hi']:+.3f}], p = {_p(r['p_value_vs_base'])}"
+                    f"{r['diff_vs_base_hi']:+.3f}], p = {p_cell(r['p_value_vs_base'])}"
                 )
             rows.append([
                 r["model"],
-                _ci(r, metric),
-                _ci(s, metric) if s is not None else "–",
+                ci_cell(r, metric),
+                ci_cell(s, metric) if s is not None else "–",
                 f"{r[metric] - s[metric]:+.3f}" if s is not None else "–",
                 vs,
             ])  # fmt: skip

@@ -171,15 +171,19 @@ def summarize(
     with io.atomic_path(out_csv) as tmp:
         both.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
     facts = {"metric": metric, "paired_metric": paired_metric, "test_samples": test_samples, "seed": seed}
-    trust_lines = trust.section(df, per_query, prov, trust.labels_of(splits), metric, max_ci_halfwidth)
     decisions = real_report.decision_rows(df, df_real, min_real_questions)
     real_sets = real_report.decided_on_real(df_real, min_real_questions)
+    mapped = _provenance_index(mappings)
+    trust_lines = trust.section(
+        df, per_query, prov, trust.labels_of(splits), metric, max_ci_halfwidth,
+        real=df_real, mappings=mapped, decided=real_sets,
+    )  # fmt: skip
     table = deploy.deploy_table(deploy_frame(decisions, compression, skip=real_sets), metric)
     if out_deploy is not None:
         with io.atomic_path(out_deploy) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
     sections = {
-        "real": real_report.real_section(df, df_real, _provenance_index(mappings), metric, min_real_questions)
+        "real": real_report.real_section(df, df_real, mapped, metric, min_real_questions)
         + real_report.lexical_section(query_sets, df, df_real, metric),
         "trust": trust_lines,
         "deploy": deploy_section(table, metric, real_sets),

@@ -41,8 +41,14 @@ def provenance(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
 
 
 def real_set(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    """Real questions mapped onto chunks (rule map_questions): evaluated like val.json, never trained on."""
+    """Real questions mapped onto chunks (rule map_questions) that are evaluated like val.json."""
     return f"{qa_dir(corpus, lang)}/real.json"
+
+
+def real_train_set(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
+    """Real questions trained on (questions.training: split; a BEIR folder's train qrels): split_dataset adds
+    them to train.json."""
+    return f"{qa_dir(corpus, lang)}/real.train.json"
 
 
 def real_mapping(corpus: str = "{corpus}", lang: str = "{lang}") -> str:

@@ -415,7 +415,7 @@ def questions_file(config: dict[str, Any], corpus: str, lang: str, workflow_dir:
         return str(plan_sources(config)[(corpus, lang)].path)
     file = Path(spec["questions"]["file"])
     for path in (file, Path(workflow_dir) / file):
-        if path.is_file():
+        if path.is_file() or is_beir_folder(path):  # a BEIR folder named to set ignore_identical_ids
             return str(path)
     raise EmbedlabError(
         f"corpus {corpus}/{lang}: questions file {file} not found in the working directory or "
