@@ -23,4 +23,4 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        TARGETS,
+        PLAN.targets,

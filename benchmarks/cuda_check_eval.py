@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO / "src"))
 import numpy as np  # noqa: E402
 
 from embedlab import io  # noqa: E402
+from embedlab.evaluation.options import EvalOptions  # noqa: E402
 from embedlab.evaluation.retrieval import evaluate  # noqa: E402
 from embedlab.models.encoders import load_encoder  # noqa: E402
 from embedlab.models.spec import ModelSpec, pick_device  # noqa: E402
@@ -156,9 +157,9 @@ def main() -> None:
                     spec,
                     corpus="eu_ai_act",
                     lang="en",
-                    device="auto",
-                    cache_dir=tmp / "cache",
-                    bootstrap_samples=1000,
+                    options=EvalOptions.default(
+                        device="auto", cache_dir=tmp / "cache", bootstrap_samples=1000
+                    ),
                 )
                 r = rows[label]
                 print(
@@ -182,9 +183,7 @@ def main() -> None:
                 },
                 corpus="eu_ai_act",
                 lang="en",
-                device="auto",
-                cache_dir=tmp / "cache",
-                bootstrap_samples=1000,
+                options=EvalOptions.default(device="auto", cache_dir=tmp / "cache", bootstrap_samples=1000),
             )
             check(
                 "cached rerun encodes nothing",

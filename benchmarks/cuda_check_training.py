@@ -37,7 +37,7 @@ def dataset(tmp: Path, corpora: Path | None):
     if all(Path(f).is_file() for f in (files.train, files.val, files.chunks)):
         return files
     from embedlab.data.prepare import prepare_dataset
-    from embedlab.train.data import DatasetFiles
+    from embedlab.data.training_data import DatasetFiles
 
     root = corpora or REPO / "tests" / "corpora"
     src = root / "securities_law" / "securities_law_2019.md"
@@ -51,9 +51,8 @@ def dataset(tmp: Path, corpora: Path | None):
 
 def run(files, out: Path, precision: str, args) -> dict:
     from embedlab.train.finetune import finetune
-    from embedlab.workflow.config import validate_config
     from embedlab.workflow.gpu import gpu_slot
-    from embedlab.workflow.plan import finetune_args
+    from embedlab.workflow.plan import Plan
 
     entry = {
         "base": "minilm",
@@ -64,17 +63,20 @@ def run(files, out: Path, precision: str, args) -> dict:
         "precision": precision,
         "hard_negatives": {"enabled": True, "num": 1},
     }
-    config = validate_config(
+    plan = Plan.of(
         {
-            "corpora": {"securities_law": {"languages": {"zh": {"file": "x"}}}},
+            "corpus_root": str(REPO / "tests" / "corpora"),  # a corpus file the plan finds (never read)
+            "corpora": {
+                "securities_law": {"languages": {"zh": {"file": "securities_law/securities_law_2019.md"}}}
+            },
             "models": {"minilm": {"source": MINILM}},
             "finetune": {"ft": entry},
         },
-        REPO / "schemas" / "config.schema.yaml",
+        REPO,
     )
     t0 = time.monotonic()
     with gpu_slot(0 if args.cpu_smoke else 1):
-        facts = finetune("ft", out, [files], **finetune_args(config, "ft"))
+        facts = finetune("ft", out, [files], **plan.finetune_args("ft"))
     wall = time.monotonic() - t0
     v = facts["val"]["securities_law/zh"]
     steps = facts["hyperparameters"]["steps"]

@@ -32,10 +32,10 @@ sys.path.insert(0, str(REPO / "src"))
 
 from embedlab import io  # noqa: E402
 from embedlab.evaluation.crosscheck import _encoder_embedding, llamaindex_loop  # noqa: E402
-from embedlab.evaluation.encoding import open_encoder  # noqa: E402
 from embedlab.evaluation.qaset import qa_from_dataset  # noqa: E402
 from embedlab.evaluation.results import summary_row  # noqa: E402
 from embedlab.evaluation.retrieval import retrieve  # noqa: E402
+from embedlab.models.embcache import open_encoder  # noqa: E402
 from embedlab.models.encoders import load_encoder  # noqa: E402
 from embedlab.models.spec import ModelSpec  # noqa: E402
 

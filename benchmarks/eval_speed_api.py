@@ -27,10 +27,10 @@ from eval_speed import KS, dataset_path  # noqa: E402
 
 from embedlab import io  # noqa: E402
 from embedlab.evaluation.crosscheck import llamaindex_loop  # noqa: E402
-from embedlab.evaluation.encoding import open_encoder  # noqa: E402
 from embedlab.evaluation.qaset import qa_from_dataset  # noqa: E402
 from embedlab.evaluation.results import summary_row  # noqa: E402
 from embedlab.evaluation.retrieval import retrieve  # noqa: E402
+from embedlab.models.embcache import open_encoder  # noqa: E402
 from embedlab.models.spec import ModelSpec, load_sentence_transformer  # noqa: E402
 
 

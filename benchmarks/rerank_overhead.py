@@ -53,12 +53,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from embedlab.evaluation.encoding import open_encoder
+    from embedlab.data.training_data import DatasetFiles
+    from embedlab.evaluation.options import EvalOptions
     from embedlab.evaluation.qaset import chunk_groups, load_qa
     from embedlab.evaluation.rerank import rerank_qa
+    from embedlab.models.embcache import open_encoder
     from embedlab.models.rerank import Reranker
     from embedlab.models.spec import ModelSpec
-    from embedlab.train.data import DatasetFiles
     from embedlab.train.reranker import finetune_reranker
 
     tmp = Path(tempfile.mkdtemp(prefix="rerank-bench-"))
@@ -97,8 +98,10 @@ def main() -> None:
     for name in args.retrievers:
         for ds in DATASETS:
             t = time.monotonic()
-            run = rerank_qa(qas[ds], specs[name], reranker, top_k=args.top_k, ks=[10], device="cpu",
-                            cache_dir=cache, latency_queries=50, seed=42)  # fmt: skip
+            options = EvalOptions.default(
+                ks=(10,), seed=42, device="cpu", cache_dir=cache, latency_queries=50
+            )
+            run = rerank_qa(qas[ds], specs[name], reranker, top_k=args.top_k, options=options)
             row = {
                 "pipeline": f"{name}>rr-minilm@{args.top_k}",
                 "dataset": ds,

@@ -157,7 +157,7 @@ def run_stage(stage: str, n: int, work: Path, ann: bool = False) -> dict:
     from embedlab.evaluation.results import index_bytes
     from embedlab.models.encoders import load_encoder
     from embedlab.models.spec import ModelSpec
-    from embedlab.workflow.settings import schema_default
+    from embedlab.settings import schema_default
 
     base = base_chunks(work)
     corpus = synthetic(base, n)

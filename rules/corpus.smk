@@ -3,7 +3,7 @@
 
 rule download_source:
     output:
-        f"{RESOURCES}/{{url_file}}",
+        layout.download(RESOURCES),
     log:
         layout.log("download_source", "{url_file}"),
     conda:
@@ -12,14 +12,14 @@ rule download_source:
     resources:
         **res("download_source", mem_mb=512, runtime=30),
     params:
-        url=lambda wc: _URL_FILES[wc.url_file],
+        url=lambda wc: PLAN.url_files[wc.url_file],
     script:
         "../scripts/download_source.py"
 
 
 rule chunk_corpus:
     input:
-        lookup(dpath="{corpus}/{lang}", within=SOURCE_PATHS),
+        lookup(dpath="{corpus}/{lang}", within=PLAN.source_paths),
     output:
         layout.chunks(),
     log:
@@ -30,6 +30,6 @@ rule chunk_corpus:
     resources:
         **res("chunk_corpus", mem_mb=2048, runtime=20),
     params:
-        settings=lambda wc: cfg.chunking(config, wc.corpus),
+        settings=lambda wc: PLAN.chunking[wc.corpus],
     script:
         "../scripts/chunk_corpus.py"

@@ -1,12 +1,11 @@
 # Evaluation stage: retrieval metrics per model x corpus x language (and across languages), the tutorial's
 # evaluators as cross-checks, paired model comparisons, and MTEB (custom val-split tasks + standard tasks).
-# Settings are read from the validated config (the schema has filled every default): lookup(dpath=...).
-EVAL = SETTINGS.evaluation
-MTEB_CUSTOM = plan.mteb_custom_tasks(config)
-HYBRIDS = plan.hybrid_models(config)
+# Settings come from the plan's typed settings (the schema has filled every default); the options every
+# evaluator shares come whole, as EVAL_OPTIONS (rules/common.smk).
+EVAL = PLAN.settings.evaluation
 # Encoders (evaluate_retrieval, evaluate_crosslingual, crosscheck, MTEB) and hybrids (evaluate_hybrid).
-_MODELS = one_of(sorted({*plan.eval_models(config), *plan.mteb_models(config)} - set(HYBRIDS)))
-_ANY_MODEL = one_of(sorted({*plan.eval_models(config), *plan.mteb_models(config), *PIPELINES}))
+_MODELS = one_of(sorted({*PLAN.eval_models, *PLAN.mteb_models} - set(PLAN.hybrids)))
+_ANY_MODEL = one_of(sorted({*PLAN.eval_models, *PLAN.mteb_models, *PLAN.pipelines}))
 
 
 # evaluation.shards > 1: fixed row ranges of a dense model's val corpus, one job each, as files that
@@ -21,7 +20,7 @@ rule encode_shard:
     log:
         layout.log("encode_shard", "{model}", "{corpus}", "{lang}", "{shard}-of-{shards}"),
     wildcard_constraints:
-        model=one_of(plan.sharded_models(config)),
+        model=one_of(PLAN.sharded_models),
         shard="[0-9]+",
         shards="[0-9]+",
     conda:
@@ -32,7 +31,7 @@ rule encode_shard:
     params:
         spec=model_spec,
         block=EVAL.shard_block,
-        device=lookup(dpath="evaluation/device", within=config),
+        device=EVAL.device,
         cache=EVAL.shard_cache_dir,
     script:
         "../scripts/encode_shard.py"
@@ -43,8 +42,8 @@ rule evaluate_retrieval:
         val=layout.val(),
         chunks=layout.chunks(),
         model=model_files,
-        shard_vectors=lambda wc: [v for v, _ in plan.corpus_shards(config, wc.model, wc.corpus, wc.lang)],
-        shard_meta=lambda wc: [m for _, m in plan.corpus_shards(config, wc.model, wc.corpus, wc.lang)],
+        shard_vectors=lambda wc: [v for v, _ in PLAN.corpus_shards(wc.model, wc.corpus, wc.lang)],
+        shard_meta=lambda wc: [m for _, m in PLAN.corpus_shards(wc.model, wc.corpus, wc.lang)],
     output:
         summary=layout.eval_summary(),
         queries=layout.eval_queries(),
@@ -59,14 +58,7 @@ rule evaluate_retrieval:
         **res("evaluate_retrieval", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
     params:
         spec=model_spec,
-        ks=lookup(dpath="evaluation/ks", within=config),
-        bootstrap=lookup(dpath="evaluation/bootstrap_samples", within=config),
-        seed=lookup(dpath="seed", within=config),
-        device=lookup(dpath="evaluation/device", within=config),
-        cache=EMB_CACHE,
-        latency_queries=EVAL.latency_queries,
-        shard_block=EVAL.shard_block,
-        index=EVAL.index,
+        options=EVAL_OPTIONS,
     script:
         "../scripts/evaluate_retrieval.py"
 
@@ -100,7 +92,7 @@ rule evaluate_hybrid:
     log:
         layout.log("evaluate_hybrid", "{model}", "{corpus}", "{lang}"),
     wildcard_constraints:
-        model=one_of(HYBRIDS),
+        model=one_of(PLAN.hybrids),
     conda:
         "../envs/eval.yaml"
     threads: threads_of("evaluate_hybrid", 2)
@@ -108,13 +100,8 @@ rule evaluate_hybrid:
         **res("evaluate_hybrid", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
     params:
         spec=model_spec,
-        members=lambda wc: plan.members_of(config, wc.model),
-        ks=lookup(dpath="evaluation/ks", within=config),
-        bootstrap=lookup(dpath="evaluation/bootstrap_samples", within=config),
-        seed=lookup(dpath="seed", within=config),
-        device=lookup(dpath="evaluation/device", within=config),
-        cache=EMB_CACHE,
-        latency_queries=EVAL.latency_queries,
+        members=lambda wc: PLAN.members_of(wc.model),
+        options=EVAL_OPTIONS,
     script:
         "../scripts/evaluate_hybrid.py"
 
@@ -157,12 +144,7 @@ rule evaluate_compression:
     params:
         spec=model_spec,
         settings=EVAL.compression,
-        latency_queries=EVAL.latency_queries,
-        ks=lookup(dpath="evaluation/ks", within=config),
-        bootstrap=lookup(dpath="evaluation/bootstrap_samples", within=config),
-        seed=lookup(dpath="seed", within=config),
-        device=lookup(dpath="evaluation/device", within=config),
-        cache=EMB_CACHE,
+        options=EVAL_OPTIONS,
     script:
         "../scripts/evaluate_compression.py"
 
@@ -173,10 +155,10 @@ rule evaluate_rerank:
     input:
         val=layout.val(),
         chunks=layout.chunks(),
-        model=lambda wc: plan.model_inputs(config, PIPELINES[wc.model].retriever),
+        model=lambda wc: PLAN.model_inputs(PLAN.pipelines[wc.model].retriever),
         reranker=branch(
-            lambda wc: PIPELINES[wc.model].reranker in RERANKERS,
-            then=lambda wc: layout.reranker_dir(PIPELINES[wc.model].reranker),
+            lambda wc: PLAN.pipelines[wc.model].reranker in PLAN.trained_rerankers,
+            then=lambda wc: layout.reranker_dir(PLAN.pipelines[wc.model].reranker),
         ),
     output:
         summary=layout.eval_summary(),
@@ -184,23 +166,18 @@ rule evaluate_rerank:
     log:
         layout.log("evaluate_rerank", "{model}", "{corpus}", "{lang}"),
     wildcard_constraints:
-        model=one_of(PIPELINES),
+        model=one_of(PLAN.pipelines),
     conda:
         "../envs/eval.yaml"
     threads: threads_of("evaluate_rerank", 2)
     resources:
         **res("evaluate_rerank", gpu=1, mem_mb=8000, runtime=120),
     params:
-        pipeline=lambda wc: PIPELINES[wc.model],
-        retriever=lambda wc: plan.spec_of(config, PIPELINES[wc.model].retriever),
-        source=lambda wc: plan.reranker_source(config, PIPELINES[wc.model].reranker),
-        reranker=lambda wc: config["rerankers"][PIPELINES[wc.model].reranker],
-        ks=lookup(dpath="evaluation/ks", within=config),
-        bootstrap=lookup(dpath="evaluation/bootstrap_samples", within=config),
-        seed=lookup(dpath="seed", within=config),
-        device=lookup(dpath="evaluation/device", within=config),
-        cache=EMB_CACHE,
-        latency_queries=EVAL.latency_queries,
+        pipeline=lambda wc: PLAN.pipelines[wc.model],
+        retriever=lambda wc: PLAN.registry.spec(PLAN.pipelines[wc.model].retriever),
+        source=lambda wc: PLAN.reranker_source(PLAN.pipelines[wc.model].reranker),
+        reranker=lambda wc: PLAN.rerankers[PLAN.pipelines[wc.model].reranker],
+        options=EVAL_OPTIONS,
     script:
         "../scripts/evaluate_rerank.py"
 
@@ -227,12 +204,7 @@ rule evaluate_crosslingual:
         **res("evaluate_crosslingual", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
     params:
         spec=model_spec,
-        ks=lookup(dpath="evaluation/ks", within=config),
-        bootstrap=lookup(dpath="evaluation/bootstrap_samples", within=config),
-        seed=lookup(dpath="seed", within=config),
-        device=lookup(dpath="evaluation/device", within=config),
-        cache=EMB_CACHE,
-        latency_queries=EVAL.latency_queries,
+        options=EVAL_OPTIONS,
     script:
         "../scripts/evaluate_crosslingual.py"
 
@@ -255,10 +227,8 @@ rule crosscheck_evaluators:
         **res("crosscheck_evaluators", gpu=model_gpus, mem_mb=model_mem_mb, runtime=240),
     params:
         spec=model_spec,
-        evaluators=lookup(dpath="evaluation/cross_check", within=config),
-        ks=lookup(dpath="evaluation/ks", within=config),
-        device=lookup(dpath="evaluation/device", within=config),
-        cache=EMB_CACHE,
+        evaluators=EVAL.cross_check,
+        options=EVAL_OPTIONS,
     script:
         "../scripts/crosscheck_evaluators.py"
 
@@ -280,16 +250,16 @@ rule compare_models:
     resources:
         **res("compare_models", mem_mb=1024, runtime=10),
     params:
-        metric=lookup(dpath="evaluation/compare_metric", within=config),
-        samples=lookup(dpath="evaluation/compare_samples", within=config),
-        seed=lookup(dpath="seed", within=config),
+        metric=EVAL.compare_metric,
+        samples=EVAL.compare_samples,
+        seed=PLAN.settings.seed,
     script:
         "../scripts/compare_models.py"
 
 
 rule evaluate_mteb:
     input:
-        val=lambda wc: plan.mteb_val_input(config, wc.task),
+        val=lambda wc: PLAN.mteb_val_input(wc.task),
         model=model_files,
     output:
         layout.mteb_result(),
@@ -305,18 +275,18 @@ rule evaluate_mteb:
         **res("evaluate_mteb", gpu=model_gpus, mem_mb=model_mem_mb, runtime=480),
     params:
         spec=model_spec,
-        custom=lookup(dpath="{task}", within=MTEB_CUSTOM, default=None),
-        filters={k: config["mteb"][k] for k in ("languages", "eval_splits", "task_types", "categories")},
-        device=lookup(dpath="evaluation/device", within=config),
+        custom=lookup(dpath="{task}", within=PLAN.mteb_custom_tasks, default=None),
+        filters=PLAN.mteb_filters,
+        device=EVAL.device,
         cache=EMB_CACHE,
-        probe_network=lookup(dpath="mteb/probe_network", within=config),
+        probe_network=PLAN.settings.mteb.probe_network,
     script:
         "../scripts/evaluate_mteb.py"
 
 
 rule write_mteb_card:
     input:
-        lambda wc: plan.mteb_results(config, wc.model),
+        lambda wc: PLAN.mteb_results(wc.model),
     output:
         layout.mteb_card(),
     log:
@@ -337,17 +307,17 @@ rule publish_model:
         model=layout.model_dir(),
         card=layout.mteb_card(model="{name}"),
         real_base=lambda wc: [
-            layout.eval_summary(b, c, lang, "real") for b, c, lang in plan.real_pairs(config, wc.name)
+            layout.eval_summary(b, c, lang, "real") for b, c, lang in PLAN.real_pairs(wc.name)
         ],
         real_model=lambda wc: [
-            layout.eval_summary(wc.name, c, lang, "real") for _, c, lang in plan.real_pairs(config, wc.name)
+            layout.eval_summary(wc.name, c, lang, "real") for _, c, lang in PLAN.real_pairs(wc.name)
         ],
     output:
         directory(layout.published()),
     log:
         layout.log("publish_model", "{name}"),
     wildcard_constraints:
-        name=one_of(config["finetune"]),
+        name=one_of(PLAN.finetunes),
     conda:
         "../envs/eval.yaml"
     threads: threads_of("publish_model", 1)

@@ -7,21 +7,21 @@ from embedlab.workflow.resources import data_parallel
 
 rule finetune_model:
     input:
-        unpack(lambda wc: plan.finetune_inputs(config, wc.name)),
+        unpack(lambda wc: PLAN.finetune_inputs(wc.name)),
     output:
         directory(layout.model_dir()),
     log:
         layout.log("finetune_model", "{name}"),
     wildcard_constraints:
-        name=one_of(config["finetune"]),
+        name=one_of(PLAN.finetunes),
     conda:
         "../envs/train.yaml"
     threads: threads_of("finetune_model", 8)
     resources:
-        **res("finetune_model", runtime=240, **data_parallel(config["finetune"], gpu=1, mem_mb=8000)),
+        **res("finetune_model", runtime=240, **data_parallel(PLAN.finetunes, gpu=1, mem_mb=8000)),
     params:
-        datasets=lambda wc: [plan.dataset_files(ds) for ds in config["finetune"][wc.name]["datasets"]],
-        args=lambda wc: plan.finetune_args(config, wc.name),
+        datasets=lambda wc: PLAN.finetune_datasets(wc.name),
+        args=lambda wc: PLAN.finetune_args(wc.name),
     script:
         "../scripts/finetune_model.py"
 
@@ -30,24 +30,24 @@ rule finetune_model:
 # its dev slice selecting the checkpoint): results/rerankers/{name}/, used by evaluation.rerank pipelines.
 rule finetune_reranker:
     input:
-        train=lambda wc: [plan.dataset_files(ds).train for ds in config["rerankers"][wc.name]["datasets"]],
-        val=lambda wc: [plan.dataset_files(ds).val for ds in config["rerankers"][wc.name]["datasets"]],
-        chunks=lambda wc: [plan.dataset_files(ds).chunks for ds in config["rerankers"][wc.name]["datasets"]],
-        retriever=lambda wc: plan.model_inputs(config, config["rerankers"][wc.name]["retriever"]),
+        train=lambda wc: [f.train for f in PLAN.reranker_datasets(wc.name)],
+        val=lambda wc: [f.val for f in PLAN.reranker_datasets(wc.name)],
+        chunks=lambda wc: [f.chunks for f in PLAN.reranker_datasets(wc.name)],
+        retriever=lambda wc: PLAN.model_inputs(PLAN.rerankers[wc.name]["retriever"]),
     output:
         directory(layout.reranker_dir()),
     log:
         layout.log("finetune_reranker", "{name}"),
     wildcard_constraints:
-        name=one_of(RERANKERS),
+        name=one_of(PLAN.trained_rerankers),
     conda:
         "../envs/train.yaml"
     threads: threads_of("finetune_reranker", 8)
     resources:
         **res("finetune_reranker", gpu=1, mem_mb=8000, runtime=240),
     params:
-        datasets=lambda wc: [plan.dataset_files(ds) for ds in config["rerankers"][wc.name]["datasets"]],
-        args=lambda wc: plan.reranker_args(config, wc.name),
+        datasets=lambda wc: PLAN.reranker_datasets(wc.name),
+        args=lambda wc: PLAN.reranker_args(wc.name),
         cache=EMB_CACHE,
     script:
         "../scripts/finetune_reranker.py"
@@ -58,21 +58,21 @@ rule finetune_reranker:
 rule export_onnx:
     input:
         model=layout.model_dir(),
-        val=lambda wc: [plan.dataset_files(ds).val for ds in config["finetune"][wc.name]["datasets"]],
+        val=lambda wc: [f.val for f in PLAN.finetune_datasets(wc.name)],
     output:
         directory(layout.onnx_dir()),
     log:
         layout.log("export_onnx", "{name}"),
     wildcard_constraints:
-        name=one_of(config["finetune"]),
+        name=one_of(PLAN.finetunes),
     conda:
         "../envs/eval.yaml"
     threads: threads_of("export_onnx", 2)
     resources:
         **res("export_onnx", mem_mb=4000, runtime=60),
     params:
-        settings=lambda wc: config["finetune"][wc.name]["export_onnx"],
-        seed=lookup(dpath="seed", within=config),
-        batch_size=lambda wc: plan.spec_of(config, wc.name).batch_size,
+        settings=lambda wc: PLAN.finetunes[wc.name]["export_onnx"],
+        seed=PLAN.settings.seed,
+        batch_size=lambda wc: PLAN.registry.spec(wc.name).batch_size,
     script:
         "../scripts/export_onnx.py"

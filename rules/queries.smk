@@ -1,19 +1,4 @@
 # Query stage: one file per generator, merged into the dataset, then split by chunk group.
-from embedlab.data.llm.providers import uses_gpu as _llm_uses_gpu
-from embedlab.data.llm.roundtrip import resolve_retriever
-from embedlab.data.llm.roundtrip import retriever_needs_gpu as _round_trip_gpu
-
-
-
-def real_split_inputs(corpus, lang):
-    """split_dataset's real-question files: real.train.json where the language has real questions, and
-    real.json under questions.training: strict (its chunk groups are kept out of training)."""
-    if (corpus, lang) not in QUESTION_FILES:
-        return {}
-    inputs = {"real_train": layout.real_train_set(corpus, lang)}
-    if (cfg.language_spec(config, corpus, lang).get("questions") or {}).get("training") == "strict":
-        inputs["real"] = layout.real_set(corpus, lang)
-    return inputs
 
 
 rule generate_queries:
@@ -29,8 +14,8 @@ rule generate_queries:
     resources:
         **res("generate_queries", mem_mb=2048, runtime=60),
     params:
-        settings=lambda wc: config["generators"].get(wc.generator, {}),
-        seed=config["seed"],
+        settings=lambda wc: PLAN.generator_settings(wc.generator),
+        seed=PLAN.settings.seed,
     script:
         "../scripts/generate_queries.py"
 
@@ -38,7 +23,7 @@ rule generate_queries:
 # The llm generator has its own rule: a drop report as a second output, a checkpoint beside the output that
 # is deliberately NOT an output (Snakemake never deletes it, so a killed or failed run resumes from it), and
 # a GPU slot only when a model computes on this machine (Ollama/OpenAI-compatible server on localhost, or a
-# neural round-trip retriever, resolved in `models` by rules/common.smk before any job).
+# neural round-trip retriever, resolved in `models` by the plan before any job: PLAN.llm_gpu).
 ruleorder: generate_llm_queries > generate_queries
 
 
@@ -58,11 +43,11 @@ rule generate_llm_queries:
             "generate_llm_queries",
             mem_mb=2048,
             runtime=1440,
-            gpu=int(_llm_uses_gpu(LLM_SETTINGS) or _round_trip_gpu(LLM_SETTINGS["retriever_spec"])),
+            gpu=PLAN.llm_gpu,
         ),
     params:
-        settings=LLM_SETTINGS,
-        seed=config["seed"],
+        settings=PLAN.llm,
+        seed=PLAN.settings.seed,
         checkpoint=lambda wc: layout.llm_checkpoint(wc.corpus, wc.lang),
     script:
         "../scripts/generate_llm_queries.py"
@@ -71,7 +56,7 @@ rule generate_llm_queries:
 rule build_dataset:
     input:
         chunks=layout.chunks(),
-        queries=lambda wc: [layout.queries(wc.corpus, wc.lang, g) for g in cfg.generators(config, wc.corpus)],
+        queries=lambda wc: [layout.queries(wc.corpus, wc.lang, g) for g in PLAN.query_generators(wc.corpus)],
     output:
         dataset=layout.dataset(),
         provenance=layout.provenance(),
@@ -88,7 +73,7 @@ rule build_dataset:
 
 rule split_dataset:
     input:
-        unpack(lambda wc: real_split_inputs(wc.corpus, wc.lang)),
+        unpack(lambda wc: PLAN.real_split_inputs(wc.corpus, wc.lang)),
         chunks=layout.chunks(),
         dataset=layout.dataset(),
         provenance=layout.provenance(),
@@ -104,8 +89,8 @@ rule split_dataset:
     resources:
         **res("split_dataset", mem_mb=1024, runtime=10),
     params:
-        val_fraction=SETTINGS.split.val_fraction,
-        seed=config["seed"],
+        val_fraction=PLAN.settings.split.val_fraction,
+        seed=PLAN.settings.seed,
     script:
         "../scripts/split_dataset.py"
 
@@ -116,7 +101,7 @@ rule split_dataset:
 rule map_questions:
     input:
         chunks=layout.chunks(),
-        questions=lambda wc: QUESTION_FILES[(wc.corpus, wc.lang)],
+        questions=lambda wc: PLAN.question_files[(wc.corpus, wc.lang)],
     output:
         real=layout.real_set(),
         train=layout.real_train_set(),
@@ -129,10 +114,9 @@ rule map_questions:
     resources:
         **res("map_questions", mem_mb=3072, runtime=10),
     params:
-        source=lambda wc: cfg.language_spec(config, wc.corpus, wc.lang).get("questions")
-        or {"file": QUESTION_FILES[(wc.corpus, wc.lang)]},
-        val_fraction=SETTINGS.split.val_fraction,
-        seed=config["seed"],
+        source=lambda wc: PLAN.question_source(wc.corpus, wc.lang),
+        val_fraction=PLAN.settings.split.val_fraction,
+        seed=PLAN.settings.seed,
     script:
         "../scripts/map_questions.py"
 
@@ -144,7 +128,7 @@ rule diagnose_queries:
         unpack(
             lambda wc: (
                 {"real": layout.real_set(wc.corpus, wc.lang)}
-                if (wc.corpus, wc.lang) in QUESTION_FILES
+                if (wc.corpus, wc.lang) in PLAN.question_files
                 else {}
             )
         ),
@@ -162,6 +146,6 @@ rule diagnose_queries:
     resources:
         **res("diagnose_queries", mem_mb=3072, runtime=15),
     params:
-        bm25=resolve_retriever("bm25", config["models"]),
+        bm25=PLAN.bm25,
     script:
         "../scripts/diagnose_queries.py"

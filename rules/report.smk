@@ -1,7 +1,8 @@
 # Report: every result in one table (summary.csv), readable Markdown (summary.md) and seaborn plots, all
 # under results/report/. `snakemake report` builds it; `snakemake report --forcerun draw_plots` redraws the
 # plots only. `snakemake --report results/report.html` then packs them into Snakemake's HTML report.
-REPORT_SETTINGS = SETTINGS.report
+REPORT_PLAN = PLAN.report
+REPORT_SETTINGS = PLAN.settings.report
 
 
 report: "../report/workflow.rst"
@@ -25,19 +26,19 @@ rule summarize_results:
             layout.summary_csv(),
             caption="../report/summary_csv.rst",
             category="Tables",
-            labels={"table": "summary.csv"},
+            labels={"table": Path(layout.summary_csv()).name},
         ),
         md=report(
             layout.summary_md(),
             caption="../report/summary_md.rst",
             category="Tables",
-            labels={"table": "summary.md"},
+            labels={"table": Path(layout.summary_md()).name},
         ),
         deploy=report(
             layout.deploy_csv(),
             caption="../report/deploy_csv.rst",
             category="Tables",
-            labels={"table": "deploy.csv"},
+            labels={"table": Path(layout.deploy_csv()).name},
         ),
     log:
         layout.log("summarize_results"),
@@ -55,7 +56,7 @@ rule summarize_results:
         test_samples=REPORT_SETTINGS.test_samples,
         max_ci_halfwidth=REPORT_SETTINGS.max_ci_halfwidth,
         min_real_questions=REPORT_SETTINGS.min_real_questions,
-        seed=config["seed"],
+        seed=PLAN.settings.seed,
     script:
         "../scripts/summarize_results.py"
 
@@ -68,7 +69,7 @@ rule draw_plots:
         models=REPORT_PLAN.model_dirs,
         mteb=REPORT_PLAN.mteb,
     output:
-        **plan.plot_outputs(REPORT_PLAN, report),
+        **REPORT_PLAN.plot_outputs(report),
     log:
         layout.log("draw_plots"),
     conda:

@@ -4,24 +4,20 @@
 
 rule train_word2vec:
     input:
-        lambda wc: plan.word2vec_inputs(W2V_RUNS[wc.name]),
+        lambda wc: PLAN.word2vec_inputs(wc.name),
     output:
-        vectors=layout.word2vec(file="vectors.tsv"),
-        loss=layout.word2vec(file="loss.csv"),
-        neighbours=layout.word2vec(file="neighbours.json"),
-        scatter=layout.word2vec(file="scatter.png"),
-        loss_plot=layout.word2vec(file="loss.png"),
+        **layout.word2vec(),
     log:
         layout.log("train_word2vec", "{name}"),
     wildcard_constraints:
-        name=one_of(W2V_RUNS),
+        name=one_of(PLAN.word2vec_runs),
     conda:
         "../envs/word2vec.yaml"
     threads: threads_of("train_word2vec", 1)
     resources:
         **res("train_word2vec", mem_mb=2048, runtime=30),
     params:
-        settings=lambda wc: w2v_run_settings(W2V_RUNS[wc.name], config["seed"]),
+        settings=lambda wc: PLAN.word2vec_runs[wc.name],
     script:
         "../scripts/train_word2vec.py"
 
@@ -29,5 +25,5 @@ rule train_word2vec:
 # Every configured run's output files: `snakemake word2vec_all`.
 rule word2vec_all:
     input:
-        plan.word2vec_targets(W2V_RUNS),
+        PLAN.word2vec_targets,
     localrule: True

@@ -10,7 +10,5 @@ run_rule(
     snakemake.output.st_csv,
     p.spec,
     evaluators=p.evaluators,
-    ks=p.ks,
-    device=p.device,
-    cache_dir=p.cache,
+    options=p.options,
 )

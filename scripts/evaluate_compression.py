@@ -13,12 +13,7 @@ run_rule(
     dims=p.settings.dims,
     precisions=p.settings.precisions,
     rescore_multiplier=p.settings.rescore_multiplier,
-    latency_queries=p.latency_queries,
     corpus=snakemake.wildcards.corpus,
     lang=snakemake.wildcards.lang,
-    ks=p.ks,
-    bootstrap_samples=p.bootstrap,
-    seed=p.seed,
-    device=p.device,
-    cache_dir=p.cache,
+    options=p.options,
 )

@@ -14,10 +14,5 @@ run_rule(
     corpus=w.corpus,
     src=w.src,
     tgt=w.tgt,
-    ks=p.ks,
-    bootstrap_samples=p.bootstrap,
-    seed=p.seed,
-    device=p.device,
-    cache_dir=p.cache,
-    latency_queries=p.latency_queries,
+    options=p.options,
 )

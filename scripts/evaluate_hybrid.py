@@ -14,11 +14,6 @@ run_rule(
     members=p.members,
     corpus=snakemake.wildcards.corpus,
     lang=snakemake.wildcards.lang,
-    ks=p.ks,
-    bootstrap_samples=p.bootstrap,
-    seed=p.seed,
-    device=p.device,
-    cache_dir=p.cache,
-    latency_queries=p.latency_queries,
+    options=p.options,
     questions=getattr(snakemake.input, "questions", None),
 )

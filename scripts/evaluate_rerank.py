@@ -16,12 +16,7 @@ run_rule(
     top_k=p.pipeline.top_k,
     corpus=snakemake.wildcards.corpus,
     lang=snakemake.wildcards.lang,
-    ks=p.ks,
-    bootstrap_samples=p.bootstrap,
-    seed=p.seed,
-    device=p.device,
-    cache_dir=p.cache,
+    options=p.options,
     batch_size=p.reranker["batch_size"],
     max_length=p.reranker["max_length"],
-    latency_queries=p.latency_queries,
 )

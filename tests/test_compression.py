@@ -20,9 +20,10 @@ from embedlab.evaluation.compression import (
     truncate,
     variants,
 )
-from embedlab.evaluation.encoding import open_encoder
 from embedlab.evaluation.metrics import tie_order
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.retrieval import evaluate
+from embedlab.models.embcache import open_encoder
 from embedlab.models.spec import ModelSpec
 
 KS = [1, 3, 5, 10]
@@ -191,13 +192,14 @@ def write_tiny_split(root):
     io.write_json(root / "val.json", val)
 
 
-def run_variants(root, spec, **kw):
-    args = {"dims": [64, 16], "precisions": ["float32", "int8", "binary"], "rescore_multiplier": 2,
-            "latency_queries": 2, "corpus": "t", "lang": "en", "ks": [1, 3], "bootstrap_samples": 20,
-            "seed": 1, "device": "cpu", "cache_dir": root / "cache", **kw}  # fmt: skip
+def run_variants(root, spec, cache_dir="cache"):
+    options = EvalOptions.default(ks=(1, 3), bootstrap_samples=20, seed=1, device="cpu",
+                                  cache_dir=cache_dir and root / cache_dir, latency_queries=2)  # fmt: skip
     return evaluate_variants(
-        root / "val.json", root / "chunks.json", root / "s.csv", root / "q.csv", spec=spec, **args
-    )
+        root / "val.json", root / "chunks.json", root / "s.csv", root / "q.csv", spec=spec, corpus="t",
+        lang="en", dims=[64, 16], precisions=["float32", "int8", "binary"], rescore_multiplier=2,
+        options=options,
+    )  # fmt: skip
 
 
 def test_variant_files_and_lexical_models_refused(tmp_path):
@@ -229,15 +231,22 @@ def minilm_variants(corpora, tmp_path_factory):
     root = tmp_path_factory.mktemp("compress")
     split = build_split(corpora, "en", root / "en")
     spec = ModelSpec(name="minilm", source=MINILM, max_seq_length=128)
-    common = {"corpus": "eu_ai_act", "lang": "en", "ks": KS, "bootstrap_samples": 200, "seed": 42,
-              "device": "cpu", "cache_dir": root / "cache"}  # fmt: skip
+    options = EvalOptions.default(ks=tuple(KS), bootstrap_samples=200, seed=42, device="cpu",
+                                  cache_dir=root / "cache")  # fmt: skip
     rows = evaluate_variants(
         split / "val.json", split / "chunks.json", root / "v.csv", root / "vq.csv", spec=spec,
         dims=[512, 384, 128], precisions=["float32", "int8", "binary"], rescore_multiplier=4,
-        latency_queries=5, **common,
+        corpus="eu_ai_act", lang="en", options=options._replace(latency_queries=5),
     )  # fmt: skip
     plain = evaluate(
-        split / "val.json", root / "p.csv", root / "pq.csv", spec, chunks_path=split / "chunks.json", **common
+        split / "val.json",
+        root / "p.csv",
+        root / "pq.csv",
+        spec,
+        chunks_path=split / "chunks.json",
+        corpus="eu_ai_act",
+        lang="en",
+        options=options,
     )
     return {r["variant"]: r for r in rows}, plain, root
 

@@ -9,8 +9,6 @@ from embedlab.workflow.config import chunking, validate_config
 
 from conftest import REPO, run_snakemake
 
-SCHEMA = REPO / "schemas" / "config.schema.yaml"
-
 
 def _default():
     return yaml.safe_load((REPO / "config.yaml").read_text())
@@ -21,7 +19,7 @@ def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
     cfg = _default()
     cfg["corpora"]["securities_law"]["chunking"] = {"chunk_size": 400}
     del cfg["split"]
-    validate_config(cfg, SCHEMA)
+    validate_config(cfg, REPO)
     assert cfg["split"]["val_fraction"] == 0.2
     assert cfg["generators"]["ict"]["queries_per_chunk"] == 1
     assert chunking(cfg, "securities_law") == {
@@ -83,7 +81,7 @@ def test_bad_config_one_line(mutate, expected):
     cfg = copy.deepcopy(_default())
     mutate(cfg)
     with pytest.raises(EmbedlabError) as err:
-        validate_config(cfg, SCHEMA)
+        validate_config(cfg, REPO)
     assert expected in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -94,15 +92,15 @@ def test_any_language_code_is_accepted(monkeypatch):
     cfg["corpora"]["eu_ai_act"]["languages"].update(
         pl={"file": "a.md"}, ja={"file": "b.md"}, fil={"file": "c"}
     )
-    validate_config(cfg, SCHEMA)
+    validate_config(cfg, REPO)
 
 
 def test_corpus_root_from_environment_when_the_config_leaves_it_null(monkeypatch, corpora):
     monkeypatch.setenv("EMBEDLAB_CORPUS_ROOT", str(corpora))
     cfg = _default()
-    assert validate_config(copy.deepcopy(cfg), SCHEMA)["corpus_root"] == "data/corpora"  # the config wins
+    assert validate_config(copy.deepcopy(cfg), REPO)["corpus_root"] == "data/corpora"  # the config wins
     cfg["corpus_root"] = None
-    assert validate_config(cfg, SCHEMA)["corpus_root"] == str(corpora)
+    assert validate_config(cfg, REPO)["corpus_root"] == str(corpora)
 
 
 def _dry_run(tmp_path, *args):

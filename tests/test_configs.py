@@ -12,13 +12,12 @@ import yaml
 from llm_server import FakeLLMServer
 
 from embedlab import io
-from embedlab.workflow import config as cfg
+from embedlab.workflow.plan import Plan
 
 from conftest import REPO, run_snakemake
 
 pytestmark = pytest.mark.slow
 CONFIGS = REPO / ".test"
-SCHEMA = REPO / "schemas" / "config.schema.yaml"
 # Each config's stage outputs (besides every corpus/language's dataset and split, checked for all of them).
 MATRIX = {
     "config.yaml": [],
@@ -73,12 +72,12 @@ def test_config_runs_to_the_end(name: str, corpora: Path, tmp_path: Path) -> Non
     assert missing == [], f"{name}: not made: {missing}"
     config = yaml.safe_load((CONFIGS / name).read_text(encoding="utf-8"))
     config["corpus_root"] = str(corpora)
-    cfg.validate_config(config, SCHEMA)
-    for corpus, lang in cfg.corpus_languages(config):
+    plan = Plan.of(config, REPO)
+    for corpus, lang in plan.corpus_languages:
         qa = tmp_path / "results" / "qa" / corpus / lang
         assert io.read_json(qa / "split.json")["queries"]["val"] > 0, f"{corpus}/{lang}"
         made = {p["generator"] for p in io.read_json(qa / "provenance.json")["queries"].values()}
-        assert made == set(cfg.generators(config, corpus)), f"{corpus}/{lang}: queries from {made}"
+        assert made == set(plan.query_generators(corpus)), f"{corpus}/{lang}: queries from {made}"
     if name == "evaluate.yaml":  # hand-written real questions: mapped, scored by every model, reported first
         mapping = io.read_json(tmp_path / "results/qa/drf_tutorial/en/real.mapping.json")
         assert mapping["stats"]["mapped"] == mapping["stats"]["questions"] == 17

@@ -6,6 +6,7 @@ from eval_data import MINILM, build_split
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.crosscheck import crosscheck, llamaindex_loop
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import load_qa
 from embedlab.models.spec import ModelSpec
 
@@ -23,9 +24,7 @@ def test_three_evaluators_agree(val, tmp_path):
         tmp_path / "x.ir_evaluator.csv",
         spec,
         evaluators=["llamaindex", "sentence-transformers"],
-        ks=[1, 3, 5, 10],
-        device="cpu",
-        cache_dir=None,
+        options=EvalOptions.default(ks=(1, 3, 5, 10), device="cpu", cache_dir=None),
     )
     ours = res["embedlab"]
     li, st = res["evaluators"]["llamaindex"], res["evaluators"]["sentence-transformers"]
@@ -52,8 +51,8 @@ def test_custom_kind_goes_through_the_adapter_and_first_only_is_the_tutorial(val
 
 def test_the_loop_can_reuse_cached_vectors(val, tmp_path):
     from embedlab.evaluation.crosscheck import _encoder_embedding
-    from embedlab.evaluation.encoding import open_encoder
     from embedlab.evaluation.retrieval import retrieve
+    from embedlab.models.embcache import open_encoder
 
     qa = load_qa(val)
     spec = ModelSpec(name="hash", kind="custom", class_path="custom_models:HashingEncoder")

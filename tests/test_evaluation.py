@@ -13,10 +13,11 @@ from embedlab import io
 from embedlab.data.corpus import load_path
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.crosslingual import crosslingual_qa, evaluate_crosslingual, structure_keys
-from embedlab.evaluation.encoding import open_encoder
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import load_qa, qa_from_dataset
 from embedlab.evaluation.results import compare
 from embedlab.evaluation.retrieval import evaluate, retrieve
+from embedlab.models.embcache import open_encoder
 from embedlab.models.spec import ModelSpec
 
 MINI = ModelSpec(name="minilm", source=MINILM, max_seq_length=128, batch_size=32)
@@ -46,8 +47,7 @@ def test_bm25_on_real_val_splits(splits, tmp_path, lang):
         chunks_path=d / "chunks.json",
         corpus="c",
         lang=lang,
-        bootstrap_samples=200,
-        cache_dir=tmp_path / "cache",
+        options=EvalOptions.default(bootstrap_samples=200, cache_dir=tmp_path / "cache"),
     )
     val = io.read_json(d / "val.json")
     assert row["n_queries"] == len(val["queries"]) and row["n_chunks"] == len(val["corpus"])
@@ -69,43 +69,18 @@ def test_bm25_on_real_val_splits(splits, tmp_path, lang):
 
 
 def test_minilm_beats_random_and_the_cache_skips_all_encoding(splits, tmp_path):
-    val = splits["en"] / "val.json"
-    cache = tmp_path / "cache"
-    random = evaluate(
-        val,
-        tmp_path / "r.csv",
-        tmp_path / "rq.csv",
-        ModelSpec(name="random", kind="custom", class_path="custom_models:RandomEncoder"),
-        chunks_path=splits["en"] / "chunks.json",
-        corpus="c",
-        lang="en",
-        bootstrap_samples=100,
-        cache_dir=None,
-    )
-    first = evaluate(
-        val,
-        tmp_path / "m.csv",
-        tmp_path / "mq.csv",
-        MINI,
-        chunks_path=splits["en"] / "chunks.json",
-        corpus="c",
-        lang="en",
-        bootstrap_samples=100,
-        cache_dir=cache,
-    )
+    def run(name: str, spec: ModelSpec, cache) -> dict:
+        return evaluate(
+            splits["en"] / "val.json", tmp_path / f"{name}.csv", tmp_path / f"{name}.queries.csv", spec,
+            chunks_path=splits["en"] / "chunks.json", corpus="c", lang="en",
+            options=EvalOptions.default(bootstrap_samples=100, cache_dir=cache),
+        )  # fmt: skip
+
+    random = run("r", ModelSpec(name="random", kind="custom", class_path="custom_models:RandomEncoder"), None)
+    first = run("m", MINI, tmp_path / "cache")
     assert first["mrr@10"] > random["mrr@10"] + 0.3 and first["mrr@10_lo"] > random["mrr@10_hi"]
     assert first["encoded_texts"] > 0 and first["cached_texts"] == 0
-    again = evaluate(
-        val,
-        tmp_path / "m2.csv",
-        tmp_path / "mq2.csv",
-        MINI,
-        chunks_path=splits["en"] / "chunks.json",
-        corpus="c",
-        lang="en",
-        bootstrap_samples=100,
-        cache_dir=cache,
-    )
+    again = run("m2", MINI, tmp_path / "cache")
     assert again["encoded_texts"] == 0 and again["cached_texts"] == first["encoded_texts"]
     for k in ("hit@1", "mrr@10", "ndcg@10", "map@100", "mrr@10_lo"):
         assert again[k] == first[k]
@@ -169,8 +144,7 @@ def test_bad_input_is_clear_or_counted(tmp_path):
         chunks_path=chunks,
         corpus="c",
         lang="en",
-        bootstrap_samples=10,
-        cache_dir=None,
+        options=EvalOptions.default(bootstrap_samples=10, cache_dir=None),
     )
     assert row["zero_vectors"] == 1 and row["n_queries"] == 2  # "zzz" matches nothing: scored 0, ranked last
 
@@ -244,8 +218,7 @@ def test_crosslingual_en_queries_against_fr_chunks(splits, tmp_path):
         corpus="eu_ai_act",
         src="en",
         tgt="fr",
-        bootstrap_samples=50,
-        cache_dir=None,
+        options=EvalOptions.default(bootstrap_samples=50, cache_dir=None),
     )
     assert row["lang"] == "en-fr" and row["n_chunks"] == len(fr_chunks) and 0 <= row["mrr@10"] <= 1
 

@@ -15,6 +15,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation import fusion as fu
 from embedlab.evaluation.hybrid import evaluate_hybrid
 from embedlab.evaluation.metrics import tie_order
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.retrieval import evaluate
 from embedlab.models.spec import ModelSpec
 
@@ -119,8 +120,11 @@ def hybrid(data, out, fusion, val=None, **kw):
     spec = ModelSpec(name="hy", kind="hybrid", of=[m.name for m in MEMBERS], fusion=settings)
     return evaluate_hybrid(
         val or data.val, data.train, data.chunks, out / "s.csv", out / "q.csv", spec=spec,
-        members=MEMBERS, corpus="eu_ai_act", lang="en", ks=[1, 5, 10],
-        bootstrap_samples=200, seed=42, device="cpu", cache_dir=out.parent / "cache", latency_queries=5,
+        members=MEMBERS, corpus="eu_ai_act", lang="en",
+        options=EvalOptions.default(
+            ks=(1, 5, 10), bootstrap_samples=200, seed=42, device="cpu", cache_dir=out.parent / "cache",
+            latency_queries=5,
+        ),
     )  # fmt: skip
 
 
@@ -130,8 +134,8 @@ def test_evaluate_hybrid_end_to_end(data, tmp_path):
         (tmp_path / spec.name).mkdir()
         members[spec.name] = evaluate(
             data.val, tmp_path / spec.name / "s.csv", tmp_path / spec.name / "q.csv", spec,
-            chunks_path=data.chunks, corpus="eu_ai_act", lang="en", ks=[1, 5, 10], bootstrap_samples=200,
-            cache_dir=tmp_path / "cache",
+            chunks_path=data.chunks, corpus="eu_ai_act", lang="en",
+            options=EvalOptions.default(ks=(1, 5, 10), bootstrap_samples=200, cache_dir=tmp_path / "cache"),
         )  # fmt: skip
     (tmp_path / "rrf").mkdir()
     row = hybrid(data, tmp_path / "rrf", "rrf")

@@ -134,3 +134,87 @@ def test_clustered_paired_test_flips_whole_groups():
     assert clustered["diff"] == pytest.approx(plain["diff"])
     assert clustered["p_value"] > plain["p_value"]  # 10 independent units, not 60
     assert clustered["ci"][1] - clustered["ci"][0] > plain["ci"][1] - plain["ci"][0]
+
+
+def test_graded_ndcg_by_hand_and_pairs_stay_with_their_ranks():
+    """Grades [2, 1] at ranks [3, 1] (not sorted: the pairs are sorted together): nDCG uses the grades as
+    linear gains, ideal from the grades sorted descending; hit, MRR, recall and MAP stay binary."""
+    v = metrics.per_query([np.array([3.0, 1.0])], [1, 3], gains=[[2, 1]])
+    dcg = 2 / math.log2(4) + 1 / math.log2(2)
+    idcg = 2 / math.log2(2) + 1 / math.log2(3)
+    assert v["ndcg@10"][0] == pytest.approx(dcg / idcg)
+    assert v["first_rank"][0] == 1 and v["hit@1"][0] == 1 and v["mrr@3"][0] == 1
+    assert v["recall@1"][0] == 0.5 and v["map@100"][0] == pytest.approx((1 / 1 + 2 / 3) / 2)
+    swapped = metrics.per_query([np.array([1.0, 3.0])], [1, 3], gains=[[1, 2]])
+    assert all(np.array_equal(swapped[k], v[k]) for k in v)
+    flipped = metrics.per_query([np.array([1.0, 3.0])], [10], gains=[[2, 1]])["ndcg@10"][0]
+    assert flipped == pytest.approx((2 + 1 / math.log2(4)) / idcg) and flipped > v["ndcg@10"][0]
+
+
+def test_gains_of_one_give_the_binary_numbers_exactly():
+    rng = np.random.default_rng(3)
+    ranks = [
+        np.sort(rng.choice(np.arange(1.0, 40.0), size=n, replace=False)) for n in rng.integers(1, 15, 50)
+    ]
+    ranks[0][-1] = np.inf
+    binary = metrics.per_query(ranks, [1, 5, 10])
+    ones = metrics.per_query(ranks, [1, 5, 10], gains=[[1] * len(r) for r in ranks])
+    assert all(np.array_equal(binary[k], ones[k]) for k in binary)
+    with pytest.raises(ValueError, match="2 gains for 1 ranks"):
+        metrics.per_query([np.array([1.0])], [1], gains=[[1, 2]])
+
+
+def _graded_run(seed: int) -> tuple[dict, dict]:
+    """Qrels with grades 0-3 (0: judged, not relevant) and a run of distinct scores, pytrec_eval's input."""
+    rng = np.random.default_rng(seed)
+    qrels, run = {}, {}
+    for q in range(40):
+        docs = [f"d{i}" for i in range(30)]
+        judged = rng.choice(30, size=int(rng.integers(1, 14)), replace=False)
+        grades = rng.integers(0, 4, len(judged))
+        grades[0] = max(grades[0], 1)  # a query with a relevant document
+        qrels[f"q{q}"] = {docs[j]: int(g) for j, g in zip(judged, grades, strict=True)}
+        run[f"q{q}"] = {d: float(s) for d, s in zip(docs, rng.permutation(30), strict=True)}
+    return qrels, run
+
+
+def _ours(qrels: dict, run: dict) -> tuple[list[np.ndarray], list[list[int]]]:
+    """The run's ranks of each query's grade > 0 documents, in qrels order, and their grades."""
+    ranks, gains = [], []
+    for q, judged in qrels.items():
+        order = sorted(run[q], key=lambda d: -run[q][d])
+        relevant = [d for d, g in judged.items() if g > 0]
+        ranks.append(np.array([order.index(d) + 1 for d in relevant], dtype=np.float64))
+        gains.append([judged[d] for d in relevant])
+    return ranks, gains
+
+
+def test_graded_ndcg_is_trec_evals_ndcg_cut():
+    """Against trec_eval's `ndcg_cut` written out (m_ndcg_cut.c: the ranked list walked to the cutoff, gain =
+    the qrels grade, discount log2(i + 2) at 0-based position i; ideal: the grades sorted descending)."""
+    qrels, run = _graded_run(5)
+    ranks, gains = _ours(qrels, run)
+    ours = metrics.per_query(ranks, [10], gains)
+    for i, (q, judged) in enumerate(qrels.items()):
+        ranked = sorted(run[q], key=lambda d: -run[q][d])[:10]
+        dcg = sum(
+            judged.get(d, 0) / math.log2(pos + 2) for pos, d in enumerate(ranked) if judged.get(d, 0) > 0
+        )
+        ideal = sorted((g for g in judged.values() if g > 0), reverse=True)[:10]
+        idcg = sum(g / math.log2(pos + 2) for pos, g in enumerate(ideal))
+        assert ours["ndcg@10"][i] == pytest.approx(dcg / idcg, abs=1e-12), q
+
+
+def test_graded_metrics_match_pytrec_eval():
+    """pytrec_eval (what BEIR and MTEB score with), where installed: nDCG@10 graded, recall@10 and the
+    reciprocal rank binary on grade > 0; the grades change nDCG."""
+    pytrec_eval = pytest.importorskip("pytrec_eval")
+    qrels, run = _graded_run(6)
+    ranks, gains = _ours(qrels, run)
+    ours = metrics.per_query(ranks, [10], gains)
+    theirs = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10", "recip_rank"}).evaluate(run)
+    for i, q in enumerate(qrels):
+        assert ours["ndcg@10"][i] == pytest.approx(theirs[q]["ndcg_cut_10"], abs=1e-6), q
+        assert ours["recall@10"][i] == pytest.approx(theirs[q]["recall_10"], abs=1e-6), q
+        assert ours["reciprocal_rank"][i] == pytest.approx(theirs[q]["recip_rank"], abs=1e-6), q
+    assert (ours["ndcg@10"] != metrics.per_query(ranks, [10])["ndcg@10"]).any()

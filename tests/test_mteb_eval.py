@@ -7,6 +7,7 @@ from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.mteb_card import model_card
 from embedlab.evaluation.mteb_tasks import custom_task_name, mteb_lang, run_mteb
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.retrieval import evaluate
 from embedlab.models.spec import ModelSpec
 
@@ -43,8 +44,7 @@ def test_custom_task_offline_matches_our_ndcg(val, tmp_path):
         chunks_path=val.parent / "chunks.json",
         corpus="securities_law",
         lang="zh",
-        bootstrap_samples=10,
-        cache_dir=tmp_path / "cache",
+        options=EvalOptions.default(bootstrap_samples=10, cache_dir=tmp_path / "cache"),
     )
     assert ours["encoded_texts"] == 0  # mteb's run filled the embedding cache
     assert scores["ndcg_at_10"] == pytest.approx(ours["ndcg@10"], abs=1e-4)

@@ -14,9 +14,10 @@ from ft_fixtures import build_tiny_model
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics
+from embedlab.filenames import ONNX_FP32, ONNX_INT8
 from embedlab.models import onnx as onnx_mod
 from embedlab.models.local import SentenceTransformerEncoder
-from embedlab.models.onnx import FP32_FILE, INT8_FILE, OnnxEncoder, export_onnx, pool
+from embedlab.models.onnx import OnnxEncoder, export_onnx, pool
 from embedlab.models.spec import ModelSpec
 
 KS = [1, 10]
@@ -56,10 +57,10 @@ def test_export_folder_and_parity(minilm_onnx, qa) -> None:
     out, record = minilm_onnx
     assert io.read_json(out / "parity.json") == record
     assert record["texts"] == len(qa.queries) + 16
-    assert set(record["files"]) == {FP32_FILE, INT8_FILE}
-    assert record["files"][FP32_FILE]["min"] >= 0.999
-    assert 0.99 <= record["files"][INT8_FILE]["min"] <= record["files"][INT8_FILE]["mean"] <= 1.0
-    assert (out / INT8_FILE).stat().st_size < (out / FP32_FILE).stat().st_size / 2
+    assert set(record["files"]) == {ONNX_FP32, ONNX_INT8}
+    assert record["files"][ONNX_FP32]["min"] >= 0.999
+    assert 0.99 <= record["files"][ONNX_INT8]["min"] <= record["files"][ONNX_INT8]["mean"] <= 1.0
+    assert (out / ONNX_INT8).stat().st_size < (out / ONNX_FP32).stat().st_size / 2
     assert io.read_json(out / "sentence_bert_config.json") == {"max_seq_length": 256}
     assert io.read_json(out / "1_Pooling" / "config.json")["pooling_mode"] == "mean"
     assert [m["type"].rsplit(".", 1)[-1] for m in io.read_json(out / "modules.json")] == [
@@ -74,7 +75,7 @@ def test_metrics_match_torch(minilm_onnx, qa) -> None:
     common = {"query_prefix": "query: ", "batch_size": 32}
     torch_enc = SentenceTransformerEncoder(ModelSpec(name="t", source=MINILM, **common), "cpu")
     ref = _mrr10(torch_enc, qa)
-    for file_name in (FP32_FILE, INT8_FILE):
+    for file_name in (ONNX_FP32, ONNX_INT8):
         spec = ModelSpec(
             name="o", kind="onnx", source=str(out), **common,
             model_kwargs={"file_name": file_name, "intra_op_threads": 2},
@@ -87,7 +88,7 @@ def test_metrics_match_torch(minilm_onnx, qa) -> None:
         ref_mrr, mrr = ref.mean(), run.mean()
         assert ref_mrr > 0.3  # a real signal, so the comparison means something
         changed = int((run != ref).sum())
-        if file_name == FP32_FILE:
+        if file_name == ONNX_FP32:
             assert abs(mrr - ref_mrr) <= 0.01 and changed == 0, (mrr, ref_mrr, changed)
         else:  # 17 queries: one rank swap moves MRR@10 by up to 0.03, so bound the loss and the swaps
             assert mrr >= ref_mrr - 0.01 and changed <= len(ref) // 4, (mrr, ref_mrr, changed)
@@ -126,7 +127,7 @@ def test_tiny_max_pooling_normalize_int8(tiny: Path, qa, tmp_path: Path) -> None
         int8_fp32_down_proj=False, batch_size=8,
     )  # fmt: skip
     assert min(f["min"] for f in record["files"].values()) >= 0.99
-    runner = onnx_mod.OnnxModel(tmp_path / "out", FP32_FILE, intra_op_threads=1)
+    runner = onnx_mod.OnnxModel(tmp_path / "out", ONNX_FP32, intra_op_threads=1)
     assert (runner.pooling, runner.normalize, runner.dim) == ("max", True, 64)
     expected = model.encode(qa.queries[:5], convert_to_numpy=True)
     assert np.allclose(runner.encode(qa.queries[:5], batch_size=2), expected, atol=1e-4)

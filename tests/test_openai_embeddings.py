@@ -5,8 +5,7 @@ import pytest
 from embeddings_server import EmbeddingsServer, fake_vector
 
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.encoding import open_encoder
-from embedlab.models.embcache import EmbeddingCache
+from embedlab.models.embcache import EmbeddingCache, open_encoder
 from embedlab.models.encoders import load_encoder
 from embedlab.models.spec import ModelSpec
 

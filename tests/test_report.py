@@ -22,8 +22,9 @@ from embedlab import io
 from embedlab.report import figures
 from embedlab.report import summary as report_summary
 from embedlab.report.plots import FORMATS, RANK_BINS
-from embedlab.workflow import layout, plan
+from embedlab.workflow import layout
 from embedlab.workflow.config import validate_config
+from embedlab.workflow.plan import Plan
 
 from conftest import REPO, run_snakemake
 
@@ -37,7 +38,7 @@ SLICES = [
 ]
 PAIRS = [(c, lang) for c, lang, *_ in SLICES]
 MODELS = ["bm25", "bm25+tiny", "tiny", "tiny-ft"]  # config order (yaml.safe_dump sorts the keys)
-ALL_PLOTS = list(plan.PLOTS)
+ALL_PLOTS = list(figures.PLOTS)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -120,37 +121,37 @@ def _model_stages_in_process(wd: Path, cfg: dict) -> None:
     os.chdir(wd)
     try:
         name = "tiny-ft"
-        files = [plan.dataset_files(ds) for ds in cfg["finetune"][name]["datasets"]]
-        finetune(name, layout.model_dir(name), files, threads=2, **plan.finetune_args(cfg, name))
-        common = {"ks": ev["ks"], "bootstrap_samples": ev["bootstrap_samples"], "seed": cfg["seed"],
-                  "device": "cpu", "cache_dir": None, "latency_queries": ev["latency_queries"]}  # fmt: skip
-        for model in plan.eval_models(cfg):
+        plan = Plan.of(cfg, REPO)
+        files = plan.finetune_datasets(name)
+        finetune(name, layout.model_dir(name), files, threads=2, **plan.finetune_args(name))
+        options = plan.eval_options._replace(device="cpu", cache_dir=None)
+        for model in plan.eval_models:
             for c, lang in PAIRS:
                 outputs = (layout.val(c, lang), layout.eval_summary(model, c, lang))
-                if model in plan.hybrid_models(cfg):
+                if model in plan.hybrids:
                     evaluate_hybrid(
                         outputs[0], layout.train(c, lang), layout.chunks(c, lang), outputs[1],
-                        layout.eval_queries(model, c, lang), spec=plan.spec_of(cfg, model),
-                        members=plan.members_of(cfg, model), corpus=c, lang=lang, **common,
+                        layout.eval_queries(model, c, lang), spec=plan.registry.spec(model),
+                        members=plan.members_of(model), corpus=c, lang=lang, options=options,
                     )  # fmt: skip
                     continue
                 evaluate(
-                    *outputs, layout.eval_queries(model, c, lang), plan.spec_of(cfg, model),
-                    chunks_path=layout.chunks(c, lang), corpus=c, lang=lang, **common,
+                    *outputs, layout.eval_queries(model, c, lang), plan.registry.spec(model),
+                    chunks_path=layout.chunks(c, lang), corpus=c, lang=lang, options=options,
                 )  # fmt: skip
-        for model in plan.compression_models(cfg):
+        for model in plan.compression_models:
             for c, lang in PAIRS:
                 evaluate_variants(
                     layout.val(c, lang), layout.chunks(c, lang), layout.compression_summary(model, c, lang),
-                    layout.compression_queries(model, c, lang), spec=plan.spec_of(cfg, model),
+                    layout.compression_queries(model, c, lang), spec=plan.registry.spec(model),
                     **{k: v for k, v in ev["compression"].items() if k != "models"}, corpus=c, lang=lang,
-                    **common,
+                    options=options,
                 )  # fmt: skip
-        for model in plan.mteb_models(cfg):
-            for task, (c, lang) in plan.mteb_custom_tasks(cfg).items():
+        for model in plan.mteb_models:
+            for task, (c, lang) in plan.mteb_custom_tasks.items():
                 run_mteb(
                     f"results/mteb/{model}/{task}.json",
-                    plan.spec_of(cfg, model),
+                    plan.registry.spec(model),
                     task,
                     val_path=f"results/qa/{c}/{lang}/val.json",
                     corpus=c,
@@ -163,9 +164,7 @@ def _model_stages_in_process(wd: Path, cfg: dict) -> None:
 
 def _config(run: Path) -> dict:
     """The run's config as the workflow sees it (validated, defaults filled)."""
-    return validate_config(
-        yaml.safe_load((run / "config.yaml").read_text()), REPO / "schemas" / "config.schema.yaml"
-    )
+    return validate_config(yaml.safe_load((run / "config.yaml").read_text()), REPO)
 
 
 def _summary(run: Path) -> pd.DataFrame:
@@ -284,7 +283,7 @@ def test_every_plot_file_is_written_and_non_empty(run):
 def test_plot_figures_have_the_expected_axes_and_labels(run, tmp_path, monkeypatch):
     monkeypatch.chdir(run)
     outputs = {name: {fmt: tmp_path / f"{name}.{fmt}" for fmt in FORMATS} for name in ALL_PLOTS}
-    p = plan.report_plan(_config(run))
+    p = Plan.of(_config(run), REPO).report
     figs = figures.make_plots(
         "results/report/summary.csv", outputs, model_dirs=p.model_dirs, mteb=p.mteb,
         deploy_csv="results/report/deploy.csv", models=MODELS,
@@ -351,7 +350,7 @@ def test_forcerun_plots_redraws_plots_only_in_seconds(run):
 
 def test_missing_optional_inputs_leave_plots_out_with_a_note(run, tmp_path, monkeypatch):
     bare = yaml.safe_load((run / "config.yaml").read_text()) | {"finetune": {}, "mteb": {"enabled": False}}
-    p = plan.report_plan(validate_config(bare, REPO / "schemas" / "config.schema.yaml"))
+    p = Plan.of(bare, REPO).report
     assert "finetune_vs_base" not in p.plots and "mteb_scores" not in p.plots and "loss_curves" not in p.plots
     assert any("fine-tuned" in n for n in p.notes) and any("MTEB" in n for n in p.notes)
     monkeypatch.chdir(run)

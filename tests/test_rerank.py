@@ -20,21 +20,25 @@ import pytest
 from ft_fixtures import build_tiny_model
 
 from embedlab import io
+from embedlab.data.training_data import DatasetFiles, load_training_data
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.encoding import open_encoder
 from embedlab.evaluation.fusion import top_candidates
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import chunk_groups, load_qa
 from embedlab.evaluation.rerank import evaluate_rerank, rerank_qa, reranked_ranks
 from embedlab.evaluation.results import summary_row, write_results
 from embedlab.evaluation.retrieval import retrieve
+from embedlab.models.embcache import open_encoder
 from embedlab.models.rerank import Reranker
 from embedlab.models.spec import ModelSpec
-from embedlab.train.data import DatasetFiles, load_training_data
 from embedlab.train.reranker import DEV_CANDIDATES, _examples, assert_no_val_chunks, finetune_reranker, mine
 
 pytestmark = pytest.mark.slow
 N_TRAIN, N_VAL = 80, 30
 KS = [1, 3, 5, 10]
+OPTIONS = EvalOptions.default(
+    ks=tuple(KS), bootstrap_samples=200, seed=1, device="cpu", cache_dir=None, latency_queries=3
+)
 
 
 def _words(tiny: Path) -> list[str]:
@@ -124,8 +128,7 @@ def test_reranker_lifts_the_planted_chunk(setup: dict, tmp_path: Path) -> None:
     files = setup["files"]
     qa = load_qa(files.val).with_groups(chunk_groups(files.chunks))
     reranker = Reranker(str(setup["root"] / "rr"), name="rr-tiny", device="cpu", batch_size=64)
-    run = rerank_qa(qa, setup["retriever"], reranker, top_k=20, ks=KS, device="cpu", cache_dir=None,
-                    latency_queries=3, seed=1)  # fmt: skip
+    run = rerank_qa(qa, setup["retriever"], reranker, top_k=20, options=OPTIONS)
     before, after = run.before.per_query["mrr@10"].mean(), run.after.per_query["mrr@10"].mean()
     first_before = run.before.per_query["first_rank"]
     first_after = run.after.per_query["first_rank"]
@@ -141,8 +144,8 @@ def test_reranker_lifts_the_planted_chunk(setup: dict, tmp_path: Path) -> None:
     out = evaluate_rerank(
         files.val, files.chunks, tmp_path / "s.csv", tmp_path / "q.csv", model="tiny>rr-tiny@20",
         retriever=setup["retriever"], reranker_source=str(setup["root"] / "rr"), reranker_name="rr-tiny",
-        top_k=20, corpus="planted", lang="en", ks=KS, bootstrap_samples=200, seed=1, device="cpu",
-        cache_dir=tmp_path / "cache", batch_size=64, max_length=None, latency_queries=3,
+        top_k=20, corpus="planted", lang="en", options=OPTIONS._replace(cache_dir=tmp_path / "cache"),
+        batch_size=64, max_length=None,
     )  # fmt: skip
     assert out["kind"] == "rerank" and out["retriever"] == "tiny" and out["reranker"] == "rr-tiny"
     assert out["rerank_k"] == 20 and out["rerank_ms_per_query"] > 0
@@ -164,8 +167,7 @@ def test_rerank_at_1_changes_nothing(setup: dict, tmp_path: Path) -> None:
     out = evaluate_rerank(
         files.val, files.chunks, tmp_path / "r.csv", tmp_path / "rq.csv", model="tiny>rr@1",
         retriever=setup["retriever"], reranker_source=str(setup["root"] / "rr"), reranker_name="rr",
-        top_k=1, corpus="planted", lang="en", ks=KS, bootstrap_samples=200, seed=1, device="cpu",
-        cache_dir=None, batch_size=64, max_length=None, latency_queries=3,
+        top_k=1, corpus="planted", lang="en", options=OPTIONS, batch_size=64, max_length=None,
     )  # fmt: skip
     for k in [*(f"{m}@{k}" for m in ("hit", "mrr", "recall") for k in KS), "ndcg@10", "map@100"]:
         assert out[k] == base[k] and out[f"{k}_lo"] == base[f"{k}_lo"], k
@@ -213,5 +215,4 @@ def test_bad_inputs_are_one_line_errors(setup: dict, tmp_path: Path) -> None:
     with pytest.raises(EmbedlabError, match="does not exist"):
         Reranker(str(tmp_path / "missing"), name="rr", device="cpu", batch_size=4)
     with pytest.raises(EmbedlabError, match="top_k"):
-        rerank_qa(load_qa(setup["files"].val), setup["retriever"], None, top_k=0, ks=KS, device="cpu",
-                  cache_dir=None, latency_queries=3, seed=1)  # type: ignore[arg-type]  # fmt: skip
+        rerank_qa(load_qa(setup["files"].val), setup["retriever"], None, top_k=0, options=OPTIONS)  # type: ignore[arg-type]

@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 from embedlab.errors import EmbedlabError
+from embedlab.settings import SCHEMA, Settings
 from embedlab.workflow.config import validate_config
 from embedlab.workflow.resources import rule_resources, threads, value
 
 from conftest import REPO
 
-SCHEMA = REPO / "schemas" / "config.schema.yaml"
 RULE_RE = re.compile(r"^rule (\w+):\n(.*?)(?=^\S|\Z)", re.M | re.S)
 
 
@@ -87,7 +87,7 @@ def _config(section: dict | None = None) -> dict:
     cfg = {"corpora": {"c": {"languages": {"en": {"file": "x.txt"}}}}}
     if section is not None:
         cfg["resources"] = section
-    return validate_config(cfg, SCHEMA)
+    return validate_config(cfg, REPO)
 
 
 def test_defaults_leave_the_rules_numbers_and_grow_retries() -> None:
@@ -99,9 +99,10 @@ def test_defaults_leave_the_rules_numbers_and_grow_retries() -> None:
         "retry_runtime": 2.0,
         "rules": {},
     }
-    assert [value(cfg, "chunk_corpus", "mem_mb", 2048, attempt=a) for a in (1, 2, 3)] == [2048, 3072, 4608]
-    assert [value(cfg, "chunk_corpus", "runtime", 20, attempt=a) for a in (1, 2, 3)] == [20, 40, 80]
-    assert value(cfg, "evaluate_retrieval", "gpu", 1, attempt=3) == 1  # GPUs are neither scaled nor grown
+    res = Settings.of(cfg).resources
+    assert [value(res, "chunk_corpus", "mem_mb", 2048, attempt=a) for a in (1, 2, 3)] == [2048, 3072, 4608]
+    assert [value(res, "chunk_corpus", "runtime", 20, attempt=a) for a in (1, 2, 3)] == [20, 40, 80]
+    assert value(res, "evaluate_retrieval", "gpu", 1, attempt=3) == 1  # GPUs are neither scaled nor grown
 
 
 def test_scale_and_per_rule_overrides() -> None:
@@ -116,19 +117,20 @@ def test_scale_and_per_rule_overrides() -> None:
             },
         }
     )
-    assert value(cfg, "chunk_corpus", "mem_mb", 2049) == 1025  # rounded up
-    assert value(cfg, "split_dataset", "runtime", 10) == 30
-    assert value(cfg, "chunk_corpus", "runtime", 20) == 7  # an override is exact, not scaled ...
-    assert value(cfg, "chunk_corpus", "runtime", 20, attempt=2) == 14  # ... but still grows on a retry
-    assert value(cfg, "finetune_model", "mem_mb", 8000, attempt=2) == 64000  # retry_mem 1
-    assert value(cfg, "finetune_model", "gpu", 1) == 2
-    assert threads(cfg, "finetune_model", 8) == 16 and threads(cfg, "chunk_corpus", 1) == 1
+    res = Settings.of(cfg).resources
+    assert value(res, "chunk_corpus", "mem_mb", 2049) == 1025  # rounded up
+    assert value(res, "split_dataset", "runtime", 10) == 30
+    assert value(res, "chunk_corpus", "runtime", 20) == 7  # an override is exact, not scaled ...
+    assert value(res, "chunk_corpus", "runtime", 20, attempt=2) == 14  # ... but still grows on a retry
+    assert value(res, "finetune_model", "mem_mb", 8000, attempt=2) == 64000  # retry_mem 1
+    assert value(res, "finetune_model", "gpu", 1) == 2
+    assert threads(res, "finetune_model", 8) == 16 and threads(res, "chunk_corpus", 1) == 1
 
 
 def test_rule_resources_are_snakemake_callables_of_wildcards_and_attempt() -> None:
     cfg = _config({"rules": {"evaluate_retrieval": {"gpu": 0}}})
     base = {"gpu": 1, "mem_mb": lambda wc: 12000 if wc.model == "minilm" else 4000, "runtime": 120}
-    res = rule_resources(cfg, "evaluate_retrieval", base)
+    res = rule_resources(Settings.of(cfg).resources, "evaluate_retrieval", base)
     assert set(res) == {"gpu", "mem_mb", "runtime", "attempt"}
     wc = SimpleNamespace(model="minilm")
     assert [res["attempt"](wc, a) for a in (1, 2)] == [1, 2]  # how run_rule knows a retry
@@ -136,7 +138,9 @@ def test_rule_resources_are_snakemake_callables_of_wildcards_and_attempt() -> No
     assert res["mem_mb"](SimpleNamespace(model="bm25"), 1) == 4000
     # an override may add a resource the rule does not declare
     extra = rule_resources(
-        _config({"rules": {"chunk_corpus": {"gpu": 1}}}), "chunk_corpus", {"mem_mb": 1, "runtime": 1}
+        Settings.of(_config({"rules": {"chunk_corpus": {"gpu": 1}}})).resources,
+        "chunk_corpus",
+        {"mem_mb": 1, "runtime": 1},
     )
     assert extra["gpu"](None, 1) == 1
 

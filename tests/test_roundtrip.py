@@ -15,10 +15,11 @@ import yaml
 from embedlab import io
 from embedlab.data.llm.cleaning import QuestionIndex, _similar
 from embedlab.data.llm.generation import LlmGenerator, generate_llm_queries
-from embedlab.data.llm.roundtrip import llm_settings, pessimistic_ranks
+from embedlab.data.llm.roundtrip import pessimistic_ranks
 from embedlab.errors import EmbedlabError
 from embedlab.models.bm25 import tokenize
 from embedlab.workflow.config import validate_config
+from embedlab.workflow.plan import Plan
 
 sys.path.insert(0, str(Path(__file__).parent))
 from llm_server import FakeLLMServer
@@ -37,6 +38,14 @@ def server():
 
 def _gen(server, **kw) -> LlmGenerator:
     return LlmGenerator(provider="ollama", base_url=server.url, **FAST, **kw)
+
+
+def _llm(config: dict) -> dict:
+    """The round-trip part of the llm generator's settings as its rule gets them (`Plan.llm`: the section
+    and the resolved retriever), for a config with these sections."""
+    corpora = {"eu_ai_act": {"languages": {"en": {"file": "eu_ai_act/EN.md"}}}}
+    llm = Plan.of({"corpus_root": str(CORPORA), "corpora": corpora, **config}, REPO).llm
+    return {key: llm[key] for key in ("round_trip", "retriever_spec")}
 
 
 def _bm25_misses(queries, chunk_list, lang_top_k: int) -> list[str]:
@@ -95,7 +104,7 @@ def test_round_trip_with_a_named_model(server, chunks):  # noqa: F811
         "generators": {"llm": {"round_trip": {"enabled": True, "retriever": "minilm", "top_k": 1}}},
         "models": {"minilm": {"source": MINILM, "max_seq_length": 256}},
     }
-    settings = llm_settings(config)
+    settings = _llm(config)
     assert settings["retriever_spec"].source == MINILM
     unfiltered = _gen(server).generate(chunk_list, "en", 42)
     gen = _gen(server, **settings)
@@ -120,24 +129,24 @@ def test_round_trip_with_a_named_model(server, chunks):  # noqa: F811
 def test_bad_retriever_name_is_a_one_line_config_error():
     config = {"generators": {"llm": {"round_trip": {"enabled": True, "retriever": "e5"}}}, "models": {}}
     with pytest.raises(EmbedlabError, match=r"^config error at generators\.llm\.round_trip\.retriever: "):
-        llm_settings(config)
+        _llm(config)
     config["models"] = {"minilm": {"source": MINILM}}
-    config["finetune"] = {"minilm-legal": {"base": "minilm"}}
+    config["finetune"] = {"minilm-legal": {"base": "minilm", "datasets": ["eu_ai_act/en"]}}
     config["generators"]["llm"]["round_trip"]["retriever"] = "minilm-legal"
     with pytest.raises(EmbedlabError, match=r"unknown model 'minilm-legal'; use one of bm25, minilm") as err:
-        llm_settings(config)
+        _llm(config)
     assert "\n" not in str(err.value)
     # off: nothing is resolved, a stale name does not matter
     config["generators"]["llm"]["round_trip"]["enabled"] = False
-    assert llm_settings(config)["retriever_spec"] is None
+    assert _llm(config)["retriever_spec"] is None
     # the schema knows the keys, and the default is off with bm25 and a loose top_k
     cfg = yaml.safe_load((REPO / "config.yaml").read_text())
     cfg["corpus_root"] = str(CORPORA)
-    validate_config(cfg, REPO / "schemas" / "config.schema.yaml")
+    validate_config(cfg, REPO)
     assert cfg["generators"]["llm"]["round_trip"] == {"enabled": False, "retriever": "bm25", "top_k": 20}
     cfg["generators"]["llm"]["round_trip"] = {"enabled": True, "top": 3}
     with pytest.raises(EmbedlabError, match=r"generators\.llm\.round_trip: unknown key 'top'"):
-        validate_config(cfg, REPO / "schemas" / "config.schema.yaml")
+        validate_config(cfg, REPO)
 
 
 BM25_TOP1 = {"enabled": True, "retriever": "bm25", "top_k": 1}
@@ -146,7 +155,7 @@ BM25_TOP1 = {"enabled": True, "retriever": "bm25", "top_k": 1}
 def test_filtered_output_is_deterministic(tmp_path, server, chunk_files):  # noqa: F811
     settings = {
         "provider": "ollama", "base_url": server.url, **FAST,
-        **llm_settings({"generators": {"llm": {"round_trip": BM25_TOP1}}, "models": {}}),
+        **_llm({"generators": {"llm": {"round_trip": BM25_TOP1}}, "models": {}}),
     }  # fmt: skip
     outs = []
     for run in ("a", "b"):

@@ -20,16 +20,18 @@ from scipy import sparse
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics, search
-from embedlab.evaluation.encoding import encode_qa, open_encoder
+from embedlab.evaluation.encoding import encode_qa
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import load_qa
 from embedlab.evaluation.retrieval import evaluate, retrieve
 from embedlab.evaluation.shards import encode_shard, shard_range
+from embedlab.models.embcache import open_encoder
 from embedlab.models.spec import ModelSpec
-from embedlab.workflow import plan
+from embedlab.settings import Settings
 from embedlab.workflow.config import validate_config
-from embedlab.workflow.settings import SCHEMA
+from embedlab.workflow.plan import Plan
 
-from conftest import REPO, run_snakemake
+from conftest import CORPORA, REPO, run_snakemake
 
 MINI = ModelSpec(name="minilm", source=MINILM, max_seq_length=128, batch_size=16)
 BLOCK = 8  # evaluation.shard_block for the real slice (46 chunks): 6 blocks, so 3 shards of 2 blocks
@@ -244,9 +246,9 @@ def test_shard_jobs_feed_the_embedding_cache_when_asked(split, tmp_path):
     """cache.shard_jobs: encode_shard reads and feeds the embedding cache (same vectors as without it), so
     a rerun of a shard and the evaluation's own encoding of the corpus are served from it; off by default."""
     config = {"corpora": {"c": {"languages": {"en": {"file": "x.md"}}}}}
-    assert plan.evaluation_settings(validate_config(config, SCHEMA)).shard_cache_dir is None
+    assert Settings.of(validate_config(config, REPO)).evaluation.shard_cache_dir is None
     config["evaluation"] = {"cache": {"shard_jobs": True, "dir": str(tmp_path / "cache")}}
-    cache = plan.evaluation_settings(validate_config(config, SCHEMA)).shard_cache_dir
+    cache = Settings.of(validate_config(config, REPO)).evaluation.shard_cache_dir
     assert cache == str(tmp_path / "cache")
 
     def shard(i: int, cache_dir: str | None, tag: str) -> tuple[np.ndarray, dict]:
@@ -275,18 +277,19 @@ def test_shard_jobs_feed_the_embedding_cache_when_asked(split, tmp_path):
 
 
 def test_only_dense_local_kinds_shard():
-    config = validate_config(
+    plan = Plan.of(
         {
-            "corpora": {"c": {"languages": {"en": {"file": "x.md"}}}},
+            "corpus_root": str(CORPORA),
+            "corpora": {"c": {"languages": {"en": {"file": "eu_ai_act/EN.md"}}}},
             "models": {"bm25": {"kind": "bm25"}, "minilm": {"source": MINILM},
                        "api": {"kind": "openai", "source": "text-embedding-3-small"}},
             "evaluation": {"shards": 4},
         },
-        SCHEMA,
+        REPO,
     )  # fmt: skip
-    assert plan.sharded_models(config) == ["minilm"]
-    assert [len(plan.corpus_shards(config, m, "c", "en")) for m in ("bm25", "minilm", "api")] == [0, 4, 0]
-    assert plan.corpus_shards(config, "minilm", "c", "en")[3] == (
+    assert plan.sharded_models == ["minilm"]
+    assert [len(plan.corpus_shards(m, "c", "en")) for m in ("bm25", "minilm", "api")] == [0, 4, 0]
+    assert plan.corpus_shards("minilm", "c", "en")[3] == (
         "results/vectors/minilm/c/en/3-of-4.npy",
         "results/vectors/minilm/c/en/3-of-4.json",
     )
@@ -321,11 +324,11 @@ def test_encode_shard_jobs_in_a_real_run_give_the_one_job_metrics(corpora, tmp_p
     ]
     assert meta[0]["start"] == 0 and meta[0]["stop"] == meta[1]["start"] and meta[0]["stop"] % 16 == 0
     qa = tmp_path / "results" / "qa" / "drf_tutorial" / "en"
-    spec = plan.spec_of(validate_config(config, SCHEMA), "minilm")
+    spec = Plan.of(config, REPO).registry.spec("minilm")
     evaluate(
         qa / "val.json", tmp_path / "one.csv", tmp_path / "one.queries.csv", spec,
         chunks_path=tmp_path / "results/chunks/drf_tutorial/en.json", corpus="drf_tutorial", lang="en",
-        device="cpu", cache_dir=None, shard_block=16, latency_queries=3,
+        options=EvalOptions.default(device="cpu", cache_dir=None, shard_block=16, latency_queries=3),
     )  # fmt: skip
     assert (tmp_path / "one.queries.csv").read_bytes() == (tmp_path / target).read_bytes()
     with open(tmp_path / "results/eval/minilm/drf_tutorial/en.csv", encoding="utf-8") as fh:

@@ -3,17 +3,15 @@ schema's defaults field by field, and the workflow layer repeats no default of i
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import re
-from pathlib import Path
 
 import pytest
 import yaml
 
 from embedlab.errors import EmbedlabError
+from embedlab.settings import SCHEMA, Settings
 from embedlab.workflow.config import validate_config
-from embedlab.workflow.settings import SCHEMA, Settings
 
 from conftest import REPO
 
@@ -43,7 +41,7 @@ def _fields(obj, path=()):
 def test_settings_of_an_empty_config_are_the_schema_defaults(monkeypatch):
     monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
     schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
-    settings = Settings.of(validate_config(yaml.safe_load(yaml.safe_dump(MINIMAL)), SCHEMA))
+    settings = Settings.of(validate_config(yaml.safe_load(yaml.safe_dump(MINIMAL)), REPO))
     seen = 0
     for path, value in _fields(settings):
         assert value == _schema_default(schema, path), ".".join(path)
@@ -90,33 +88,22 @@ def test_library_entry_points_take_their_defaults_from_the_schema():
     )
 
 
-def _code_strings(path: Path) -> list[str]:
-    """The string literals of a module that are code (docstrings excluded), f-strings as their first part."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    docstrings = {
-        id(node.body[0].value)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef)
-        and node.body
-        and isinstance(node.body[0], ast.Expr)
-        and isinstance(node.body[0].value, ast.Constant)
-    }
-    out = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
-            out.append(node.value)
-        elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
-            out.append(str(node.values[0].value))
-    return out
+def test_eval_options_of_an_empty_config_are_the_schema_defaults(monkeypatch):
+    """The rules' EVAL_OPTIONS for a config that sets nothing, field by field, is the schema's, and so is
+    `EvalOptions.default()` (what callers without a config take)."""
+    from embedlab.evaluation.options import EvalOptions
 
-
-def test_every_output_path_comes_from_the_layout():
-    """Only workflow/layout.py spells where outputs go: no `results/` or `logs/` literal elsewhere in the
-    library, and none in the rules (which call layout.*)."""
-    for path in (REPO / "src" / "embedlab").rglob("*.py"):
-        if path.name == "layout.py":
-            continue
-        spelled = [s for s in _code_strings(path) if s.startswith(("results/", "logs/"))]
-        assert not spelled, f"{path}: {spelled}"
-    for path in [REPO / "Snakefile", *(REPO / "rules").glob("*.smk")]:
-        assert not re.search(r"[\"'](results|logs)/", path.read_text(encoding="utf-8")), path
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    settings = Settings.of(validate_config(yaml.safe_load(yaml.safe_dump(MINIMAL)), REPO))
+    options = EvalOptions.of(settings.evaluation, settings.seed)
+    where = {"seed": ["seed"], "cache_dir": ["evaluation", "cache", "dir"]}  # the cache is on by default
+    for name, value in options._asdict().items():
+        if name == "index":
+            for path, leaf in _fields(value, ("evaluation", "index")):
+                assert leaf == _schema_default(schema, path), ".".join(path)
+        else:
+            want = _schema_default(schema, where.get(name, ["evaluation", name]))
+            assert value == (tuple(want) if name == "ks" else want), name
+    assert options == EvalOptions.default()
+    assert EvalOptions.default(device="cpu").device == "cpu"

@@ -79,12 +79,11 @@ BAD_SNAKEFILE = """\
 import sys
 
 sys.path.insert(0, {src!r})
+from embedlab.settings import ResourceSettings
 from embedlab.workflow.resources import rule_resources
 
-# the config's `resources` section, complete as validation leaves it: a retry gets 3x the memory, 2x the time
-CONFIG = {{"resources": {{
-    "scale_mem": 1.0, "scale_runtime": 1.0, "retry_mem": 3.0, "retry_runtime": 2.0, "rules": {{}},
-}}}}
+# the typed `resources` settings (as the plan holds them): a retry gets 3x the memory, 2x the time
+RESOURCES = ResourceSettings(scale_mem=1.0, scale_runtime=1.0, retry_mem=3.0, retry_runtime=2.0, rules={{}})
 
 localrules: all
 
@@ -95,7 +94,7 @@ rule all:
 # profile (retries: 1), never from a rule's `retries:` (the job's inner snakemake would retry in place).
 rule hungry:
     output: "hungry.txt"
-    resources: **rule_resources(CONFIG, "hungry", {{"mem_mb": 400, "runtime": 1}})
+    resources: **rule_resources(RESOURCES, "hungry", {{"mem_mb": 400, "runtime": 1}})
     shell:
         "echo partial > {{output}}; "
         "python3 -c 'import time; b = bytearray(range(256)) * (700 << 12); time.sleep(3)'; "
@@ -105,7 +104,7 @@ rule hungry:
 rule slow:
     output: "slow.txt"
     retries: 0
-    resources: **rule_resources(CONFIG, "slow", {{"mem_mb": 400, "runtime": 1}})
+    resources: **rule_resources(RESOURCES, "slow", {{"mem_mb": 400, "runtime": 1}})
     shell: "echo partial > {{output}}; sleep 600; echo done > {{output}}"
 """
 

@@ -12,16 +12,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ft_fixtures import SLICES, build_dataset_files, build_tiny_model, finetune_config
+from ft_fixtures import REPO, SLICES, build_dataset_files, build_tiny_model, finetune_config
 
 from embedlab import io
 from embedlab.data.split import POSITIVE_SEP
+from embedlab.data.training_data import load_training_data
 from embedlab.errors import EmbedlabError
 from embedlab.text import squash
 from embedlab.train.common import resolve_precision
-from embedlab.train.data import load_training_data, mine_negatives
-from embedlab.train.finetune import finetune, validate_finetune
-from embedlab.workflow.plan import finetune_args
+from embedlab.train.finetune import finetune
+from embedlab.train.negatives import mine_negatives
+from embedlab.workflow.plan import Plan
 
 pytestmark = pytest.mark.slow
 DATASETS = list(SLICES)
@@ -65,7 +66,7 @@ def run(tiny, files, out, datasets=DATASETS, **entry):
     entry.setdefault("max_steps", 4)
     config = finetune_config(datasets, str(tiny), **entry)
     chosen = [f for f in files if f.name in datasets]
-    return finetune("ft", out, chosen, **finetune_args(config, "ft"), threads=2)
+    return finetune("ft", out, chosen, **Plan.of(config, REPO).finetune_args("ft"), threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -331,8 +332,9 @@ def test_base_model_that_needs_the_network_offline(files, tmp_path):
     config = finetune_config(
         ["securities_law/zh"], "no-such-org/no-such-model-xyz", batch_size=8, max_steps=2
     )
+    args = Plan.of(config, REPO).finetune_args("ft")
     with pytest.raises(EmbedlabError, match=r"cannot load 'no-such-org/no-such-model-xyz'.*offline") as err:
-        finetune("ft", tmp_path / "ft", files[1:], **finetune_args(config, "ft"))
+        finetune("ft", tmp_path / "ft", files[1:], **args)
     assert "\n" not in str(err.value)
     assert not (tmp_path / "ft").exists()
 
@@ -341,8 +343,9 @@ def test_directory_that_is_not_a_model(files, tmp_path):
     (tmp_path / "notamodel").mkdir()
     (tmp_path / "notamodel" / "notes.txt").write_text("hello", encoding="utf-8")
     config = finetune_config(["securities_law/zh"], str(tmp_path / "notamodel"), batch_size=8, max_steps=2)
+    args = Plan.of(config, REPO).finetune_args("ft")
     with pytest.raises(EmbedlabError, match="is not a sentence-transformers model directory"):
-        finetune("ft", tmp_path / "ft", files[1:], **finetune_args(config, "ft"))
+        finetune("ft", tmp_path / "ft", files[1:], **args)
 
 
 def test_out_of_memory_names_the_knobs_and_interrupt_leaves_nothing(tiny, files, tmp_path, monkeypatch):
@@ -372,19 +375,19 @@ def test_out_of_memory_names_the_knobs_and_interrupt_leaves_nothing(tiny, files,
 
 def test_config_errors_are_one_line(tiny):
     config = finetune_config(["securities_law/zh"], str(tiny))
-    validate_finetune(config)
+    Plan.of(config, REPO)
     bad = {**config, "finetune": {"ft": {**config["finetune"]["ft"], "datasets": ["securities_law/fr"]}}}
     with pytest.raises(EmbedlabError, match=r"finetune.ft.datasets: 'securities_law/fr' is not a configured"):
-        validate_finetune(bad)
+        Plan.of(bad, REPO)
     bad = {**config, "finetune": {"ft": {**config["finetune"]["ft"], "base": "nope"}}}
     with pytest.raises(EmbedlabError, match=r"finetune\.ft\.base: unknown model 'nope'"):
-        validate_finetune(bad)
+        Plan.of(bad, REPO)
     cyc = {"a": {**config["finetune"]["ft"], "base": "b"}, "b": {**config["finetune"]["ft"], "base": "a"}}
     with pytest.raises(EmbedlabError, match="cycle"):
-        validate_finetune({**config, "finetune": cyc})
+        Plan.of({**config, "finetune": cyc}, REPO)
     lexical = {**config, "models": {"base": {"kind": "bm25"}}}
     with pytest.raises(EmbedlabError, match="kind 'bm25'"):
-        validate_finetune(lexical)
+        Plan.of(lexical, REPO)
     with pytest.raises(EmbedlabError, match="fp16 needs a CUDA GPU"):
         resolve_precision("fp16", "cpu")
     assert resolve_precision("auto", "cpu") == "fp32"

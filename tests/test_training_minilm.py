@@ -7,9 +7,9 @@ import pytest
 from ft_fixtures import MINILM
 
 from embedlab.data.prepare import prepare_dataset
-from embedlab.train.data import DatasetFiles
+from embedlab.data.training_data import DatasetFiles
 from embedlab.train.finetune import finetune
-from embedlab.workflow.plan import finetune_args
+from embedlab.workflow.plan import Plan
 
 pytestmark = pytest.mark.slow
 
@@ -18,13 +18,12 @@ def test_minilm_on_securities_law_improves_val_mrr(corpora, tmp_path):
     from ft_fixtures import REPO
     from sentence_transformers import SentenceTransformer
 
-    from embedlab.workflow.config import validate_config
-
     d = tmp_path / "data"
     src = corpora / "securities_law" / "securities_law_2019.md"
     prepare_dataset(src, d, "securities_law", "zh")
-    config = validate_config(
+    plan = Plan.of(
         {
+            "corpus_root": str(corpora),
             "corpora": {
                 "securities_law": {"languages": {"zh": {"file": "securities_law/securities_law_2019.md"}}}
             },
@@ -41,11 +40,11 @@ def test_minilm_on_securities_law_improves_val_mrr(corpora, tmp_path):
                 }
             },
         },
-        REPO / "schemas" / "config.schema.yaml",
+        REPO,
     )
     files = DatasetFiles("securities_law/zh", d / "train.json", d / "val.json", d / "chunks.json")
     out = tmp_path / "minilm-zh"
-    facts = finetune("minilm-zh", out, [files], **finetune_args(config, "minilm-zh"), threads=2)
+    facts = finetune("minilm-zh", out, [files], **plan.finetune_args("minilm-zh"), threads=2)
     val = facts["val"]["securities_law/zh"]
     before, after = val["before"]["cosine_mrr@10"], val["after"]["cosine_mrr@10"]
     print(f"MRR@10 before {before:.4f} after {after:.4f}; training {facts['training_time_s']} s")

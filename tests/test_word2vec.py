@@ -11,10 +11,13 @@ import pytest
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
+from embedlab.filenames import WORD2VEC
 from embedlab.word2vec import corpus, plots, sgns
 from embedlab.word2vec import settings as w2v_settings
-from embedlab.word2vec.run import FORMAT, OUTPUT_FILES, Word2VecOutputs, run_word2vec
-from embedlab.workflow.plan import word2vec_inputs
+from embedlab.word2vec.run import FORMAT, Word2VecOutputs, run_word2vec
+from embedlab.workflow.plan import Plan
+
+from conftest import CORPORA, REPO
 
 TOY = {
     "corpus": "toy",
@@ -153,7 +156,7 @@ def test_toy_run_cooccurring_words_closer(tmp_path):
     assert {w for w, _ in result.neighbours["dog"]} <= met_dog  # never movie/book/music
 
     files = result.files
-    assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == sorted(OUTPUT_FILES)  # no temp files
+    assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == sorted(WORD2VEC.values())  # no temp files
     assert all(files[n].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for n in ("scatter.png", "loss.png"))
     rows = files["vectors.tsv"].read_text(encoding="utf-8").splitlines()
     assert len(rows) == 13 and all(len(r.split("\t")) == 3 for r in rows)
@@ -176,7 +179,7 @@ def test_toy_run_cooccurring_words_closer(tmp_path):
 
     # Seeded: same bytes, plots included.
     again = run_word2vec([], Word2VecOutputs.in_dir(tmp_path / "again"), TOY, name="toy")
-    for name in OUTPUT_FILES:
+    for name in WORD2VEC.values():
         assert (tmp_path / "again" / name).read_bytes() == files[name].read_bytes(), name
     assert again.neighbours == result.neighbours
 
@@ -271,26 +274,29 @@ def test_user_errors_are_one_line(tmp_path, corpora):
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
+def _plan(runs: dict) -> Plan:
+    """The plan of a config with the securities-law test corpus and these word2vec runs."""
+    law = {"languages": {"zh": {"file": "securities_law/securities_law_2019.pdf"}}}
+    config = {"corpus_root": str(CORPORA), "corpora": {"securities_law": law}, "seed": 42}
+    return Plan.of({**config, "word2vec": {"runs": runs}}, REPO)
+
+
 def test_config_runs():
-    config = {
-        "corpora": {"securities_law": {"languages": {"zh": {}}}},
-        "word2vec": {
-            "runs": {
-                "toy": {"corpus": "toy", "chunks": None},
-                "law": {"corpus": None, "chunks": "securities_law/zh", "seed": None},
-            }
-        },
-    }
-    runs = w2v_settings.runs(config)
-    assert word2vec_inputs(runs["toy"]) == [] and word2vec_inputs(runs["law"]) == [
+    plan = _plan(
+        {
+            "toy": {"corpus": "toy", "chunks": None},
+            "law": {"corpus": None, "chunks": "securities_law/zh", "seed": None},
+        }
+    )
+    assert plan.word2vec_inputs("toy") == [] and plan.word2vec_inputs("law") == [
         "results/chunks/securities_law/zh.json"
     ]
-    assert w2v_settings.run_settings(runs["law"], 42)["seed"] == 42
-    assert w2v_settings.runs({"corpora": {}}) == {}
+    assert plan.word2vec_runs["law"]["seed"] == 42
+    assert _plan({}).word2vec_runs == {}
     with pytest.raises(EmbedlabError, match=r"word2vec\.runs\.x: give exactly one"):
-        w2v_settings.runs({"corpora": {}, "word2vec": {"runs": {"x": {"corpus": "toy", "chunks": "a/en"}}}})
+        _plan({"x": {"corpus": "toy", "chunks": "a/en"}})
     with pytest.raises(EmbedlabError, match="not a configured corpus/lang"):
-        w2v_settings.runs({"corpora": {}, "word2vec": {"runs": {"x": {"chunks": "a/en"}}}})
+        _plan({"x": {"chunks": "a/en"}})
 
 
 def test_label_repulsion_separates_stacked_labels():
@@ -312,5 +318,5 @@ def test_outputs_go_to_the_paths_given(tmp_path):
     outputs = Word2VecOutputs(**{key: tmp_path / "w" / name for key, name in names.items()})
     result = run_word2vec([], outputs, {**TOY, "epochs": 2}, name="toy")
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == sorted(names.values())
-    assert result.files == dict(zip(OUTPUT_FILES, (tmp_path / "w" / n for n in names.values()), strict=True))
+    assert result.files == {WORD2VEC[key]: tmp_path / "w" / name for key, name in names.items()}
     assert io.read_json(outputs.neighbours)["name"] == "toy"

@@ -3,9 +3,10 @@
 A public benchmark (SciFact, NFCorpus, ArguAna, …, and every MTEB retrieval task that ships this layout) is
 then a corpus like any other: each record is one document (`source` = its id, so a chunk names its document;
 its title heads the block and opens its text, since BEIR and MTEB score title + text), the test qrels are real
-questions labelled with whole documents, and the train qrels training questions (rule map_questions). Scores
-stay comparable with the published ones only when documents are scored whole (chunking.whole_documents) or,
-chunked, per document (evaluation.documents).
+questions labelled with whole documents (their grades, where the qrels are graded, kept for nDCG:
+`beir_grades`), and the train qrels training questions (rule map_questions). Scores stay comparable with the
+published ones only when documents are scored whole (chunking.whole_documents) or, chunked, per document
+(evaluation.documents).
 """
 
 from __future__ import annotations
@@ -153,3 +154,13 @@ def beir_questions(folder: str | Path, split: str = "test") -> list[Question]:
         Question(qid, text, tuple(Label("file", did) for did, _ in docs), tuple(line for _, line in docs))
         for qid, text, docs in _positives(folder, split)
     ]
+
+
+def beir_grades(folder: str | Path, split: str = "test") -> dict[str, dict[str, int]]:
+    """query id -> {document id: grade} of the split's positive judgements (score > 0, the documents
+    `beir_questions` labels): graded qrels (NFCorpus, TREC-COVID: 1, 2) weigh nDCG's gains by the grade, as
+    pytrec_eval does for BEIR and MTEB, while every other metric counts a positive as relevant."""
+    return {
+        qid: {did: score for did, (score, _) in docs.items() if score > 0}
+        for qid, docs in read_qrels(folder, split).items()
+    }

@@ -25,8 +25,8 @@ from embedlab.data.markup import is_code, split_code
 from embedlab.data.outline import PATH_SEP, Block, Heading
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
+from embedlab.settings import schema_default
 from embedlab.text import squash
-from embedlab.workflow.settings import schema_default
 
 log = logging.getLogger(__name__)
 

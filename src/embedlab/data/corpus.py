@@ -97,17 +97,6 @@ def locate_corpus_root(root: str | None, workflow_dir: str | Path) -> str | None
     return str(shipped) if shipped.is_dir() else root
 
 
-def plan_sources(config: dict[str, Any]) -> dict[tuple[str, str], Source]:
-    """Every corpus/language of a validated config and its source, checked before any job starts."""
-    return {
-        (corpus, lang): resolve_source(
-            corpus, lang, spec["file"], spec.get("url"), config["corpus_root"], config["resources_dir"]
-        )
-        for corpus, c in config["corpora"].items()
-        for lang, spec in c["languages"].items()
-    }
-
-
 def download(url: str, dest: str | Path, timeout: float = 60.0) -> None:
     """Fetch `url` once into `dest` (atomic); offline, say which URL and where to put the file by hand."""
     import requests

@@ -1,7 +1,7 @@
 """The data half of the pipeline in one call, without Snakemake: for notebooks, tests and benchmarks.
 
 Writes the same files, in the same formats, as the rules chunk → generate_queries → dataset → split, with
-the rules' file names inside one folder.
+the rules' file names (`embedlab.filenames`) inside one folder.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from embedlab import filenames
 from embedlab.data.chunking import chunk_corpus
 from embedlab.data.queries import build_dataset, generate_queries
 from embedlab.data.split import split_dataset
-from embedlab.workflow.settings import schema_default
+from embedlab.settings import schema_default
 
 
 def prepare_dataset(
@@ -41,19 +42,20 @@ def prepare_dataset(
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    chunks = out / "chunks.json"
+    chunks = out / filenames.CHUNKS
     chunk_corpus(source, chunks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks)
-    query_files = [out / f"{gen}.json" for gen in generators]
+    query_files = [out / filenames.queries(gen) for gen in generators]
     for gen, path in zip(generators, query_files, strict=True):
         generate_queries(chunks, path, gen, dict((settings or {}).get(gen, {})), seed)
-    build_dataset(chunks, query_files, out / "dataset.json", out / "provenance.json")
+    dataset, provenance = out / filenames.DATASET, out / filenames.PROVENANCE
+    build_dataset(chunks, query_files, dataset, provenance)
     split_dataset(
         chunks,
-        out / "dataset.json",
-        out / "provenance.json",
-        out / "train.json",
-        out / "val.json",
-        out / "split.json",
+        dataset,
+        provenance,
+        out / filenames.TRAIN,
+        out / filenames.VAL,
+        out / filenames.SPLIT,
         val_fraction,
         seed,
     )

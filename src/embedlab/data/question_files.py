@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.errors import EmbedlabError
+from embedlab.settings import schema_def_default
 from embedlab.text import fold
-from embedlab.workflow.settings import schema_def_default
 
 LABEL_KINDS = ("quote", "section", "unit", "file", "chunk")
 

@@ -8,9 +8,9 @@ from the structure the chunker recorded (headings, sources, pages) and the chunk
 list. What cannot be mapped is counted by reason and listed, never dropped silently.
 
 A BEIR folder's labels name whole documents, so its real.json also records them: `documents` (question id ->
-its relevant document ids, the chunks' `source`) and `ignore_identical_ids` (questions.ignore_identical_ids,
-MTEB's rule); the evaluations then rank documents by their best chunk (evaluation.documents), which keeps a
-chunked BEIR corpus comparable with the published numbers.
+its relevant document ids, the chunks' `source`), `ignore_identical_ids` (questions.ignore_identical_ids,
+MTEB's rule) and, for graded qrels, `grades` (nDCG's gains); the evaluations then rank documents by their best
+chunk (evaluation.documents), which keeps a chunked BEIR corpus comparable with the published numbers.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from embedlab import io
-from embedlab.data.beir import beir_questions, is_beir_folder, splits
+from embedlab.data.beir import beir_grades, beir_questions, is_beir_folder, splits
 from embedlab.data.outline import ZH_NUMERALS, parse_marker, zh_number
 from embedlab.data.question_files import LABEL_KINDS, Label, Question, QuestionSource, read_questions
 from embedlab.data.split import assign_groups, held_out_groups, question_sides
@@ -300,9 +300,7 @@ def prepare_questions(
         "mode": "text",
     }
     if beir:  # labels name whole documents: the evaluations rank documents (evaluation.documents)
-        named = {q.id: [lab.value for lab in q.labels] for q in questions}
-        qa["documents"] = {q: named[q] for q in evaluated}
-        qa["ignore_identical_ids"] = source.ignore_identical_ids
+        qa.update(_beir_labels(path, questions, evaluated, source.ignore_identical_ids))
     train = {"queries": {q: texts[q] for q in trained}, "relevant_docs": trained, "mode": "text"}
     mapping = {
         "format": FORMAT, "corpus": doc["corpus"], "lang": lang, "file": str(path), **facts, "stats": stats,
@@ -319,6 +317,22 @@ def prepare_questions(
     if trained:
         log.info("%d real questions trained on -> %s (%s)", len(trained), out_train, placement)
     return mapping
+
+
+def _beir_labels(
+    folder: Path, questions: Sequence[Question], evaluated: dict[str, list[str]], ignore_identical_ids: bool
+) -> dict[str, Any]:
+    """real.json's keys for a BEIR folder: the evaluated questions' `documents`, the identical-id rule and,
+    only where the test qrels are graded (some positive grade is not 1), their `grades`, nDCG's gains."""
+    named = {q.id: [lab.value for lab in q.labels] for q in questions}
+    out: dict[str, Any] = {
+        "documents": {q: named[q] for q in evaluated},
+        "ignore_identical_ids": ignore_identical_ids,
+    }
+    grades = beir_grades(folder, "test")
+    if any(g != 1 for q in evaluated for g in grades[q].values()):
+        out["grades"] = {q: grades[q] for q in evaluated}
+    return out
 
 
 def _mapped_labels(questions: Sequence[Question], relevant: dict[str, list[str]]) -> dict[str, Any]:

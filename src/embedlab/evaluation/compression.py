@@ -32,9 +32,11 @@ import numpy as np
 
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import latency, metrics
-from embedlab.evaluation.encoding import Encoded, encode_qa, open_encoder
+from embedlab.evaluation.encoding import Encoded, encode_qa
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
 from embedlab.evaluation.results import RunResult, summary_row, write_csv
+from embedlab.models.embcache import open_encoder
 from embedlab.models.spec import ModelSpec
 
 PRECISIONS = ("float32", "int8", "binary")
@@ -236,14 +238,9 @@ def evaluate_variants(
     dims: Sequence[int],
     precisions: Sequence[str],
     rescore_multiplier: int,
-    latency_queries: int,
     corpus: str,
     lang: str,
-    ks: Sequence[int],
-    bootstrap_samples: int,
-    seed: int,
-    device: str,
-    cache_dir: str | Path | None,
+    options: EvalOptions,
 ) -> list[dict[str, Any]]:
     """One dense model on one val split at every dims × precision: a summary CSV (a row per variant) and
     a per-query CSV (a `variant` column, then the evaluate rule's per-query columns)."""
@@ -251,16 +248,17 @@ def evaluate_variants(
         raise EmbedlabError(f"compression rescore_multiplier {rescore_multiplier}: use 0 (off) or more")
     qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
     ties = metrics.tie_order(qa.corpus_ids)
+    ks, seed, samples = options.ks, options.seed, options.bootstrap_samples
     k = max(ks)
     candidates = rescore_multiplier * k
-    enc = open_encoder(spec, device, cache_dir)
+    enc = open_encoder(spec, options.device, options.cache_dir)
     rows: list[dict[str, Any]] = []
     per_query: list[list[Any]] = []
     names = metrics.metric_names(ks)
     try:
         e = _encode_once(enc, qa)
         d, q = e.corpus, e.queries
-        sample = latency.sample_queries(qa.queries, latency_queries, seed)
+        sample = latency.sample_queries(qa.queries, options.latency_queries, seed)
         vectors, encode_ms = latency.timed(latency.uncached_query_encoder(enc), sample)
         for v in variants(dims, precisions, d.shape[1]):
             t0 = time.perf_counter()
@@ -269,9 +267,7 @@ def evaluate_variants(
             values = metrics.per_query(ranks, ks)
             run = RunResult(qa, ranks, values, e.seconds, time.perf_counter() - t0, e.encoded, e.cached,
                             e.zero_vectors, v.dims)  # fmt: skip
-            row = summary_row(
-                run, ks, spec.name, spec.kind, corpus, lang, enc.encoder.device, bootstrap_samples, seed
-            )
+            row = summary_row(run, ks, spec.name, spec.kind, corpus, lang, enc.encoder.device, samples, seed)
             row["format"] = FORMAT
             row.update(
                 variant=v.name,

@@ -26,13 +26,13 @@ import numpy as np
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics
-from embedlab.evaluation.encoding import open_encoder
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import QASet, load_qa
 from embedlab.evaluation.retrieval import retrieve
+from embedlab.models.embcache import open_encoder
 from embedlab.models.encoders import Encoder, load_encoder
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec, pick_device
-from embedlab.workflow.settings import evaluation_default
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +190,11 @@ def crosscheck(
     spec: ModelSpec,
     *,
     evaluators: Sequence[str],
-    ks: Sequence[int] = tuple(evaluation_default("ks")),
-    device: str = evaluation_default("device"),
-    cache_dir: str | Path | None = None,
+    options: EvalOptions,
 ) -> dict[str, Any]:
     """Rule `crosscheck_evaluators`: our metrics and the chosen tutorial evaluators' on the same model and
-    val split."""
+    val split, at `options.ks` (ours ranked by `retrieve` with its own index defaults, not `options.index`:
+    the tutorial's evaluators search exactly)."""
     unknown = sorted(set(evaluators) - set(EVALUATORS))
     if unknown:
         raise EmbedlabError(
@@ -209,8 +208,9 @@ def crosscheck(
         "evaluators": {},
         "max_abs_diff": {},
     }
-    dev = pick_device(device)
-    enc = open_encoder(spec, dev, cache_dir)
+    ks = options.ks
+    dev = pick_device(options.device)
+    enc = open_encoder(spec, dev, options.cache_dir)
     try:
         ours = metrics.per_query(retrieve(enc, qa, ks).ranks, ks)
     finally:

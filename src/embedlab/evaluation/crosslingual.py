@@ -20,15 +20,12 @@ from typing import Any
 from embedlab import io
 from embedlab.data.outline import ZH_NUMERALS
 from embedlab.errors import EmbedlabError
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import QASet
 from embedlab.evaluation.retrieval import evaluate_qa
 from embedlab.models.spec import ModelSpec
-from embedlab.workflow.settings import evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
-
-
-CACHE_DIR: str = schema_default("evaluation", "cache", "dir")  # where the rules cache embeddings
 
 
 _NUMBER = re.compile(r"^\(?(?:\d+[a-z]?|[IVXLCDM]+)\)?[.:]?$")
@@ -148,12 +145,7 @@ def evaluate_crosslingual(
     corpus: str,
     src: str,
     tgt: str,
-    ks: Sequence[int] = tuple(evaluation_default("ks")),
-    bootstrap_samples: int = evaluation_default("bootstrap_samples"),
-    seed: int = schema_default("seed"),
-    device: str = evaluation_default("device"),
-    cache_dir: str | Path | None = CACHE_DIR,
-    latency_queries: int = evaluation_default("latency_queries"),
+    options: EvalOptions,
 ) -> dict[str, Any]:
     """Rule `evaluate_crosslingual`: results/eval/{model}/{corpus}/{src}-{tgt}.csv (+ .queries.csv)."""
     qa = crosslingual_qa(
@@ -162,8 +154,4 @@ def evaluate_crosslingual(
         io.read_json(tgt_chunks_path)["chunks"],
         source=f"{corpus} {src}->{tgt}",
     )
-    return evaluate_qa(
-        qa, out_csv, out_queries, spec, corpus=corpus, lang=f"{src}-{tgt}", ks=ks,
-        bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir,
-        latency_queries=latency_queries,
-    )  # fmt: skip
+    return evaluate_qa(qa, out_csv, out_queries, spec, corpus=corpus, lang=f"{src}-{tgt}", options=options)

@@ -4,8 +4,9 @@ BEIR and MTEB rank whole documents, and their labels name documents. A BEIR fold
 (chunking.whole_documents false) is scored the same way, so its numbers stay comparable with the published
 ones: each document gets the maximum over its chunks (a chunk that stands for several identical documents
 counts for each), documents are ranked by it (ties: the lower document id first, as for chunks), and the
-metrics (embedlab.evaluation.metrics.per_query) take the ranks of each query's relevant documents. With one
-chunk per document the ranks are the chunk ranks. Rules evaluate_retrieval_real and evaluate_hybrid_real
+metrics (embedlab.evaluation.metrics.per_query) take the ranks of each query's relevant documents, in the
+order its labels list them so that graded labels (real.json `grades`) stay paired with them. With one chunk
+per document the ranks are the chunk ranks. Rules evaluate_retrieval_real and evaluate_hybrid_real
 score a real.json with `documents` this way (evaluation.retrieval, evaluation.hybrid: a hybrid's document
 scores its best fused candidate chunk).
 
@@ -66,10 +67,11 @@ def document_ranks(
     relevant: Sequence[Sequence[str]],
     query_ids: Sequence[str] | None = None,
 ) -> list[np.ndarray]:
-    """Sorted 1-based ranks of each query's relevant documents among all documents, by the dot product of
-    the query with the document's best chunk (dense rows or BM25's sparse ones). A relevant document with no
-    chunk (no text), or dropped by the identical-id rule (`query_ids`), is never found: rank inf. Queries are
-    scored a block at a time, the block shrunk so that its scores stay under `metrics.SCORE_CELLS`."""
+    """1-based ranks of each query's relevant documents among all documents, in the order of `relevant[q]`
+    (so its grades stay paired; `metrics.per_query` sorts), by the dot product of the query with the
+    document's best chunk (dense rows or BM25's sparse ones). A relevant document with no chunk (no text),
+    or dropped by the identical-id rule (`query_ids`), is never found: rank inf. Queries are scored a block
+    at a time, the block shrunk so that its scores stay under `metrics.SCORE_CELLS`."""
     if len(relevant) != queries.shape[0]:
         raise ValueError(f"{len(relevant)} relevant lists for {queries.shape[0]} queries")
     index = {doc: i for i, doc in enumerate(docs.ids)}
@@ -83,12 +85,11 @@ def document_ranks(
             if own is not None:
                 row[own] = -np.inf
             keys = search.score_keys(row, ties)
-            found = np.array(
-                [index[d] for d in relevant[q] if d in index and index[d] != own], dtype=np.int64
-            )
-            ranks = 1 + (keys[None, :] > keys[found][:, None]).sum(axis=1)
-            missing = np.full(len(relevant[q]) - len(found), np.inf)
-            out.append(np.sort(np.concatenate([ranks.astype(np.float64), missing])))
+            ranks = np.full(len(relevant[q]), np.inf)
+            at = [j for j, d in enumerate(relevant[q]) if d in index and index[d] != own]
+            found = np.array([index[relevant[q][j]] for j in at], dtype=np.int64)
+            ranks[at] = 1 + (keys[None, :] > keys[found][:, None]).sum(axis=1)
+            out.append(ranks)
     return out
 
 
@@ -100,9 +101,9 @@ def fused_document_ranks(
     query_ids: Sequence[str] | None = None,
 ) -> list[np.ndarray]:
     """`document_ranks` for a hybrid: each query's candidate chunk rows and fused scores
-    (evaluation.fusion.Fused) -> sorted ranks of its relevant documents, a document scoring its best
-    candidate chunk (ties: the lower document id first); a document without a candidate chunk is outside
-    the fused list: rank inf. `query_ids`: the identical-id rule, as in `document_ranks`."""
+    (evaluation.fusion.Fused) -> ranks of its relevant documents in `relevant[q]`'s order, a document
+    scoring its best candidate chunk (ties: the lower document id first); a document without a candidate
+    chunk is outside the fused list: rank inf. `query_ids`: the identical-id rule, as in `document_ranks`."""
     if len(relevant) != len(ids):
         raise ValueError(f"{len(relevant)} relevant lists for {len(ids)} queries")
     index = {doc: i for i, doc in enumerate(docs.ids)}
@@ -120,5 +121,5 @@ def fused_document_ranks(
                     best[doc] = value
         position = {doc: i for i, doc in enumerate(sorted(best, key=lambda d: (-best[d], d)), 1)}
         ranks = [position.get(index[d], np.inf) if d in index else np.inf for d in relevant[q]]
-        out.append(np.sort(np.array(ranks, dtype=np.float64)))
+        out.append(np.array(ranks, dtype=np.float64))
     return out

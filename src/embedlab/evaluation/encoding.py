@@ -1,4 +1,5 @@
-"""The one encoding path every evaluator uses: a model behind the embedding cache, and a query set's vectors.
+"""The one encoding path every evaluator uses: a query set's vectors from a model behind the embedding cache
+(`models.embcache.open_encoder`).
 
 `encode_rows` encodes chunks in calls of `shard_block` texts starting at block multiples, so each chunk's
 vector comes from the same batch whether the corpus is encoded here in one job or by rule encode_shard in
@@ -11,17 +12,15 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from embedlab.evaluation import search
 from embedlab.evaluation.qaset import QASet
-from embedlab.models.embcache import CachedEncoder, EmbeddingCache
-from embedlab.models.encoders import Encoder, load_encoder, zero_rows
-from embedlab.models.spec import ModelSpec
-from embedlab.workflow.settings import evaluation_default, schema_default
+from embedlab.models.embcache import CachedEncoder
+from embedlab.models.encoders import Encoder, zero_rows
+from embedlab.settings import evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +43,6 @@ class Encoded:
     def dim(self) -> int | None:
         rows = self.corpus if self.corpus is not None else self.queries
         return int(rows.shape[1]) if rows.ndim == 2 else None
-
-
-def open_encoder(
-    spec: ModelSpec, device: str, cache_dir: str | Path | None, block: int = evaluation_default("shard_block")
-) -> CachedEncoder:
-    """The spec's encoder behind the embedding cache (none for lexical models or without `cache_dir`)."""
-    encoder = load_encoder(spec, device)
-    cache = (
-        None
-        if (cache_dir is None or encoder.lexical)
-        else EmbeddingCache(cache_dir, spec.name, encoder.fingerprint())
-    )
-    # API models: commit every request's vectors, so an error mid-run loses nothing that was paid for; local
-    # models: one commit per `encode_rows` block, so a block missing from the cache is one model call
-    commit_every = spec.batch_size if spec.kind in ("openai", "openai-compatible") else block
-    return CachedEncoder(encoder, cache, commit_every=commit_every)
 
 
 def encode_rows(encoder: Encoder | CachedEncoder, texts: Sequence[str], block: int) -> Any:

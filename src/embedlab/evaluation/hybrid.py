@@ -6,9 +6,10 @@ normalised scores (embedlab.evaluation.fusion), and the result is written in the
 formats as any model (kind "hybrid", plus `fusion*` and `members` columns), so compare and report treat a
 hybrid like any model. A relevant chunk outside the fused list gets rank inf. Real questions labelled with
 documents (a BEIR folder's real.json) rank documents instead, each scoring its best fused candidate chunk
-(evaluation.documents.fused_document_ranks), so their metrics are per document as the plain evaluation's are.
+(evaluation.documents.fused_document_ranks), so their metrics are per document as the plain evaluation's are,
+nDCG with the qrels' grades (`QASet.gains`).
 
-Convex weights left unset are tuned on the dev slice of train (`train.data.load_training_data`: whole
+Convex weights left unset are tuned on the dev slice of train (`data.training_data.load_training_data`: whole
 chunk groups of the train side, the same slice fine-tuning holds out for the same dev_fraction and seed,
 so a fine-tuned member never trained on it), ranked against the train-side chunks only. Val is used for the
 final numbers only, and its queries and positives must be disjoint from train's.
@@ -27,15 +28,17 @@ from typing import Any
 import numpy as np
 
 from embedlab import io
+from embedlab.data.training_data import DatasetFiles, chunk_of, load_training_data
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import fusion as fu
 from embedlab.evaluation import latency, metrics
 from embedlab.evaluation.documents import fused_document_ranks
-from embedlab.evaluation.encoding import encode_qa, open_encoder
+from embedlab.evaluation.encoding import encode_qa
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
 from embedlab.evaluation.results import RunResult, add_columns, costs, index_bytes, summary_row, write_results
+from embedlab.models.embcache import open_encoder
 from embedlab.models.spec import ModelSpec
-from embedlab.train.data import DatasetFiles, chunk_of, load_training_data
 
 log = logging.getLogger(__name__)
 
@@ -62,14 +65,11 @@ def rank_member(
     spec: ModelSpec,
     sets: Sequence[QASet],
     candidates: int,
-    device: str,
-    cache_dir: str | Path | None,
-    latency_queries: int,
-    seed: int,
+    options: EvalOptions,
 ) -> MemberRun:
     """Encode each set's chunks then queries (BM25 indexes the corpus first) and keep the top-N per query.
     Costs count the first set (val) only, so they compare with the member's own evaluation row."""
-    enc = open_encoder(spec, device, cache_dir)
+    enc = open_encoder(spec, options.device, options.cache_dir)
     rankings: list[fu.Ranking] = []
     try:
         for i, qa in enumerate(sets):
@@ -81,7 +81,7 @@ def rank_member(
             if i == 0:  # val: its costs, and the latency probe while the corpus index is val's
                 val, search = e, time.perf_counter() - t0
                 query_ms = latency.model_query_ms(
-                    enc, e.corpus, candidates, qa.queries, latency_queries, seed
+                    enc, e.corpus, candidates, qa.queries, options.latency_queries, options.seed
                 )
     finally:
         enc.close()
@@ -180,12 +180,7 @@ def evaluate_hybrid(
     members: Sequence[ModelSpec],
     corpus: str,
     lang: str,
-    ks: Sequence[int],
-    bootstrap_samples: int,
-    seed: int,
-    device: str,
-    cache_dir: str | Path | None,
-    latency_queries: int,
+    options: EvalOptions,
     questions: str | Path | None = None,
 ) -> dict[str, Any]:
     """Rule `evaluate_hybrid`: fuse the members' top-`candidates` lists on val -> summary + per-query CSVs.
@@ -196,8 +191,9 @@ def evaluate_hybrid(
 
     `spec` is the hybrid's registry entry (its `fusion` settings, schema: models.*.fusion); `members` the
     specs of its `of` models. Convex `weights` null: grid-searched (`tune_steps` per unit) on the dev slice
-    (`dev_fraction` of train's chunk groups, seeded by `seed`) for the best mrr@10.
+    (`dev_fraction` of train's chunk groups, seeded by `options.seed`) for the best mrr@10.
     """
+    ks, seed = options.ks, options.seed
     name, f = spec.name, spec.fusion
     fusion, rrf_k, weights, candidates = f["method"], f["rrf_k"], f["weights"], f["candidates"]
     dev_fraction, tune_steps = f["dev_fraction"], f["tune_steps"]
@@ -210,7 +206,7 @@ def evaluate_hybrid(
         dev_slice(train_path, val_path, chunks_path, f"{corpus}/{lang}", dev_fraction, seed) if tune else None
     )
     sets = [qa] if dev is None else [qa, dev]
-    runs = [rank_member(s, sets, candidates, device, cache_dir, latency_queries, seed) for s in specs]
+    runs = [rank_member(s, sets, candidates, options) for s in specs]
     tuning = None
     if dev is not None:
         t0 = time.perf_counter()
@@ -230,12 +226,12 @@ def evaluate_hybrid(
     ranks = _ranks(fused, qa)
     fusion_seconds = time.perf_counter() - t0
     run = RunResult(
-        qa, ranks, metrics.per_query(ranks, ks), sum(r.encode_seconds for r in runs),
+        qa, ranks, metrics.per_query(ranks, ks, qa.gains), sum(r.encode_seconds for r in runs),
         sum(r.search_seconds for r in runs) + fusion_seconds, sum(r.encoded for r in runs),
         sum(r.cached for r in runs), sum(r.zero_vectors for r in runs), None, unit=qa.unit,
     )  # fmt: skip
     devices = "+".join(dict.fromkeys(r.device for r in runs))
-    row = summary_row(run, ks, name, KIND, corpus, lang, devices, bootstrap_samples, seed)
+    row = summary_row(run, ks, name, KIND, corpus, lang, devices, options.bootstrap_samples, seed)
     extra = {
         "fusion": fusion,
         "fusion_k": rrf_k if fusion == "rrf" else None,

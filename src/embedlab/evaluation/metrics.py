@@ -5,10 +5,13 @@ ascending chunk id, the order sentence-transformers' InformationRetrievalEvaluat
 count every positive (the tutorial looked at the first one only) and the per-query file can say where the
 first relevant chunk landed even when it is outside the top k.
 
-Definitions (binary relevance, R = number of relevant chunks of the query, r_1 < r_2 < … their ranks):
+Definitions (R = number of relevant items of the query, r_1 < r_2 < … their ranks, g_j > 0 the grade of the
+item at r_j, 1 unless the labels are graded, g*_1 ≥ g*_2 ≥ … the same grades sorted descending):
 hit@k = [r_1 ≤ k]; MRR@k = 1/r_1 if r_1 ≤ k else 0; recall@k = |{r_j ≤ k}| / R;
-nDCG@10 = Σ_{r_j ≤ 10} 1/log2(r_j+1) / Σ_{i=1..min(R,10)} 1/log2(i+1);
-MAP@100 = Σ_{r_j ≤ 100} (j / r_j) / min(R, 100). These match sentence-transformers' evaluator exactly.
+nDCG@10 = Σ_{r_j ≤ 10} g_j/log2(r_j+1) / Σ_{i=1..min(R,10)} g*_i/log2(i+1);
+MAP@100 = Σ_{r_j ≤ 100} (j / r_j) / min(R, 100). Binary labels match sentence-transformers' evaluator exactly;
+graded ones (a BEIR folder's qrels grades) give nDCG the linear gain of trec_eval's `ndcg_cut`, which BEIR
+and MTEB score through pytrec_eval, while every other metric stays binary (grade > 0 is relevant), as there.
 """
 
 from __future__ import annotations
@@ -93,27 +96,35 @@ def _sparse_ranks(
     return out
 
 
-def per_query(ranks: Sequence[np.ndarray], ks: Sequence[int]) -> dict[str, np.ndarray]:
-    """Per-query values of every metric (one array per metric name), plus first_rank and reciprocal_rank."""
+def per_query(
+    ranks: Sequence[np.ndarray], ks: Sequence[int], gains: Sequence[Sequence[float]] | None = None
+) -> dict[str, np.ndarray]:
+    """Per-query values of every metric (one array per metric name), plus first_rank and reciprocal_rank.
+
+    `gains`: each query's relevant items' grades (> 0), in the order of its `ranks`; None gives every item
+    gain 1. Ranks may come in any order: (rank, gain) pairs are sorted together, so a grade stays with its
+    item's rank. Only nDCG reads the gains."""
     ks = sorted(set(ks))
     n = len(ranks)
-    first = np.array([r[0] if len(r) else np.inf for r in ranks], dtype=np.float64)
-    n_rel = np.array([len(r) for r in ranks], dtype=np.float64)
+    pairs = [_by_rank(r, None if gains is None else gains[i]) for i, r in enumerate(ranks)]
+    first = np.array([r[0] if len(r) else np.inf for r, _ in pairs], dtype=np.float64)
+    n_rel = np.array([len(r) for r, _ in pairs], dtype=np.float64)
     out: dict[str, np.ndarray] = {}
     for k in ks:
         out[f"hit@{k}"] = (first <= k).astype(np.float64)
     for k in ks:
         out[f"mrr@{k}"] = np.where(first <= k, 1.0 / first, 0.0)
     for k in ks:
-        out[f"recall@{k}"] = np.array([(r <= k).sum() for r in ranks], dtype=np.float64) / np.maximum(
+        out[f"recall@{k}"] = np.array([(r <= k).sum() for r, _ in pairs], dtype=np.float64) / np.maximum(
             n_rel, 1
         )
     ndcg = np.zeros(n)
     ap = np.zeros(n)
-    for i, r in enumerate(ranks):
-        top = r[r <= NDCG_K]
-        ideal = (1.0 / np.log2(np.arange(2, min(len(r), NDCG_K) + 2))).sum()
-        ndcg[i] = (1.0 / np.log2(top + 1)).sum() / ideal if ideal > 0 else 0.0
+    for i, (r, g) in enumerate(pairs):
+        top = r <= NDCG_K
+        best = np.sort(g)[::-1][:NDCG_K]
+        ideal = (best / np.log2(np.arange(2, len(best) + 2))).sum()
+        ndcg[i] = (g[top] / np.log2(r[top] + 1)).sum() / ideal if ideal > 0 else 0.0
         within = r[r <= MAP_K]
         ap[i] = (np.arange(1, len(within) + 1) / within).sum() / min(len(r), MAP_K) if len(r) else 0.0
     out[f"ndcg@{NDCG_K}"] = ndcg
@@ -121,6 +132,16 @@ def per_query(ranks: Sequence[np.ndarray], ks: Sequence[int]) -> dict[str, np.nd
     out["first_rank"] = first
     out["reciprocal_rank"] = np.where(np.isfinite(first), 1.0 / first, 0.0)
     return out
+
+
+def _by_rank(ranks: np.ndarray, gains: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray]:
+    """One query's ranks ascending and its gains in the same order (all 1 without gains)."""
+    r = np.asarray(ranks, dtype=np.float64)
+    g = np.ones(len(r)) if gains is None else np.asarray(gains, dtype=np.float64)
+    if len(g) != len(r):
+        raise ValueError(f"{len(g)} gains for {len(r)} ranks")
+    order = np.argsort(r, kind="stable")
+    return r[order], g[order]
 
 
 def _resample_counts(rng: np.random.Generator, n: int, samples: int, chunk: int = 200):

@@ -21,12 +21,12 @@ import numpy as np
 
 from embedlab import io
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.encoding import open_encoder
 from embedlab.evaluation.mteb_models import mteb_model
 from embedlab.evaluation.qaset import load_qa
+from embedlab.models.embcache import open_encoder
 from embedlab.models.spec import ModelSpec
+from embedlab.settings import evaluation_default
 from embedlab.text import language
-from embedlab.workflow.settings import evaluation_default
 
 log = logging.getLogger(__name__)
 

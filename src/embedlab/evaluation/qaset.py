@@ -35,6 +35,9 @@ class QASet:
     # documents; documents are then ranked by their best chunk, so the metrics are per document.
     documents: list[list[str]] | None = None
     ignore_identical_ids: bool = False  # MTEB's rule: a query's own document leaves its ranking
+    # Graded labels (real.json `grades`): each query's grades aligned with its `documents`, the gains nDCG
+    # uses (metrics.per_query); None: every relevant item has gain 1 (chunk labels, binary qrels).
+    gains: list[list[float]] | None = None
     doc_map: DocumentMap | None = None  # the documents of the corpus rows (`with_documents`)
 
     def with_groups(self, chunk_group: dict[str, str]) -> QASet:
@@ -113,7 +116,34 @@ def qa_from_dataset(data: dict[str, Any], source: str = "") -> QASet:
     return QASet(
         qids, texts, corpus_ids, [data["corpus"][c] for c in corpus_ids], relevant, skipped, source,
         documents=documents, ignore_identical_ids=bool(data.get("ignore_identical_ids", False)),
+        gains=_gains(data.get("grades"), qids, documents, source),
     )  # fmt: skip
+
+
+def _gains(
+    grades: dict[str, dict[str, float]] | None,
+    qids: list[str],
+    documents: list[list[str]] | None,
+    source: str,
+) -> list[list[float]] | None:
+    """Each query's gains aligned with its documents, from real.json `grades` (a document it leaves out has
+    grade 1); None without grades. A listed document is relevant, so its grade must be positive."""
+    if grades is None:
+        return None
+    if documents is None:
+        raise EmbedlabError(
+            f"{source}: `grades` grade documents, but it has no `documents`: rerun map_questions"
+        )
+    gains = [
+        [float(grades.get(q, {}).get(d, 1)) for d in docs] for q, docs in zip(qids, documents, strict=True)
+    ]
+    for q, g in zip(qids, gains, strict=True):
+        if min(g) <= 0:
+            raise EmbedlabError(
+                f"{source}: query {q} has a document graded {min(g):g}: "
+                "list only relevant documents (grade > 0)"
+            )
+    return gains
 
 
 def load_qa(path: str | Path) -> QASet:

@@ -24,9 +24,11 @@ import numpy as np
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import fusion as fu
 from embedlab.evaluation import latency, metrics
-from embedlab.evaluation.encoding import encode_qa, open_encoder
+from embedlab.evaluation.encoding import encode_qa
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
 from embedlab.evaluation.results import RunResult, add_columns, costs, index_bytes, summary_row, write_results
+from embedlab.models.embcache import open_encoder
 from embedlab.models.rerank import Reranker
 from embedlab.models.spec import ModelSpec
 
@@ -71,19 +73,17 @@ def rerank_qa(
     reranker: Reranker,
     *,
     top_k: int,
-    ks: Sequence[int],
-    device: str,
-    cache_dir: str | Path | None,
-    latency_queries: int,
-    seed: int,
+    options: EvalOptions,
 ) -> RerankRun:
     """Retrieve (through the embedding cache), rank exactly, rerank each query's top-k; both runs."""
     if top_k < 1:
         raise EmbedlabError(f"rerank top_k is {top_k}: rerank at least the top 1 candidate")
-    enc = open_encoder(retriever, device, cache_dir)
+    enc = open_encoder(retriever, options.device, options.cache_dir)
     try:
         e = encode_qa(enc, qa)
-        retriever_ms = latency.model_query_ms(enc, e.corpus, top_k, qa.queries, latency_queries, seed)
+        retriever_ms = latency.model_query_ms(
+            enc, e.corpus, top_k, qa.queries, options.latency_queries, options.seed
+        )
     finally:
         enc.close()
     d = e.corpus
@@ -98,7 +98,7 @@ def rerank_qa(
     after = reranked_ranks(ranks, qa.relevant, order)
 
     def run(r: list[np.ndarray], search: float) -> RunResult:
-        return RunResult(qa, r, metrics.per_query(r, ks), e.seconds, search, e.encoded, e.cached,
+        return RunResult(qa, r, metrics.per_query(r, options.ks), e.seconds, search, e.encoded, e.cached,
                          e.zero_vectors, e.dim, corpus_vectors=d)  # fmt: skip
 
     return RerankRun(run(ranks, t2 - t1), run(after, t3 - t1), order, t3 - t2, retriever_ms)
@@ -117,27 +117,24 @@ def evaluate_rerank(
     top_k: int,
     corpus: str,
     lang: str,
-    ks: Sequence[int],
-    bootstrap_samples: int,
-    seed: int,
-    device: str,
-    cache_dir: str | Path | None,
+    options: EvalOptions,
     batch_size: int,
     max_length: int | None,
-    latency_queries: int,
 ) -> dict[str, Any]:
     """Rule `evaluate_rerank`: pipeline `model` (e.g. "bm25.minilm-rerank@10") on one val split -> summary CSV
     row + per-query CSV, in the formats of `retrieval.evaluate`. `max_length` None: the reranker's own."""
     spec = retriever
     qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
-    reranker = Reranker(reranker_source, name=reranker_name, device=device, batch_size=batch_size,
+    reranker = Reranker(reranker_source, name=reranker_name, device=options.device, batch_size=batch_size,
                         max_length=max_length)  # fmt: skip
     try:
-        result = rerank_qa(qa, spec, reranker, top_k=top_k, ks=ks, device=device, cache_dir=cache_dir,
-                           latency_queries=latency_queries, seed=seed)  # fmt: skip
+        result = rerank_qa(qa, spec, reranker, top_k=top_k, options=options)
     finally:
         reranker.close()
-    row = summary_row(result.after, ks, model, KIND, corpus, lang, reranker.device, bootstrap_samples, seed)
+    ks = options.ks
+    row = summary_row(
+        result.after, ks, model, KIND, corpus, lang, reranker.device, options.bootstrap_samples, options.seed
+    )
     query_ms = result.retriever_ms + result.ms_per_query  # retrieve one query, then rerank its top k
     extra = {"retriever": spec.name, "reranker": reranker_name, "rerank_k": top_k,
              "rerank_ms_per_query": result.ms_per_query}  # fmt: skip

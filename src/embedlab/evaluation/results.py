@@ -22,7 +22,7 @@ from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics, search
 from embedlab.evaluation.qaset import QASet
-from embedlab.workflow.settings import evaluation_default, schema_default
+from embedlab.settings import evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,9 @@ search (evaluation.search: query block x corpus tile products), or, for corpora 
 `evaluation.index.min_corpus` chunks and more, by an approximate faiss index whose recall@10 against exact
 search is written beside the metrics; BM25's sparse rows by `metrics.relevant_ranks`. A query set whose
 labels name documents (real.json of a BEIR folder) ranks documents by their best chunk instead
-(evaluation.documents), always exactly, so its metrics are per document (`unit`). The summary and per-query
-files are written by evaluation.results.
+(evaluation.documents), always exactly, so its metrics are per document (`unit`), nDCG with the qrels'
+grades where they are graded (`QASet.gains`). The summary and per-query files are written by
+evaluation.results.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import numpy as np
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import latency, metrics, search
 from embedlab.evaluation.documents import document_ranks
-from embedlab.evaluation.encoding import CACHE_DIR, Encoded, encode_qa, open_encoder
+from embedlab.evaluation.encoding import Encoded, encode_qa
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
 from embedlab.evaluation.results import (
     RECALL_K,
@@ -37,10 +39,10 @@ from embedlab.evaluation.results import (
     write_results,
 )
 from embedlab.evaluation.shards import encode_sharded
-from embedlab.models.embcache import CachedEncoder
+from embedlab.models.embcache import CachedEncoder, open_encoder
 from embedlab.models.encoders import Encoder
 from embedlab.models.spec import ModelSpec
-from embedlab.workflow.settings import IndexSettings, evaluation_default, schema_default
+from embedlab.settings import IndexSettings, evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,7 @@ def retrieve(
         found = Ranked(ranks, "exact", 1.0)
     else:
         found = rank_dense(e.queries, dense, qa, ks, index, seed, block)
-    values = metrics.per_query(found.ranks, ks)
+    values = metrics.per_query(found.ranks, ks, qa.gains)
     return RunResult(
         qa, found.ranks, values, e.seconds, time.perf_counter() - t0, e.encoded, e.cached, e.zero_vectors,
         e.dim, e.corpus, shards=dense, index=found.index, index_recall=found.recall, ann=found.ann,
@@ -152,14 +154,7 @@ def evaluate(
     chunks_path: str | Path,
     corpus: str,
     lang: str,
-    ks: Sequence[int] = tuple(evaluation_default("ks")),
-    bootstrap_samples: int = evaluation_default("bootstrap_samples"),
-    seed: int = schema_default("seed"),
-    device: str = evaluation_default("device"),
-    cache_dir: str | Path | None = CACHE_DIR,
-    latency_queries: int = evaluation_default("latency_queries"),
-    shard_block: int = evaluation_default("shard_block"),
-    index: IndexSettings | None = None,
+    options: EvalOptions,
     shard_vectors: Sequence[str | Path] = (),
     shard_meta: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
@@ -173,9 +168,7 @@ def evaluate(
         )
     qa = load_qa(val_path).with_groups(chunk_groups(chunks_path)).with_documents(chunks_path)
     return evaluate_qa(
-        qa, out_csv, out_queries, spec, corpus=corpus, lang=lang, ks=ks,
-        bootstrap_samples=bootstrap_samples, seed=seed, device=device, cache_dir=cache_dir,
-        latency_queries=latency_queries, block=shard_block, index=index,
+        qa, out_csv, out_queries, spec, corpus=corpus, lang=lang, options=options,
         shards=list(zip(shard_vectors, shard_meta, strict=True)),
     )  # fmt: skip
 
@@ -188,30 +181,25 @@ def evaluate_qa(
     *,
     corpus: str,
     lang: str,
-    ks: Sequence[int],
-    bootstrap_samples: int,
-    seed: int,
-    device: str,
-    cache_dir: str | Path | None,
-    latency_queries: int,
-    block: int = evaluation_default("shard_block"),
-    index: IndexSettings | None = None,
+    options: EvalOptions,
     shards: Sequence[tuple[str | Path, str | Path]] = (),
 ) -> dict[str, Any]:
     """Encode (through the cache), rank and write the summary + per-query files for one query set, with
     the query latency (`latency_queries` single uncached queries encoded and searched, median ms) and which
     index ranked the chunks (`index`, `index_recall@10`)."""
-    enc = open_encoder(model_spec, device, cache_dir, block)
+    o = options
+    enc = open_encoder(model_spec, o.device, o.cache_dir, o.shard_block)
     try:
-        run = retrieve(enc, qa, ks, block=block, index=index, seed=seed, shards=shards)
-        size, query_ms = _deployed(enc, run, max(ks), qa.queries, latency_queries, seed)
+        run = retrieve(enc, qa, o.ks, block=o.shard_block, index=o.index, seed=o.seed, shards=shards)
+        size, query_ms = _deployed(enc, run, max(o.ks), qa.queries, o.latency_queries, o.seed)
     finally:
         enc.close()
+    device = enc.encoder.device
     row = summary_row(
-        run, ks, model_spec.name, model_spec.kind, corpus, lang, enc.encoder.device, bootstrap_samples, seed
+        run, o.ks, model_spec.name, model_spec.kind, corpus, lang, device, o.bootstrap_samples, o.seed
     )
     row = add_columns(row, costs(size, len(qa.corpus), query_ms))
-    return write_results(run, row, out_csv, out_queries, ks)
+    return write_results(run, row, out_csv, out_queries, o.ks)
 
 
 def _deployed(

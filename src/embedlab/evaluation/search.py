@@ -40,7 +40,7 @@ import numpy as np
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.latency import one_search_thread
-from embedlab.workflow.settings import IndexSettings, schema_default, section
+from embedlab.settings import IndexSettings, schema_default, section
 
 TILE: int = schema_default("evaluation", "shard_block")
 """Corpus rows per product when the caller does not say (the schema's evaluation.shard_block)."""

@@ -21,12 +21,12 @@ from typing import Any
 from embedlab import io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import search
-from embedlab.evaluation.encoding import CACHE_DIR, Encoded, counted, encode_rows, open_encoder, warn_zeros
+from embedlab.evaluation.encoding import CACHE_DIR, Encoded, counted, encode_rows, warn_zeros
 from embedlab.evaluation.qaset import QASet
-from embedlab.models.embcache import CachedEncoder
+from embedlab.models.embcache import CachedEncoder, open_encoder
 from embedlab.models.encoders import Encoder, zero_rows
 from embedlab.models.spec import ModelSpec
-from embedlab.workflow.settings import evaluation_default, schema_default
+from embedlab.settings import evaluation_default, schema_default
 
 log = logging.getLogger(__name__)
 

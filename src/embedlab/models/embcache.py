@@ -20,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from embedlab.models.encoders import Encoder
+from embedlab.models.encoders import Encoder, load_encoder
+from embedlab.models.spec import ModelSpec
+from embedlab.settings import evaluation_default
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +130,21 @@ class CachedEncoder:
         if self.cache is not None:
             self.cache.close()
         self.encoder.close()
+
+
+def open_encoder(
+    spec: ModelSpec, device: str, cache_dir: str | Path | None, block: int = evaluation_default("shard_block")
+) -> CachedEncoder:
+    """The spec's encoder behind the embedding cache (none for lexical models or without `cache_dir`): how
+    evaluation, shards and the reranker's miner open a model."""
+    encoder = load_encoder(spec, device)
+    cache = (
+        None
+        if (cache_dir is None or encoder.lexical)
+        else EmbeddingCache(cache_dir, spec.name, encoder.fingerprint())
+    )
+    # API models: commit every request's vectors, so an error mid-run loses nothing that was paid for; local
+    # models: one commit per encoding block (evaluation.encoding.encode_rows), so a block missing from the
+    # cache is one model call
+    commit_every = spec.batch_size if spec.kind in ("openai", "openai-compatible") else block
+    return CachedEncoder(encoder, cache, commit_every=commit_every)

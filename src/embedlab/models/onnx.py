@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from embedlab import io
+from embedlab import filenames, io
 from embedlab.errors import EmbedlabError
 from embedlab.models.base import Encoder
 from embedlab.models.sources import resolve_model_source
@@ -29,9 +29,6 @@ from embedlab.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
-FP32_FILE = "model.onnx"
-INT8_FILE = "model_int8.onnx"
-PARITY_FILE = "parity.json"
 PARITY_FORMAT = "embedlab.onnx_parity/1"
 POOLINGS = ("mean", "cls", "max")
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what the exported graph may take
@@ -133,7 +130,7 @@ class OnnxEncoder(Encoder):
         if not spec.source or not file_name:
             raise EmbedlabError(
                 f"model {spec.name}: kind onnx needs source (an exported folder) and model_kwargs.file_name "
-                f"({FP32_FILE} or {INT8_FILE})"
+                f"({filenames.ONNX_FP32} or {filenames.ONNX_INT8})"
             )
         self.model = OnnxModel(
             resolve_model_source(spec.source),
@@ -194,11 +191,11 @@ def export_onnx(
     )
     with io.atomic_dir(out_dir) as tmp:
         _write_configs(model, transformer, pooling, tmp)
-        _export_graph(transformer, tmp / FP32_FILE)
-        files = [FP32_FILE]
+        _export_graph(transformer, tmp / filenames.ONNX_FP32)
+        files = [filenames.ONNX_FP32]
         if quantize:
-            _quantize(tmp / FP32_FILE, tmp / INT8_FILE, int8_fp32_down_proj)
-            files.append(INT8_FILE)
+            _quantize(tmp / filenames.ONNX_FP32, tmp / filenames.ONNX_INT8, int8_fp32_down_proj)
+            files.append(filenames.ONNX_INT8)
         record = {
             "format": PARITY_FORMAT,
             "source": str(model_dir),
@@ -219,11 +216,11 @@ def export_onnx(
                     f"{len(texts)} parity texts is below {min_cosine}; "
                     + (
                         "keep the FFN down-projections in fp32 (int8_fp32_down_proj) or skip quantize"
-                        if name == INT8_FILE
+                        if name == filenames.ONNX_INT8
                         else "the exported graph does not match: report the model architecture"
                     )
                 )
-        io.write_json(tmp / PARITY_FILE, record)
+        io.write_json(tmp / filenames.ONNX_PARITY, record)
     return record
 
 

@@ -3,7 +3,8 @@
 A config entry says where the weights are (Hugging Face id, local dir, `pkg:` inside a Python package, or
 an API) and how to call them (prefixes, pooling, normalization, max length, load kwargs). Fine-tuned models
 join the registry under their fine-tune name, inheriting the usage settings of their base model, so the
-same prefixes are used in training and evaluation.
+same prefixes are used in training and evaluation. The registry of a config is built by the workflow layer
+(`workflow.registry`, which knows the folders) from the pure pieces here.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from embedlab import filenames
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
-from embedlab.workflow import layout
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +55,29 @@ class ModelSpec:
     fusion: dict[str, Any] = field(default_factory=dict)  # hybrid kind: schema models.*.fusion
 
 
-def model_spec(config: dict[str, Any], name: str) -> ModelSpec:
-    """The spec for `name`: a `models` entry, or a `finetune` entry (its model folder, `layout.model_dir`)."""
-    models = config.get("models", {})
-    finetunes = config.get("finetune", {})
-    if name in models:
-        return ModelSpec(name=name, **models[name])
-    exported = _onnx_export(name, finetunes)
-    if exported is not None:
-        ft, file_name = exported
-        spec = model_spec(config, ft)
-        kwargs = {"file_name": file_name}
-        return replace(spec, name=name, kind="onnx", source=layout.onnx_dir(ft), model_kwargs=kwargs, base=ft)
-    if name in finetunes:
-        base = model_spec(config, finetunes[name]["base"])
-        return replace(
-            base, name=name, kind="sentence-transformers", source=layout.model_dir(name), base=base.name
-        )
-    known = sorted(set(models) | set(finetunes) | set(onnx_exports(finetunes)))
-    raise EmbedlabError(f"unknown model {name!r}; defined models: {', '.join(known) or '(none)'}")
+def registry_spec(models: dict[str, Any], name: str) -> ModelSpec:
+    """The spec of a `models` entry, for checks that need no trained model (and so no folder)."""
+    if name not in models:
+        known = ", ".join(sorted(models)) or "(none)"
+        raise EmbedlabError(f"unknown model {name!r}; defined models: {known}")
+    return ModelSpec(name=name, **models[name])
+
+
+def finetuned_spec(base: ModelSpec, name: str, folder: str) -> ModelSpec:
+    """A fine-tune of `base` saved in `folder`: it keeps the base's usage settings (prefixes, pooling, ...),
+    so training and evaluation call it the same way."""
+    return replace(base, name=name, kind="sentence-transformers", source=folder, base=base.name)
+
+
+def onnx_spec(model: ModelSpec, name: str, folder: str, file_name: str) -> ModelSpec:
+    """`model`'s ONNX export `file_name` in `folder`, under registry name `name`."""
+    kwargs = {"file_name": file_name}
+    return replace(model, name=name, kind="onnx", source=folder, model_kwargs=kwargs, base=model.name)
 
 
 ONNX_FILES = {
-    ".onnx": "model.onnx",
-    ".onnx-int8": "model_int8.onnx",
+    ".onnx": filenames.ONNX_FP32,
+    ".onnx-int8": filenames.ONNX_INT8,
 }  # name suffix -> file (rule export_onnx)
 
 
@@ -89,16 +89,6 @@ def onnx_exports(finetunes: dict[str, Any]) -> list[str]:
         if export.get("enabled"):
             out += [name + suffix for suffix in ONNX_FILES if suffix == ".onnx" or export["quantize"]]
     return out
-
-
-def _onnx_export(name: str, finetunes: dict[str, Any]) -> tuple[str, str] | None:
-    """(fine-tune, ONNX file) when `name` is one of `onnx_exports`, else None."""
-    if name not in onnx_exports(finetunes):
-        return None
-    for suffix, file_name in ONNX_FILES.items():
-        if name.endswith(suffix) and name[: -len(suffix)] in finetunes:
-            return name[: -len(suffix)], file_name
-    return None
 
 
 def pick_device(requested: str = "auto") -> str:

@@ -11,14 +11,23 @@ from typing import TYPE_CHECKING, Any
 from embedlab.errors import EmbedlabError
 from embedlab.report import deploy, plots
 from embedlab.report.summary import headline, mteb_results, read_queries, training_facts
-from embedlab.workflow.plan import PLOTS
-from embedlab.workflow.settings import schema_default
+from embedlab.settings import schema_default
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
 log = logging.getLogger(__name__)
+
+# Report plots: name -> (caption file under report/, category in Snakemake's HTML report), in report order.
+PLOTS: dict[str, tuple[str, str]] = {
+    "mrr_heatmap": ("mrr_heatmap.rst", "Retrieval"),
+    "finetune_vs_base": ("finetune_vs_base.rst", "Fine-tuning"),
+    "deploy_frontier": ("deploy_frontier.rst", "Deployment"),
+    "rank_distribution": ("rank_distribution.rst", "Retrieval"),
+    "mteb_scores": ("mteb_scores.rst", "MTEB"),
+    "loss_curves": ("loss_curves.rst", "Fine-tuning"),
+}
 
 
 def _rank_frame(summary: pd.DataFrame) -> pd.DataFrame:

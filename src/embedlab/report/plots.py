@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedlab import io
-from embedlab.workflow.settings import schema_default
+from embedlab.settings import schema_default
 
 if TYPE_CHECKING:
     import pandas as pd

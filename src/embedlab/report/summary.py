@@ -9,8 +9,8 @@ rules wrote, so editing a plot reruns `draw_plots` alone, in seconds. A fine-tun
 base model on the same queries (paired sign-flip permutation test, seeded; Wilcoxon signed-rank from scipy
 beside it), and every table says which query generators the numbers come from, so offline ICT/heading
 queries are not mistaken for LLM ones.
-What the rules read and write: `embedlab.workflow.plan.report_plan`. Formats: docs/formats.md
-(`results/report/`).
+What the rules read and write: the workflow layer's `Plan.report` (workflow/report_plan.py). Formats:
+docs/formats.md (`results/report/`).
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from embedlab import io
+from embedlab import filenames, io
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics
 from embedlab.report import deploy, trust
 from embedlab.report import real as real_report
 from embedlab.report.markdown import render_markdown
-from embedlab.workflow.settings import schema_default
+from embedlab.settings import schema_default
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,7 +54,7 @@ def headline(columns: Sequence[str], wanted: str) -> str:
 
 def queries_file(eval_csv: str | Path) -> Path:
     p = Path(eval_csv)
-    return p.with_name(p.name[: -len(".csv")] + ".queries.csv")
+    return p.with_name(filenames.per_query(p.name))
 
 
 def read_queries(path: str | Path) -> pd.DataFrame:
@@ -75,7 +75,7 @@ def _provenance_index(paths: Sequence[str | Path]) -> dict[tuple[str, str], dict
 def training_facts(model_dirs: Sequence[str | Path]) -> dict[str, dict[str, Any]]:
     out = {}
     for d in model_dirs:
-        f = Path(d) / "training.json"
+        f = Path(d) / filenames.TRAINING_FACTS
         if f.is_file():
             facts = io.read_json(f)
             out[facts.get("name") or Path(d).name] = facts

@@ -21,12 +21,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from embedlab import io
+from embedlab import filenames, io
+from embedlab.data.training_data import Pair, TrainingData
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec
 from embedlab.train.common import check_pairs, curves, facts_head, hardware, load_base, val_metrics, versions
-from embedlab.train.data import Pair, TrainingData, mine_negatives
+from embedlab.train.distributed import TrainingJob
+from embedlab.train.negatives import mine_negatives
 
 log = logging.getLogger(__name__)
 
@@ -131,18 +133,14 @@ def autotrain_config(
 
 
 def export_autotrain(
-    export_dir: Path,
-    data: TrainingData,
-    spec: ModelSpec,
-    settings: dict[str, Any],
-    seed: int,
-    model: Any = None,
+    export_dir: Path, job: TrainingJob, data: TrainingData, model: Any = None
 ) -> dict[str, Any]:
     """Write data/{train,valid}.{csv,jsonl} and config.yml into `export_dir`; return what was written.
 
     A triplet task needs `model` to mine hard negatives (training pairs and dev pairs against the training
     chunks only).
     """
+    spec, settings, seed = job.base, job.settings, job.seed
     task = autotrain_task(settings)
     ext = settings["autotrain"]["format"]
     qp, pp = spec.query_prefix, spec.passage_prefix
@@ -183,8 +181,10 @@ def export_autotrain(
     )
     import yaml
 
-    io.write_text(export_dir / "config.yml", yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
-    files["config.yml"] = 1
+    io.write_text(
+        export_dir / filenames.AUTOTRAIN_CONFIG, yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    )
+    files[filenames.AUTOTRAIN_CONFIG] = 1
     return {"task": task, "files": files, "config": config, "negatives": counts}
 
 
@@ -192,22 +192,22 @@ def how_to_run(final: Path, name: str) -> str:
     where = final / "autotrain"
     return (
         f"To train: `conda env create -f envs/autotrain.yaml && conda activate embedlab-autotrain && "
-        f"cd {where} && autotrain --config config.yml` (the model lands in {where / PROJECT}, usable as a "
-        "`models` entry source; AutoTrain exits 0 even when training fails, so check that folder holds "
-        f"model.safetensors), or set finetune.{name}.autotrain.run: true with `autotrain` on PATH (or "
+        f"cd {where} && autotrain --config {filenames.AUTOTRAIN_CONFIG}` (the model lands in "
+        f"{where / PROJECT}, usable as a `models` entry source; AutoTrain exits 0 even when training fails, "
+        f"so check that folder holds model.safetensors), or set finetune.{name}.autotrain.run: true with "
+        "`autotrain` on PATH (or "
         "autotrain.command) and rerun the rule."
     )
 
 
 def run_autotrain(command: list[str], export_dir: Path) -> Path:
     """Run `command --config config.yml` in `export_dir`; return the trained model folder or raise."""
-    log_path = export_dir / "autotrain.log"
-    log.info(
-        "running %s in %s (log: %s)", shlex.join([*command, "--config", "config.yml"]), export_dir, log_path
-    )
+    log_path = export_dir / filenames.AUTOTRAIN_LOG
+    argv = [*command, "--config", filenames.AUTOTRAIN_CONFIG]
+    log.info("running %s in %s (log: %s)", shlex.join(argv), export_dir, log_path)
     with open(log_path, "w", encoding="utf-8") as fh:
         rc = subprocess.run(
-            [*command, "--config", "config.yml"],
+            argv,
             cwd=export_dir,
             stdout=fh,
             stderr=subprocess.STDOUT,
@@ -235,25 +235,17 @@ def _autotrain_history(out: Path) -> list[dict[str, Any]]:
     return io.read_json(states[-1]).get("log_history", []) if states else []
 
 
-def autotrain_backend(
-    name: str,
-    final: Path,
-    workdir: Path,
-    data: TrainingData,
-    spec: ModelSpec,
-    settings: dict[str, Any],
-    seed: int,
-    device: str,
-) -> dict[str, Any]:
+def autotrain_backend(job: TrainingJob, data: TrainingData, device: str) -> dict[str, Any]:
     """Export; then run AutoTrain when configured and installed, else stop with how to run it."""
+    name, final, spec, settings = job.name, job.final, job.base, job.settings
     check_pairs(name, data, settings)
     task = autotrain_task(settings)
     exe, args = _command(name, settings["autotrain"])
     will_run = settings["autotrain"]["run"]
     model = load_base(spec, device) if task == "triplet" or will_run else None
-    export_dir = workdir / "autotrain"
+    export_dir = job.workdir / "autotrain"
     t0 = time.monotonic()
-    export = export_autotrain(export_dir, data, spec, settings, seed, model)
+    export = export_autotrain(export_dir, job, data, model)
     facts = facts_head(name, final, "exported", spec, data, settings)
     facts.update(
         hard_negatives={**settings["hard_negatives"], "used": task == "triplet", **export["negatives"]},
@@ -285,7 +277,7 @@ def autotrain_backend(
     out = run_autotrain([exe, *args], export_dir)
     train_time = time.monotonic() - t0
     history = _autotrain_history(out)
-    trained = _install(out, workdir, device)
+    trained = _install(out, job.workdir, device)
     after = val_metrics(trained, data, spec)
     loss_curve, dev_curve = curves(history)
     params = export["config"]["params"]

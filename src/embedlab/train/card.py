@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from embedlab import io
+from embedlab import filenames, io
 
 HEADLINE = ("mrr@10", "ndcg@10", "accuracy@1", "recall@10")
 
@@ -253,9 +253,9 @@ def publish_model(
     retrain. Written atomically (`io.atomic_dir`), so a partial copy is never taken as finished.
     """
     src = Path(model_dir)
-    card = (src / "README.md").read_text(encoding="utf-8")
+    card = (src / filenames.MODEL_CARD).read_text(encoding="utf-8")
     merged = merge_cards(card, Path(mteb_card).read_text(encoding="utf-8")) + real_questions_section(real)
     with io.atomic_dir(out_dir) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
-        io.write_text(tmp / "README.md", merged)
+        io.write_text(tmp / filenames.MODEL_CARD, merged)
     return Path(out_dir)

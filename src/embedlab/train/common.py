@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from embedlab.data.training_data import TrainingData
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec, load_sentence_transformer
-from embedlab.train.data import TrainingData
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 """Data-parallel fine-tuning: the rule's process launches torchrun, one process (rank) per GPU, each running
-this module (`python -m embedlab.train.distributed JOB.json`), which runs the same training as a single
-process; SentenceTransformerTrainer (transformers' Trainer on accelerate) wraps the model in DDP and deals
-the sampler's batches to the ranks by itself once torch.distributed is initialised.
+`python -m embedlab.train.rank_entry JOB.json` (its own module, so this one and finetune import in one
+direction), which runs the same training as a single process; SentenceTransformerTrainer (transformers'
+Trainer on accelerate) wraps the model in DDP and deals the sampler's batches to the ranks by itself once
+torch.distributed is initialised.
 
 Who writes what: the launcher owns the model folder (`io.atomic_dir` beside the final place, renamed only
 when every rank exited 0); rank 0 writes the model, README.md and training.json into it; the other ranks
@@ -36,15 +37,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from embedlab import io
+from embedlab import filenames, io
+from embedlab.data.training_data import DatasetFiles
 from embedlab.errors import EmbedlabError
 from embedlab.models.spec import ModelSpec
-from embedlab.train.data import DatasetFiles
 
 log = logging.getLogger(__name__)
 relay = logging.getLogger("embedlab.train.ranks")
 
-ENTRY = "embedlab.train.distributed"
+ENTRY = "embedlab.train.rank_entry"
 """The module every rank runs (`python -m`)."""
 JOB_FILE = "job.json"
 SUPPORTED_BACKEND = "sentence-transformers"
@@ -173,7 +174,7 @@ def check_same_on_every_rank(name: str, what: str, value: Any) -> None:
         differing = [r for r, d in enumerate(digests) if d != digests[0]]
         raise EmbedlabError(
             f"fine-tune {name}: {what} differ between ranks (ranks {differing} vs rank 0): the ranks must "
-            "read the same files; check that every node sees the same results/ folder"
+            "read the same files; check that every node sees the same results folder"
         )
 
 
@@ -232,7 +233,7 @@ def launch(job: TrainingJob) -> dict[str, Any]:
         returncode = _run(command, _allocation_env(env) if world.nodes > 1 else env)
         if returncode != 0:
             raise EmbedlabError(_failure(name, world, run_dir, returncode))
-        facts = io.read_json(job.workdir / "training.json")
+        facts = io.read_json(job.workdir / filenames.TRAINING_FACTS)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     return facts
@@ -360,54 +361,3 @@ def _failure(name: str, world: World, run_dir: Path, returncode: int) -> str:
         f"fine-tune {name}: rank {failed} of {world.size} failed: {reason} (launcher exit {returncode}; "
         f"its traceback is in this rule's log{others})"
     )
-
-
-# ------------------------------------------------------------------------------------------- rank entry
-
-
-def _init_process_group(local_rank: int) -> str:
-    """Pin this rank's GPU (before anything touches CUDA) and join the process group; the device kind."""
-    import torch
-    import torch.distributed as dist
-
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        device = "cuda"
-    else:
-        device = "cpu"
-    dist.init_process_group(backend=ddp_backend(device), timeout=COLLECTIVE_TIMEOUT)
-    return device
-
-
-def main(argv: list[str] | None = None) -> int:
-    """One rank: read the job, join the group, train (embedlab.train.finetune.run_training).
-
-    A failure writes `rank{N}.error` (one line) beside the job for the launcher and logs the traceback."""
-    args = sys.argv[1:] if argv is None else argv
-    job_file = Path(args[0])
-    me = int(os.environ.get("RANK", "0"))
-    logging.basicConfig(
-        level=logging.INFO if me == 0 else logging.WARNING,
-        format=f"[rank {me}] %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
-    try:
-        job = TrainingJob.from_record(io.read_json(job_file))
-        _init_process_group(int(os.environ.get("LOCAL_RANK", "0")))
-        from embedlab.train.finetune import run_training  # here, not above: finetune imports this module
-
-        run_training(job)
-    except BaseException as exc:
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
-        io.write_text(job_file.parent / f"rank{me}{ERROR_SUFFIX}", reason + "\n")
-        log.exception("rank %d failed", me)
-        return 1
-    import torch.distributed as dist
-
-    dist.destroy_process_group()
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,10 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from embedlab import io
+from embedlab import filenames, io
+from embedlab.data.training_data import DatasetFiles, TrainingData, load_training_data
 from embedlab.errors import EmbedlabError
-from embedlab.models.sources import resolve_model_source
-from embedlab.models.spec import ModelSpec, model_spec, pick_device
+from embedlab.models.spec import ModelSpec, pick_device
 from embedlab.train import distributed
 from embedlab.train.autotrain import autotrain_backend
 from embedlab.train.card import render_model_card
@@ -40,52 +40,13 @@ from embedlab.train.common import (
     val_metrics,
     versions,
 )
-from embedlab.train.data import DatasetFiles, TrainingData, load_training_data, mine_negatives
 from embedlab.train.llamaindex import LLAMAINDEX_LR, train_llamaindex
+from embedlab.train.negatives import mine_negatives
 from embedlab.train.sentence_transformers import train_sentence_transformers
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("sentence-transformers", "llamaindex", "autotrain")
-
-
-# ---------------------------------------------------------------------------------------------- config
-
-
-def validate_finetune(config: dict[str, Any]) -> None:
-    """Checks the schema cannot express: known base models and datasets, no cycles; one line each."""
-    finetunes = config.get("finetune") or {}
-    pairs = {f"{c}/{lang}" for c, spec in config.get("corpora", {}).items() for lang in spec["languages"]}
-    for name, entry in finetunes.items():
-        where = f"config error at finetune.{name}"
-        for ds in entry["datasets"]:
-            if ds not in pairs:
-                raise EmbedlabError(
-                    f"{where}.datasets: {ds!r} is not a configured corpus/language "
-                    f"(known: {', '.join(sorted(pairs))})"
-                )
-        seen = [name]
-        base = entry["base"]
-        while base in finetunes:
-            if base in seen:
-                raise EmbedlabError(f"{where}.base: fine-tunes form a cycle ({' -> '.join([*seen, base])})")
-            seen.append(base)
-            base = finetunes[base]["base"]
-        try:
-            spec = model_spec(config, base)
-        except EmbedlabError as exc:
-            raise EmbedlabError(f"{where}.base: {exc}") from None
-        if spec.kind != "sentence-transformers":
-            raise EmbedlabError(
-                f"{where}.base: model {base!r} is of kind {spec.kind!r}; fine-tuning needs a "
-                "sentence-transformers model"
-            )
-        dims = entry.get("matryoshka_dims") or []
-        if len(set(dims)) != len(dims):
-            raise EmbedlabError(f"{where}.matryoshka_dims: {dims} repeats a dimension")
-        problem = distributed.backend_problem(entry)
-        if problem:
-            raise EmbedlabError(f"{where}.gpus: {problem}")
 
 
 def finetune(
@@ -101,7 +62,7 @@ def finetune(
 
     Returns the facts written to `output/training.json`. `threads` caps torch's CPU threads (split between
     the ranks of a data-parallel run). On a machine with several GPUs, callers outside Snakemake wrap the
-    call in `embedlab.workflow.gpu.gpu_slot(gpus)` (rules get theirs from `run_rule`).
+    call in the workflow layer's `gpu.gpu_slot(gpus)` (rules get theirs from `run_rule`).
     """
     backend = settings["backend"]
     if backend not in BACKENDS:
@@ -136,8 +97,8 @@ def run_training(job: distributed.TrainingJob) -> dict[str, Any] | None:
     dev, per_query = settings["dev_fraction"], settings["max_pairs_per_query"]
     data = load_training_data(job.datasets, dev, per_query, job.seed)
     device = pick_device("auto")
-    args = (job.name, job.final, job.workdir, data, job.base, settings, job.seed, device)
-    facts = autotrain_backend(*args) if settings["backend"] == "autotrain" else _train(*args)
+    backend = autotrain_backend if settings["backend"] == "autotrain" else _train
+    facts = backend(job, data, device)
     if facts is None:
         return None
     loss = LOSSES[settings["loss"]]
@@ -147,20 +108,12 @@ def run_training(job: distributed.TrainingJob) -> dict[str, Any] | None:
     return facts
 
 
-def _train(
-    name: str,
-    final: Path,
-    workdir: Path,
-    data: TrainingData,
-    spec: ModelSpec,
-    settings: dict[str, Any],
-    seed: int,
-    device: str,
-) -> dict[str, Any] | None:
+def _train(job: distributed.TrainingJob, data: TrainingData, device: str) -> dict[str, Any] | None:
     """Common frame of the sentence-transformers and llamaindex backends: before, train, after.
 
     In a data-parallel run every rank prepares the same data (checked) and trains; rank 0 alone measures
     val, saves and returns the facts (None on the other ranks)."""
+    name, spec, settings = job.name, job.base, job.settings
     check_pairs(name, data, settings, distributed.world_size())
     precision = resolve_precision(settings["precision"], device)
     model = load_base(spec, device)
@@ -174,19 +127,19 @@ def _train(
         train_len,
         device,
     )
-    neg_counts = _hard_negatives(name, model, data, spec, settings, seed)
+    neg_counts = _hard_negatives(job, model, data)
     distributed.check_same_on_every_rank(name, "the training pairs and dev slice", _data_fingerprint(data))
     main = distributed.is_main()
     before = val_metrics(model, data, spec) if main else {}
     if settings["backend"] == "llamaindex":
         model = None  # the engine loads its own copy: free the base's memory first
-    model, run = _run_backend(name, model, data, spec, settings, seed, workdir, precision, device, train_len)
+    model, run = _run_backend(job, model, data, precision, device, train_len)
     if not main:
         return None
     model.max_seq_length = infer_len  # train short for speed, keep the base's reading length for use
-    model.save(str(workdir), create_model_card=False)
+    model.save(str(job.workdir), create_model_card=False)
     after = val_metrics(model, data, spec)
-    facts = facts_head(name, final, "trained", spec, data, settings)
+    facts = facts_head(name, job.final, "trained", spec, data, settings)
     facts["base"]["max_seq_length"] = infer_len
     hn = settings["hard_negatives"]
     return {
@@ -196,7 +149,7 @@ def _train(
         if settings["backend"] == "sentence-transformers"
         else "random (llama-index engine)",
         "hard_negatives": {**hn, "used": neg_counts is not None, **(neg_counts or {})},
-        "hyperparameters": _hyperparameters(settings, run, train_len, seed),
+        "hyperparameters": _hyperparameters(settings, run, train_len, job.seed),
         "selection": {
             **run["selection"],
             "dev_queries": len(data.dev_queries),
@@ -221,11 +174,10 @@ def _data_fingerprint(data: TrainingData) -> dict[str, Any]:
     }
 
 
-def _hard_negatives(
-    name: str, model: Any, data: TrainingData, spec: ModelSpec, settings: dict[str, Any], seed: int
-) -> dict[str, int] | None:
+def _hard_negatives(job: distributed.TrainingJob, model: Any, data: TrainingData) -> dict[str, int] | None:
     """Mine hard negatives into the pairs when asked (counts, or None); say what the llamaindex engine
     ignores."""
+    name, spec, settings = job.name, job.base, job.settings
     hn = settings["hard_negatives"]
     llamaindex = settings["backend"] == "llamaindex"
     if llamaindex and settings["learning_rate"] != LLAMAINDEX_LR:
@@ -251,7 +203,7 @@ def _hard_negatives(
         model,
         hn["num"],
         hn["margin"],
-        seed,
+        job.seed,
         spec.query_prefix,
         spec.passage_prefix,
         spec.batch_size,
@@ -259,13 +211,9 @@ def _hard_negatives(
 
 
 def _run_backend(
-    name: str,
+    job: distributed.TrainingJob,
     model: Any | None,
     data: TrainingData,
-    spec: ModelSpec,
-    settings: dict[str, Any],
-    seed: int,
-    workdir: Path,
     precision: str,
     device: str,
     train_len: int,
@@ -278,20 +226,19 @@ def _run_backend(
     import torch
 
     try:
-        if settings["backend"] == "sentence-transformers":
+        if job.settings["backend"] == "sentence-transformers":
             model.max_seq_length = train_len
-            run = train_sentence_transformers(model, data, spec, settings, seed, workdir, precision, device)
+            run = train_sentence_transformers(model, job, data, precision, device)
         else:
-            base_path = resolve_model_source(spec.source or "")
-            model, run = train_llamaindex(base_path, data, spec, settings, seed, workdir, device, train_len)
+            model, run = train_llamaindex(job, data, device, train_len)
             precision = "fp32"  # fit() inside the engine runs without AMP
     except Exception as exc:
         if _is_oom(exc):
-            raise _oom_error(name, settings, train_len, device) from exc
+            raise _oom_error(job.name, job.settings, train_len, device) from exc
         raise
     finally:
         if distributed.is_main():  # rank 0 wrote them (the others read the best one, then passed a barrier)
-            shutil.rmtree(workdir / CHECKPOINTS, ignore_errors=True)
+            shutil.rmtree(job.workdir / CHECKPOINTS, ignore_errors=True)
         if device == "cuda":
             torch.cuda.empty_cache()
     return model, {**run, "precision": precision}
@@ -336,5 +283,5 @@ def _is_oom(exc: BaseException) -> bool:
 
 def write_outputs(workdir: Path, facts: dict[str, Any]) -> None:
     """training.json and the README.md model card (replacing sentence-transformers' own card)."""
-    io.write_json(workdir / "training.json", facts)
-    io.write_text(workdir / "README.md", render_model_card(facts))
+    io.write_json(workdir / filenames.TRAINING_FACTS, facts)
+    io.write_text(workdir / filenames.MODEL_CARD, render_model_card(facts))

@@ -8,9 +8,10 @@ import logging
 import math
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+from embedlab.data.training_data import TrainingData
+from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec
 from embedlab.train.common import (
     CHECKPOINTS,
@@ -20,7 +21,7 @@ from embedlab.train.common import (
     set_seed,
     trainer_callbacks,
 )
-from embedlab.train.data import TrainingData
+from embedlab.train.distributed import TrainingJob
 
 log = logging.getLogger(__name__)
 
@@ -40,26 +41,21 @@ def _extra_trainer_callback(callback: Any) -> Iterator[None]:
 
 
 def train_llamaindex(
-    base_path: str,
-    data: TrainingData,
-    spec: ModelSpec,
-    settings: dict[str, Any],
-    seed: int,
-    workdir: Path,
-    device: str,
-    train_len: int,
+    job: TrainingJob, data: TrainingData, device: str, train_len: int
 ) -> tuple[Any, dict[str, Any]]:
     """The tutorial's SentenceTransformersFinetuneEngine, with the dev slice as its val_dataset."""
     from llama_index.finetuning import SentenceTransformersFinetuneEngine
     from sentence_transformers import SentenceTransformer
     from torch.utils.data import DataLoader
 
+    spec, settings, workdir = job.base, job.settings, job.workdir
+    base_path = resolve_model_source(spec.source or "")  # before the chdir below (a relative source)
     train_ds, dev_ds = _qa_datasets(data, spec)
     bs = settings["batch_size"]
     n_batches = math.ceil(len(data.pairs) / bs)
     total = min(settings["max_steps"] or n_batches * settings["epochs"], n_batches * settings["epochs"])
     eval_steps = settings["eval_steps"] or max(1, math.ceil(total / DEFAULT_EVALUATIONS))
-    set_seed(seed)
+    set_seed(job.seed)
     scratch = workdir / CHECKPOINTS
     scratch.mkdir()
     with contextlib.chdir(scratch):  # fit() puts a checkpoints/ folder in the working directory

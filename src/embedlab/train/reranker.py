@@ -1,8 +1,8 @@
 """Fine-tuning a reranker: sentence-transformers' CrossEncoderTrainer on train.json queries, each with its
 positive and hard negatives that a retriever mined from the training chunks.
 
-Split discipline is the bi-encoder's (embedlab.train.data): only train.json is read for training; its dev
-slice (carved by chunk group) picks the checkpoint with a CrossEncoderRerankingEvaluator over the
+Split discipline is the bi-encoder's (embedlab.data.training_data): only train.json is read for training;
+its dev slice (carved by chunk group) picks the checkpoint with a CrossEncoderRerankingEvaluator over the
 retriever's top candidates among the train-side chunks; negatives come only from the training chunks (no
 dev, no val chunk), and an assertion checks that no chunk relevant to a val query reaches training. The
 model folder (README.md card + training.json) is built beside its final place and renamed at the end
@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from embedlab import io
+from embedlab import filenames, io
+from embedlab.data.training_data import DatasetFiles, TrainingData, chunk_of, load_training_data
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.encoding import open_encoder
+from embedlab.models.embcache import open_encoder
 from embedlab.models.rerank import load_cross_encoder
 from embedlab.models.spec import ModelSpec, pick_device
 from embedlab.train.common import (
@@ -35,7 +36,6 @@ from embedlab.train.common import (
     trainer_callbacks,
     versions,
 )
-from embedlab.train.data import DatasetFiles, TrainingData, chunk_of, load_training_data
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +141,8 @@ def finetune_reranker(
             "versions": versions(),
         }
         facts["total_time_s"] = round(time.monotonic() - started, 2)
-        io.write_json(workdir / "training.json", facts)
-        io.write_text(workdir / "README.md", render_card(facts))
+        io.write_json(workdir / filenames.TRAINING_FACTS, facts)
+        io.write_text(workdir / filenames.MODEL_CARD, render_card(facts))
     log.info("reranker %s: wrote %s (%.1f s)", name, out_dir, facts["total_time_s"])
     return facts
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from pathlib import Path
 from typing import Any
 
+from embedlab.data.training_data import TrainingData
 from embedlab.models.spec import ModelSpec
 from embedlab.train import distributed
 from embedlab.train.common import (
@@ -23,7 +23,6 @@ from embedlab.train.common import (
     selection_args,
     trainer_callbacks,
 )
-from embedlab.train.data import TrainingData
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +46,12 @@ def dev_evaluator(data: TrainingData, spec: ModelSpec, batch_size: int, name: st
 
 
 def train_sentence_transformers(
-    model: Any,
-    data: TrainingData,
-    spec: ModelSpec,
-    settings: dict[str, Any],
-    seed: int,
-    workdir: Path,
-    precision: str,
-    device: str,
+    model: Any, job: distributed.TrainingJob, data: TrainingData, precision: str, device: str
 ) -> dict[str, Any]:
     """SentenceTransformerTrainer with the dev slice selecting the checkpoint (load_best_model_at_end)."""
     from transformers import PrinterCallback
 
+    spec, settings = job.base, job.settings
     dataset = _pairs_dataset(data, spec)
     bs = settings["batch_size"]
     world = distributed.world_size()
@@ -68,7 +61,7 @@ def train_sentence_transformers(
     total = settings["max_steps"] or per_epoch * settings["epochs"]
     eval_steps = settings["eval_steps"] or max(1, math.ceil(total / DEFAULT_EVALUATIONS))
     selecting = evaluator is not None
-    args = _training_args(settings, workdir, precision, device, seed, total, eval_steps, selecting, world)
+    args = _training_args(job, precision, device, total, eval_steps, selecting, world)
     progress, at_end = trainer_callbacks()
     trainer = _trainer_class()(
         model=model,
@@ -142,11 +135,9 @@ def _pairs_dataset(data: TrainingData, spec: ModelSpec) -> Any:
 
 
 def _training_args(
-    settings: dict[str, Any],
-    workdir: Path,
+    job: distributed.TrainingJob,
     precision: str,
     device: str,
-    seed: int,
     total: int,
     eval_steps: int,
     selecting: bool,
@@ -162,10 +153,11 @@ def _training_args(
     from sentence_transformers import SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import BatchSamplers
 
+    settings = job.settings
     bs = settings["batch_size"]
     warmup = settings["warmup"]
     return SentenceTransformerTrainingArguments(
-        output_dir=str(workdir / CHECKPOINTS),
+        output_dir=str(job.workdir / CHECKPOINTS),
         num_train_epochs=settings["epochs"],
         max_steps=settings["max_steps"] or -1,
         per_device_train_batch_size=bs,
@@ -177,7 +169,7 @@ def _training_args(
         fp16=precision == "fp16",
         bf16=precision == "bf16",
         use_cpu=device == "cpu",
-        **selection_args(eval_steps, selecting, seed, SELECTION_METRIC),
+        **selection_args(eval_steps, selecting, job.seed, SELECTION_METRIC),
         logging_steps=max(1, total // 50),
         logging_first_step=True,
         report_to="none",

@@ -7,13 +7,12 @@ way Mikolov et al. (2013) describe it (`sgns`); seeded throughout, so the same i
 same bytes.
 
 Outputs of `run_word2vec` (each written atomically, to the paths the caller gives: the rule passes its own
-output paths): `vectors.tsv`, `loss.csv`, `neighbours.json`, `scatter.png` (2-D: the vectors themselves;
-higher: PCA or t-SNE) and `loss.png`.
+output paths; their usual names are `filenames.WORD2VEC`): the vectors (TSV), the loss (CSV), the neighbours
+(JSON), the scatter (PNG; 2-D: the vectors themselves; higher: PCA or t-SNE) and the loss plot (PNG).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from embedlab import io
+from embedlab import filenames, io
 from embedlab.errors import EmbedlabError
 from embedlab.report.plots import save_figure
 from embedlab.word2vec.corpus import TOY_SENTENCES, cjk_fraction, read_texts, tokenize_corpus
@@ -36,13 +35,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FORMAT = "embedlab.word2vec/1"
-# The usual file name of each output, in the order of Word2VecOutputs' fields.
-OUTPUT_FILES = ("vectors.tsv", "loss.csv", "neighbours.json", "scatter.png", "loss.png")
 
 
 @dataclass(frozen=True)
 class Word2VecOutputs:
-    """Where a run writes each output; the fields are the word2vec rule's output names."""
+    """Where a run writes each output; the fields are the word2vec rule's output names (the keys of
+    filenames.WORD2VEC)."""
 
     vectors: Path
     loss: Path
@@ -52,12 +50,12 @@ class Word2VecOutputs:
 
     @classmethod
     def in_dir(cls, folder: str | os.PathLike[str]) -> Word2VecOutputs:
-        """The usual file names (OUTPUT_FILES) in one folder, as the pipeline lays them out."""
-        return cls(*(Path(folder) / name for name in OUTPUT_FILES))
+        """The usual file names (filenames.WORD2VEC) in one folder, as the pipeline lays them out."""
+        return cls(**{key: Path(folder) / name for key, name in filenames.WORD2VEC.items()})
 
     def by_file_name(self) -> dict[str, Path]:
         """{usual file name: path}, the keys of `Word2VecResult.files`."""
-        return dict(zip(OUTPUT_FILES, dataclasses.astuple(self), strict=True))
+        return {name: getattr(self, key) for key, name in filenames.WORD2VEC.items()}
 
 
 @dataclass

@@ -1,13 +1,13 @@
-"""Word2vec settings: one run's settings checked (defaults filled), and the pipeline's configured runs."""
+"""Word2vec settings: one run's settings checked (defaults filled); the workflow plans the configured runs."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from embedlab.errors import EmbedlabError
+from embedlab.settings import schema_def_default, schema_def_keys, schema_default
 from embedlab.word2vec.corpus import TOKENIZERS
 from embedlab.word2vec.plots import PROJECTIONS
-from embedlab.workflow.settings import schema_def_default, schema_def_keys, schema_default
 
 
 def defaults() -> dict[str, Any]:
@@ -61,28 +61,3 @@ def resolve_settings(settings: dict[str, Any] | None) -> dict[str, Any]:
         )
     s["neighbours_of"] = [str(w) for w in s["neighbours_of"]]
     return s
-
-
-def runs(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The configured runs (`config["word2vec"]["runs"]`), checked against the configured corpora."""
-    section = config.get("word2vec") or {}
-    out = {}
-    pairs = {
-        f"{c}/{lang}" for c, spec in config.get("corpora", {}).items() for lang in spec.get("languages", {})
-    }
-    for name, run in (section.get("runs") or {}).items():
-        where = f"config error at word2vec.runs.{name}"
-        if bool(run.get("corpus")) == bool(run.get("chunks")):
-            raise EmbedlabError(f"{where}: give exactly one of corpus: toy or chunks: <corpus>/<lang>")
-        if run.get("chunks") and run["chunks"] not in pairs:
-            raise EmbedlabError(
-                f"{where}: chunks {run['chunks']!r} is not a configured corpus/lang "
-                f"(configured: {', '.join(sorted(pairs))})"
-            )
-        out[name] = run
-    return out
-
-
-def run_settings(run: dict[str, Any], seed: int) -> dict[str, Any]:
-    """Settings for `run_word2vec`: the run's keys with the global seed when the run sets none."""
-    return {**run, "seed": run.get("seed") if run.get("seed") is not None else seed}

@@ -1,18 +1,22 @@
-"""Config validation and lookups: the schema decides what is allowed, this module says it in one line.
+"""Config validation: the schema decides what is allowed, this module says it in one line.
 
 `validate_config` runs snakemake's own `validate` (which also fills the schema's defaults) and rewrites a
 jsonschema error as "config error at <key path>: <what is wrong> (allowed: …)", then checks what a schema
-cannot express (overlap below size, a corpus_root that exists). The Snakefile calls it before any rule.
+cannot express (overlap below size, a corpus_root that exists). `Plan.of` (workflow/plan.py) calls it
+before it plans anything; what a config means beyond this (names that must exist, sets that must match) is
+checked there, by `workflow.checks`.
 """
 
 from __future__ import annotations
 
 import os
+from importlib.resources import as_file
 from pathlib import Path
 from typing import Any
 
 from embedlab.data.corpus import locate_corpus_root
 from embedlab.errors import EmbedlabError
+from embedlab.settings import SCHEMA
 from embedlab.text import invalid_reason, is_language_code
 
 CORPUS_ROOT_ENV = "EMBEDLAB_CORPUS_ROOT"
@@ -61,25 +65,25 @@ def _check_language_codes(config: dict[str, Any]) -> None:
                 )
 
 
-def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str, Any]:
-    """Validate in place (defaults filled) and return `config`; raise EmbedlabError with one line."""
+def validate_config(config: dict[str, Any], workflow_dir: str | Path) -> dict[str, Any]:
+    """Validate in place against the package's schema (defaults filled) and return `config`; raise
+    EmbedlabError with one line. `workflow_dir` (the Snakefile's folder) is where a relative corpus_root such
+    as the default data/corpora is also looked for when the working directory is elsewhere."""
     import jsonschema
     import yaml
     from snakemake.utils import validate
 
-    schema_path = Path(schema_path).resolve()
-    schema = yaml.safe_load(schema_path.read_text(encoding="utf-8"))
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
     _check_language_codes(config)
     # jsonschema first, for a one-line message; snakemake's validate then fills the defaults.
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
     if error is not None:
         raise EmbedlabError(_describe(_deepest(error)))
-    validate(config, str(schema_path))
+    with as_file(SCHEMA) as schema_path:  # snakemake reads the schema from a file
+        validate(config, str(schema_path))
     if not config["corpus_root"]:
         config["corpus_root"] = os.environ.get(CORPUS_ROOT_ENV) or None
-    # the workflow's own folder (where schemas/ lives): a relative corpus_root such as the default
-    # data/corpora is also found from there when the working directory is elsewhere
-    root = config["corpus_root"] = locate_corpus_root(config["corpus_root"], schema_path.parents[1])
+    root = config["corpus_root"] = locate_corpus_root(config["corpus_root"], workflow_dir)
     if root and not Path(root).is_dir():
         raise EmbedlabError(
             f"config error at corpus_root: {root!r} is not a folder (set it to where the corpus files are)"
@@ -97,16 +101,3 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> dict[str
 def chunking(config: dict[str, Any], corpus: str) -> dict[str, Any]:
     """Top-level chunking settings with the corpus's overrides applied."""
     return {**config["chunking"], **config["corpora"][corpus].get("chunking", {})}
-
-
-def generators(config: dict[str, Any], corpus: str) -> list[str]:
-    return list(config["corpora"][corpus].get("generators") or config["generators"]["use"])
-
-
-def corpus_languages(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """(corpus, lang) pairs in config order: the unit of chunks, datasets and evaluation."""
-    return [(c, lang) for c, spec in config["corpora"].items() for lang in spec["languages"]]
-
-
-def language_spec(config: dict[str, Any], corpus: str, lang: str) -> dict[str, Any]:
-    return config["corpora"][corpus]["languages"][lang]

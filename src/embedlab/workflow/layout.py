@@ -3,9 +3,16 @@
 Rules and the library ask here instead of spelling `results/...`: called with no arguments a function
 returns the rule's wildcard pattern (`chunks()` -> "results/chunks/{corpus}/{lang}.json"), with arguments
 the concrete path, so a rename happens once and a rule's outputs are the paths its script writes.
+
+File names: a stage module may not import the workflow layer, so the files it writes inside a folder it is
+handed (a model folder, an ONNX export, a word2vec run, a prepared dataset) are named in `embedlab.filenames`,
+and the paths here are composed from those names; every other name is spelled here only
+(tests/test_layout.py finds any other spelling).
 """
 
 from __future__ import annotations
+
+from embedlab import filenames
 
 RESULTS = "results"
 LOGS = "logs"
@@ -20,7 +27,7 @@ def qa_dir(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
 
 
 def queries(corpus: str = "{corpus}", lang: str = "{lang}", generator: str = "{generator}") -> str:
-    return f"{qa_dir(corpus, lang)}/queries/{generator}.json"
+    return f"{qa_dir(corpus, lang)}/queries/{filenames.queries(generator)}"
 
 
 def llm_report(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
@@ -33,11 +40,11 @@ def llm_checkpoint(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
 
 
 def dataset(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    return f"{qa_dir(corpus, lang)}/dataset.json"
+    return f"{qa_dir(corpus, lang)}/{filenames.DATASET}"
 
 
 def provenance(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    return f"{qa_dir(corpus, lang)}/provenance.json"
+    return f"{qa_dir(corpus, lang)}/{filenames.PROVENANCE}"
 
 
 def real_set(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
@@ -62,19 +69,19 @@ def query_sets(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
 
 
 def query_set_queries(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    return f"{qa_dir(corpus, lang)}/query_sets.queries.csv"
+    return filenames.per_query(query_sets(corpus, lang))
 
 
 def train(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    return f"{qa_dir(corpus, lang)}/train.json"
+    return f"{qa_dir(corpus, lang)}/{filenames.TRAIN}"
 
 
 def val(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    return f"{qa_dir(corpus, lang)}/val.json"
+    return f"{qa_dir(corpus, lang)}/{filenames.VAL}"
 
 
 def split_report(corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    return f"{qa_dir(corpus, lang)}/split.json"
+    return f"{qa_dir(corpus, lang)}/{filenames.SPLIT}"
 
 
 def model_dir(name: str = "{name}") -> str:
@@ -83,7 +90,7 @@ def model_dir(name: str = "{name}") -> str:
 
 
 def onnx_dir(name: str = "{name}") -> str:
-    """A fine-tuned model's ONNX export (model.onnx, model_int8.onnx, parity.json; rule export_onnx)."""
+    """A fine-tuned model's ONNX export (filenames.ONNX_*; rule export_onnx)."""
     return f"{RESULTS}/models/{name}.onnx"
 
 
@@ -109,7 +116,7 @@ def eval_summary(
 def eval_queries(
     model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}", query_set: str = "val"
 ) -> str:
-    return f"{RESULTS}/eval/{model}/{corpus}/{lang}{_set_suffix(query_set)}.queries.csv"
+    return filenames.per_query(eval_summary(model, corpus, lang, query_set))
 
 
 def corpus_shard(
@@ -140,7 +147,7 @@ def compression_summary(model: str = "{model}", corpus: str = "{corpus}", lang: 
 
 
 def compression_queries(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
-    return f"{RESULTS}/eval/{model}/{corpus}/{lang}.compression.queries.csv"
+    return filenames.per_query(compression_summary(model, corpus, lang))
 
 
 def crosscheck(model: str = "{model}", corpus: str = "{corpus}", lang: str = "{lang}") -> str:
@@ -162,7 +169,7 @@ def mteb_result(model: str = "{model}", task: str = "{task}") -> str:
 
 
 def mteb_card(model: str = "{model}") -> str:
-    return f"{RESULTS}/mteb/{model}/README.md"
+    return f"{RESULTS}/mteb/{model}/{filenames.MODEL_CARD}"
 
 
 def published(name: str = "{name}") -> str:
@@ -189,8 +196,15 @@ def plot(name: str, fmt: str) -> str:
     return f"{REPORT_DIR}/plots/{name}.{fmt}"
 
 
-def word2vec(name: str = "{name}", file: str = "{file}") -> str:
-    return f"{RESULTS}/word2vec/{name}/{file}"
+def word2vec(name: str = "{name}") -> dict[str, str]:
+    """A word2vec run's outputs by the train_word2vec rule's output name (`output: **layout.word2vec()`)."""
+    return {key: f"{RESULTS}/word2vec/{name}/{file}" for key, file in filenames.WORD2VEC.items()}
+
+
+def download(resources_dir: str, url_file: str = "{url_file}") -> str:
+    """A corpus file fetched by download_source: the config's `file` below `resources_dir`, where
+    data.corpus.resolve_source looks for it (so it is fetched once)."""
+    return f"{resources_dir}/{url_file}"
 
 
 def log(rule: str, *parts: str) -> str:

@@ -1,122 +1,45 @@
-"""Every target of a config, planned once: datasets, evaluation runs, comparisons, MTEB tasks, fine-tune
-inputs, word2vec runs and the report's inputs and plots (paths from `workflow.layout`).
+"""The plan of a config: one object, built once by `Plan.of` (rules/common.smk keeps it as PLAN).
 
-Kept out of the .smk files so it is testable and the rules stay declarative; the report reads this plan
-instead of re-deriving it.
+It holds what the validated config says in the shapes the rules take (typed `Settings`, the model
+`Registry`, sources, datasets, fine-tunes, rerankers, word2vec runs, LLM settings, real-question files)
+and answers every planning question: which models are evaluated, hybrids and their members, shards, MTEB
+tasks, comparisons, fine-tune inputs, the report's inputs and plots, and the default target (paths from
+`workflow.layout`). Answers without arguments are computed once (cached properties); every config check
+(`workflow.checks`) runs in `Plan.of`, so a mistake stops the run before any job.
 
-Why this long (over the house's ~400 lines): it is the one place targets are planned (issue 13 asked for
-that after five modules each planned a part); split, the report and deployment plans would import each
-other again.
+Kept out of the .smk files so it is testable and the rules stay declarative: the rules read the config only
+through it, and the report reads `Plan.report` instead of re-deriving it.
+
+Why this long (over the house's ~400 lines): it is the one object every planning question goes to (issue
+24 asked for that after functions each re-derived the registry and settings from the raw config); what
+stands alone lives beside it: the model registry (workflow/registry.py), the config checks
+(workflow/checks.py) and the report's plan (workflow/report_plan.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 from itertools import permutations
 from pathlib import Path
 from typing import Any
 
 from embedlab.data.beir import is_beir_folder
-from embedlab.data.corpus import plan_sources
+from embedlab.data.corpus import Source, resolve_source
+from embedlab.data.llm.providers import uses_gpu
+from embedlab.data.llm.roundtrip import resolve_retriever, retriever_needs_gpu
+from embedlab.data.training_data import DatasetFiles
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.mteb_tasks import custom_task_name
+from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.shards import SHARDABLE_KINDS
 from embedlab.models.encoders import needs_gpu
-from embedlab.models.spec import ModelSpec, model_spec, onnx_exports
-from embedlab.report.plots import FORMATS
-from embedlab.train.data import DatasetFiles
-from embedlab.word2vec.run import OUTPUT_FILES as W2V_FILES
-from embedlab.workflow import layout
-from embedlab.workflow.config import corpus_languages, language_spec
-from embedlab.workflow.settings import EvaluationSettings, Settings
-
-# Report plots: name -> (caption file under report/, category in Snakemake's HTML report), in report order.
-PLOTS: dict[str, tuple[str, str]] = {
-    "mrr_heatmap": ("mrr_heatmap.rst", "Retrieval"),
-    "finetune_vs_base": ("finetune_vs_base.rst", "Fine-tuning"),
-    "deploy_frontier": ("deploy_frontier.rst", "Deployment"),
-    "rank_distribution": ("rank_distribution.rst", "Retrieval"),
-    "mteb_scores": ("mteb_scores.rst", "MTEB"),
-    "loss_curves": ("loss_curves.rst", "Fine-tuning"),
-}
-
-
-def evaluation_settings(config: dict[str, Any]) -> EvaluationSettings:
-    return Settings.of(config).evaluation
-
-
-def exported_only(config: dict[str, Any]) -> list[str]:
-    """Fine-tunes that only export data (backend autotrain with `autotrain.run: false`): no model to score."""
-    return [
-        name
-        for name, ft in config["finetune"].items()
-        if ft["backend"] == "autotrain" and not ft["autotrain"]["run"]
-    ]
-
-
-def _check_trained(config: dict[str, Any], names: list[str], key: str) -> None:
-    for name in names:
-        if name in exported_only(config):
-            raise EmbedlabError(
-                f"config error at {key}: fine-tune {name} only exports AutoTrain data (autotrain.run: "
-                f"false), so there is no model to evaluate: set finetune.{name}.autotrain.run: true or drop "
-                f"it from {key}"
-            )
-
-
-def hybrid_models(config: dict[str, Any]) -> list[str]:
-    """`models` entries of kind hybrid, their members checked (at parse time, one line each)."""
-    names = [name for name, entry in config["models"].items() if entry["kind"] == "hybrid"]
-    for name in names:
-        where = f"config error at models.{name}"
-        members = config["models"][name]["of"]
-        if len(set(members)) < 2:
-            raise EmbedlabError(f"{where}.of: {members} needs two or more different models to fuse")
-        for member in members:
-            try:
-                spec = model_spec(config, member)
-            except EmbedlabError as exc:
-                raise EmbedlabError(f"{where}.of: {exc}") from None
-            if spec.kind == "hybrid":
-                raise EmbedlabError(f"{where}.of: {member} is a hybrid itself: list its members instead")
-        _check_trained(config, members, f"models.{name}.of")
-    return names
-
-
-def eval_models(config: dict[str, Any]) -> list[str]:
-    """evaluation.models, or every `models` entry, every trained `finetune` entry and its ONNX exports."""
-    chosen = evaluation_settings(config).models
-    if chosen is None:
-        skip = exported_only(config)
-        trained = [n for n in config["finetune"] if n not in skip]
-        chosen = [*config["models"], *trained, *onnx_exports(config["finetune"])]
-    _check_trained(config, chosen, "evaluation.models")
-    for name in chosen:
-        model_spec(config, name)  # unknown names fail here, at parse time, with the list of known ones
-    hybrid_models(config)
-    return list(dict.fromkeys(chosen))
-
-
-def encoder_models(config: dict[str, Any]) -> list[str]:
-    """Evaluated models that are encoders (not hybrids): what cross-lingual runs and cross-checks take."""
-    hybrids = set(hybrid_models(config))
-    return [m for m in eval_models(config) if m not in hybrids]
-
-
-def compression_models(config: dict[str, Any]) -> list[str]:
-    """evaluation.compression.models, or every evaluated dense model (not BM25, not a hybrid, not an ONNX
-    export: its int8 file is already a quantized variant)."""
-    chosen = evaluation_settings(config).compression.models
-    dense = [m for m in encoder_models(config) if model_spec(config, m).kind not in ("bm25", "onnx")]
-    if chosen is None:
-        return dense
-    for name in chosen:
-        if name not in dense:
-            raise EmbedlabError(
-                f"config error at evaluation.compression.models: {name} is not an evaluated dense model "
-                f"(dense: {', '.join(dense) or 'none'})"
-            )
-    return list(dict.fromkeys(chosen))
+from embedlab.models.spec import ModelSpec
+from embedlab.settings import Settings
+from embedlab.workflow import checks, layout
+from embedlab.workflow.config import chunking, validate_config
+from embedlab.workflow.registry import Registry
+from embedlab.workflow.report_plan import ReportPlan
 
 
 @dataclass(frozen=True)
@@ -133,223 +56,6 @@ class RerankPipeline:
         return f"{self.retriever}.{self.reranker}@{self.top_k}"
 
 
-def rerank_pipelines(config: dict[str, Any]) -> list[RerankPipeline]:
-    """evaluation.rerank, checked: registry retrievers that are not hybrids, known rerankers."""
-    out = []
-    for i, entry in enumerate(evaluation_settings(config).rerank):
-        where = f"config error at evaluation.rerank[{i}]"
-        if entry["reranker"] not in config["rerankers"]:
-            known = ", ".join(config["rerankers"]) or "none"
-            raise EmbedlabError(
-                f"{where}.reranker: {entry['reranker']!r} is not in rerankers (known: {known})"
-            )
-        try:
-            spec = model_spec(config, entry["retriever"])
-        except EmbedlabError as exc:
-            raise EmbedlabError(f"{where}.retriever: {exc}") from None
-        if spec.kind == "hybrid":
-            raise EmbedlabError(f"{where}.retriever: {spec.name} is a hybrid: rerank one of its members")
-        out.append(RerankPipeline(entry["retriever"], entry["reranker"], entry["top_k"]))
-    return list(dict.fromkeys(out))
-
-
-def trained_rerankers(config: dict[str, Any]) -> list[str]:
-    """`rerankers` entries with datasets (fine-tuned by rule finetune_reranker), each checked."""
-    pairs = {f"{c}/{lang}" for c, lang in corpus_languages(config)}
-    names = []
-    for name, entry in config["rerankers"].items():
-        if not entry["datasets"]:
-            continue
-        for ds in entry["datasets"]:
-            if ds not in pairs:
-                raise EmbedlabError(
-                    f"config error at rerankers.{name}.datasets: {ds!r} is not a configured corpus/language"
-                )
-        model_spec(config, entry["retriever"])  # an unknown miner fails here
-        names.append(name)
-    return names
-
-
-def reranker_source(config: dict[str, Any], name: str) -> str:
-    """Where a reranker's weights are: its fine-tuned folder, else its `source`."""
-    return (
-        layout.reranker_dir(name)
-        if config["rerankers"][name]["datasets"]
-        else config["rerankers"][name]["source"]
-    )
-
-
-def reranker_args(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """What `train.reranker.finetune_reranker` takes besides the datasets and the output folder."""
-    entry = config["rerankers"][name]
-    keys = (
-        "loss",
-        "epochs",
-        "batch_size",
-        "learning_rate",
-        "max_length",
-        "negatives",
-        "dev_fraction",
-        "max_queries",
-    )
-    return {
-        "base_source": entry["source"],
-        "retriever": model_spec(config, entry["retriever"]),
-        "seed": config["seed"] if entry["seed"] is None else entry["seed"],
-        "name": name,
-        **{k: entry[k] for k in keys},
-    }
-
-
-def spec_of(config: dict[str, Any], name: str) -> ModelSpec:
-    return model_spec(config, name)
-
-
-def members_of(config: dict[str, Any], name: str) -> list[ModelSpec]:
-    """A hybrid's member specs, in `of` order."""
-    return [model_spec(config, m) for m in config["models"][name]["of"]]
-
-
-def gpus_for(config: dict[str, Any], name: str) -> int:
-    spec = model_spec(config, name)
-    if spec.kind == "hybrid":
-        return max(gpus_for(config, m) for m in spec.of)
-    return int(needs_gpu(spec))
-
-
-def mem_mb_for(config: dict[str, Any], name: str) -> int:
-    return 12000 if gpus_for(config, name) else 4000
-
-
-def shard_count(config: dict[str, Any], name: str) -> int:
-    """Jobs that encode a model's val corpus: evaluation.shards for kinds that shard, else 1 (one job)."""
-    shards = evaluation_settings(config).shards
-    return shards if shards > 1 and model_spec(config, name).kind in SHARDABLE_KINDS else 1
-
-
-def sharded_models(config: dict[str, Any]) -> list[str]:
-    """Encoders (evaluated or run through MTEB, as evaluate_retrieval's {model}) whose corpus rule
-    encode_shard encodes: the rule's {model} constraint."""
-    return sorted(m for m in {*encoder_models(config), *mteb_models(config)} if shard_count(config, m) > 1)
-
-
-def corpus_shards(config: dict[str, Any], name: str, corpus: str, lang: str) -> list[tuple[str, str]]:
-    """(vectors, sidecar) of every corpus shard a model's evaluate_retrieval reads; none for one job."""
-    n = shard_count(config, name)
-    if n == 1:
-        return []
-    return [
-        (layout.corpus_shard(name, corpus, lang, i, n), layout.corpus_shard_meta(name, corpus, lang, i, n))
-        for i in range(n)
-    ]
-
-
-def mteb_val_input(config: dict[str, Any], task: str) -> list[str]:
-    """The val split a custom MTEB task is built from (none for standard tasks)."""
-    custom = mteb_custom_tasks(config)
-    if task not in custom:
-        return []
-    return [layout.val(*custom[task])]
-
-
-def model_inputs(config: dict[str, Any], name: str) -> list[str]:
-    """Files a model needs before it can be evaluated: a fine-tuned model's folder (made by training); a
-    hybrid's, those of its members."""
-    if name in config["models"] and config["models"][name]["kind"] == "hybrid":
-        return [path for m in config["models"][name]["of"] for path in model_inputs(config, m)]
-    if name in onnx_exports(config["finetune"]):
-        return [model_spec(config, name).source]
-    return [layout.model_dir(name)] if name in config["finetune"] else []
-
-
-def crosslingual_pairs(config: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(corpus, src, tgt): `auto` = every ordered pair of a corpus's languages; or a mapping listing them."""
-    setting = evaluation_settings(config).crosslingual
-    langs: dict[str, list[str]] = {}
-    for corpus, lang in corpus_languages(config):
-        langs.setdefault(corpus, []).append(lang)
-    if not setting:
-        return []
-    if setting == "auto":
-        return [(c, a, b) for c, ls in langs.items() for a, b in permutations(ls, 2)]
-    out = []
-    for corpus, pairs in setting.items():
-        for src, tgt in pairs:
-            if corpus not in langs or src not in langs[corpus] or tgt not in langs[corpus]:
-                raise EmbedlabError(
-                    f"config error at evaluation.crosslingual.{corpus}: {src}-{tgt} needs both languages in "
-                    f"corpora.{corpus}.languages (has: {', '.join(langs.get(corpus, [])) or 'none'})"
-                )
-            out.append((corpus, src, tgt))
-    return out
-
-
-def compare_pairs(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """(a, b) pairs for the paired test: evaluation.compare plus each evaluated fine-tune vs its base."""
-    models = eval_models(config)
-    ev = evaluation_settings(config)
-    pairs = [tuple(p) for p in ev.compare]
-    if ev.compare_finetunes:
-        for name, ft in config["finetune"].items():
-            if name in models and ft["base"] in models:
-                pairs.append((ft["base"], name))
-    for name in hybrid_models(config):  # each hybrid against each evaluated member
-        pairs += [(m, name) for m in config["models"][name]["of"] if name in models and m in models]
-    pairs += [(p.retriever, p.name) for p in rerank_pipelines(config) if p.retriever in models]
-    evaluated = {*models, *(p.name for p in rerank_pipelines(config))}
-    for a, b in pairs:
-        if a not in evaluated or b not in evaluated:
-            raise EmbedlabError(
-                f"config error at evaluation.compare: {a} vs {b}: both must be in evaluation.models"
-            )
-    return list(dict.fromkeys(pairs))
-
-
-def mteb_models(config: dict[str, Any]) -> list[str]:
-    """mteb.models, or every evaluated encoder (MTEB encodes texts: a hybrid is not an encoder) but the ONNX
-    exports (the same model: their parity and retrieval rows already say how close they are)."""
-    chosen = Settings.of(config).mteb.models
-    if chosen is None:
-        exports = set(onnx_exports(config["finetune"]))
-        return [m for m in encoder_models(config) if m not in exports]
-    _check_trained(config, chosen, "mteb.models")
-    hybrids = [m for m in chosen if m in hybrid_models(config)]
-    if hybrids:
-        raise EmbedlabError(
-            f"config error at mteb.models: {hybrids[0]} is a hybrid; MTEB needs an encoder: list its members"
-        )
-    return list(dict.fromkeys(chosen))
-
-
-def mteb_custom_tasks(config: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """Custom task name -> (corpus, lang), one per val split, when mteb.custom_tasks is on."""
-    if not Settings.of(config).mteb.custom_tasks:
-        return {}
-    return {custom_task_name(c, lang): (c, lang) for c, lang in corpus_languages(config)}
-
-
-def mteb_tasks(config: dict[str, Any]) -> list[str]:
-    """Custom val-split tasks, the named standard tasks, and with `mteb.select` every registry task matching
-    task_types / categories / languages (the tutorial's `MTEB(task_types=[...])` selection)."""
-    mt = Settings.of(config).mteb
-    names = [*mteb_custom_tasks(config), *mt.tasks]
-    if mt.select:
-        import mteb
-
-        filters = {k: getattr(mt, k) for k in ("task_types", "categories", "languages") if getattr(mt, k)}
-        if not filters:
-            raise EmbedlabError(
-                "config error at mteb.select: set task_types, categories or languages to select by"
-            )
-        names += [t.metadata.name for t in mteb.get_tasks(**filters)]
-    return list(dict.fromkeys(names))
-
-
-def mteb_results(config: dict[str, Any], model: str) -> list[str]:
-    """One model's MTEB result files (the inputs of its MTEB card)."""
-    return [layout.mteb_result(model, t) for t in mteb_tasks(config)]
-
-
 def dataset_files(name: str) -> DatasetFiles:
     """The files a dataset "corpus/lang" is read from (outputs of the chunking and split rules)."""
     corpus, _, lang = name.partition("/")
@@ -361,59 +67,19 @@ def dataset_files(name: str) -> DatasetFiles:
     )
 
 
-def finetune_inputs(config: dict[str, Any], name: str) -> dict[str, list[str] | str]:
-    """A fine-tune's inputs: train/val/chunks of each dataset, and the base folder if it is a fine-tune."""
-    finetunes = config["finetune"]
-    entry = finetunes[name]
-    files = [dataset_files(ds) for ds in entry["datasets"]]
-    inputs: dict[str, list[str] | str] = {
-        "train": [f.train for f in files],
-        "val": [f.val for f in files],
-        "chunks": [f.chunks for f in files],
-    }
-    if entry["base"] in finetunes:
-        inputs["base_model"] = layout.model_dir(entry["base"])
-    return inputs
+def _seed(entry: dict[str, Any], seed: int) -> int:
+    """An entry's own seed (fine-tune, reranker, word2vec run), else the run's."""
+    return seed if entry.get("seed") is None else entry["seed"]
 
 
-def finetune_args(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """What `train.finetune.finetune` takes besides name, output and datasets: the entry (defaults filled),
-    the base model's spec, and the entry's seed (else the run's)."""
-    entry = config["finetune"][name]
-    return {
-        "settings": entry,
-        "base": model_spec(config, entry["base"]),
-        "seed": config["seed"] if entry["seed"] is None else entry["seed"],
-    }
-
-
-def word2vec_inputs(run: dict[str, Any]) -> list[str]:
-    """Input files of a word2vec run: the chunk file for `chunks: corpus/lang`, none for the toy preset."""
-    return [layout.chunks(*run["chunks"].split("/", 1))] if run.get("chunks") else []
-
-
-def word2vec_targets(runs: dict[str, dict[str, Any]]) -> list[str]:
-    return [layout.word2vec(name, file) for name in runs for file in W2V_FILES]
-
-
-def real_question_sets(config: dict[str, Any]) -> list[tuple[str, str]]:
-    """(corpus, lang) pairs that have real questions: corpora.<c>.languages.<l>.questions, or a BEIR folder
-    (its test qrels)."""
-    sources = plan_sources(config)
-    return [
-        (c, lang)
-        for c, lang in corpus_languages(config)
-        if language_spec(config, c, lang).get("questions") or is_beir_folder(sources[(c, lang)].path)
-    ]
-
-
-def questions_file(config: dict[str, Any], corpus: str, lang: str, workflow_dir: str | Path) -> str:
+def _questions_file(
+    corpus: str, lang: str, spec: dict[str, Any] | None, source: Source, workflow_dir: str | Path
+) -> str:
     """A language's real-questions file: absolute, or relative to the working directory, else to the
     workflow's folder (the shipped questions are found from any `--directory`, whatever corpus_root is)."""
-    spec = language_spec(config, corpus, lang)
-    if not spec.get("questions"):  # a BEIR folder: its own qrels
-        return str(plan_sources(config)[(corpus, lang)].path)
-    file = Path(spec["questions"]["file"])
+    if not spec:  # a BEIR folder: its own qrels
+        return str(source.path)
+    file = Path(spec["file"])
     for path in (file, Path(workflow_dir) / file):
         if path.is_file() or is_beir_folder(path):  # a BEIR folder named to set ignore_identical_ids
             return str(path)
@@ -423,192 +89,497 @@ def questions_file(config: dict[str, Any], corpus: str, lang: str, workflow_dir:
     )
 
 
-def real_question_models(config: dict[str, Any]) -> list[str]:
-    """The models scored on real questions: every evaluated encoder and hybrid (rerank pipelines: not yet)."""
-    return eval_models(config) if evaluation_settings(config).enabled else []
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A validated, checked config and everything planned from it (see the module docstring)."""
 
+    settings: Settings
+    registry: Registry
+    corpora: dict[str, Any]  # the `corpora` section
+    corpus_languages: list[tuple[str, str]]  # (corpus, lang) in config order: chunks, datasets, evaluation
+    sources: dict[tuple[str, str], Source]  # where each corpus/language is read (or downloaded) from
+    question_files: dict[tuple[str, str], str]  # real questions: every (corpus, lang) that has them
+    models: dict[str, Any]  # the `models` section
+    finetunes: dict[str, Any]  # the `finetune` section
+    rerankers: dict[str, Any]
+    generators: dict[str, Any]  # the `generators` section
+    chunking: dict[str, dict[str, Any]]  # corpus -> its chunking settings (the corpus's overrides applied)
+    word2vec_runs: dict[str, dict[str, Any]]  # name -> run_word2vec's settings (seed filled)
+    llm: dict[str, Any]  # generators.llm + `retriever_spec`, the round-trip retriever (None when off)
 
-def real_pairs(config: dict[str, Any], name: str) -> list[tuple[str, str, str]]:
-    """(base, corpus, lang) for each dataset with real questions on which fine-tune `name` and its base are
-    both scored (the published card's before -> after)."""
-    models = real_question_models(config)
-    base = config["finetune"][name]["base"]
-    if name not in models or base not in models:
-        return []
-    return [(base, c, lang) for c, lang in real_question_sets(config)]
+    @classmethod
+    def of(cls, config: dict[str, Any], workflow_dir: str | Path) -> Plan:
+        """Validate `config` in place (the schema's defaults filled; see `validate_config` for
+        `workflow_dir`), check it and plan it. A missing corpus or questions file, a bad name or an
+        unmatched set raises EmbedlabError with one line."""
+        validate_config(config, workflow_dir)
+        settings = Settings.of(config)
+        corpora = config["corpora"]
+        pairs = [(c, lang) for c, spec in corpora.items() for lang in spec["languages"]]
+        names = [f"{c}/{lang}" for c, lang in pairs]
+        entry = {(c, lang): corpora[c]["languages"][lang] for c, lang in pairs}
+        sources = {
+            (c, lang): resolve_source(
+                c, lang, spec["file"], spec.get("url"), settings.corpus_root, settings.resources_dir
+            )
+            for (c, lang), spec in entry.items()
+        }
+        questions = {
+            key: _questions_file(*key, spec.get("questions"), sources[key], workflow_dir)
+            for key, spec in entry.items()
+            if spec.get("questions") or is_beir_folder(sources[key].path)
+        }
+        checks.finetunes(config["finetune"], config["models"], names)
+        runs = config["word2vec"]["runs"]
+        checks.word2vec_runs(runs, names)
+        llm = config["generators"]["llm"]
+        round_trip = llm["round_trip"]  # its retriever resolved now: a bad name stops the run before any job
+        retriever = (
+            resolve_retriever(round_trip["retriever"], config["models"]) if round_trip["enabled"] else None
+        )
+        plan = cls(
+            settings=settings,
+            registry=Registry.of(config["models"], config["finetune"]),
+            corpora=corpora,
+            corpus_languages=pairs,
+            sources=sources,
+            question_files=questions,
+            models=config["models"],
+            finetunes=config["finetune"],
+            rerankers=config["rerankers"],
+            generators=config["generators"],
+            chunking={c: chunking(config, c) for c in corpora},
+            word2vec_runs={name: {**run, "seed": _seed(run, settings.seed)} for name, run in runs.items()},
+            llm={**llm, "retriever_spec": retriever},
+        )
+        plan._check()
+        return plan
 
+    def _check(self) -> None:
+        """The checks that need the registry, in the order their mistakes have always been reported."""
+        ev, mteb = self.settings.evaluation, self.settings.mteb
+        checks.trained(ev.models or [], self.exported_only, "evaluation.models")
+        checks.known(self.eval_models, self.registry)
+        checks.hybrids(self.models, self.registry, self.exported_only)
+        checks.crosslingual(ev.crosslingual, self.languages)
+        checks.compression(ev.compression.models, self.dense_models)
+        checks.rerank(ev.rerank, self.rerankers, self.registry)
+        checks.compare(ev.compare, {*self.eval_models, *self.pipelines})
+        checks.mteb_models(mteb.models, self.hybrids, self.exported_only)
+        checks.mteb_select(mteb)
+        checks.rerankers(self.rerankers, list(self.datasets), self.registry)
 
-def evaluation_targets(config: dict[str, Any]) -> list[str]:
-    """Every evaluation output the default target asks for."""
-    ev = evaluation_settings(config)
-    out: list[str] = []
-    if ev.enabled:
-        models = eval_models(config)
-        encoders = encoder_models(config)
-        pairs = corpus_languages(config)
-        for m in models:
-            for c, lang in pairs:
-                out += [layout.eval_summary(m, c, lang), layout.eval_queries(m, c, lang)]
-                if ev.cross_check and m in encoders and model_spec(config, m).kind != "bm25":  # need vectors
-                    out.append(layout.crosscheck(m, c, lang))
-            if m in encoders:
-                out += [layout.eval_summary(m, c, f"{a}-{b}") for c, a, b in crosslingual_pairs(config)]
-        for m in compression_models(config):
-            out += [layout.compression_summary(m, c, lang) for c, lang in pairs]
-        for p in rerank_pipelines(config):
-            for c, lang in pairs:
-                out += [layout.eval_summary(p.name, c, lang), layout.eval_queries(p.name, c, lang)]
-        for a, b in compare_pairs(config):
-            for c, lang in pairs:
-                out.append(layout.comparison(a, b, c, lang))
-        for m in real_question_models(config):
-            for c, lang in real_question_sets(config):
-                out += [layout.eval_summary(m, c, lang, "real"), layout.eval_queries(m, c, lang, "real")]
-    if Settings.of(config).mteb.enabled:
-        for m in mteb_models(config):
-            out += [*mteb_results(config, m), layout.mteb_card(m)]
-            if m in config["finetune"]:  # fine-tuned: its model dir with the MTEB card merged
-                out.append(layout.published(m))
-    return out
+    # --- data -------------------------------------------------------------------------------------------
 
+    @cached_property
+    def languages(self) -> dict[str, list[str]]:
+        """corpus -> its languages, in config order."""
+        out: dict[str, list[str]] = {}
+        for corpus, lang in self.corpus_languages:
+            out.setdefault(corpus, []).append(lang)
+        return out
 
-@dataclass
-class ReportPlan:
-    """What the report rules read and write for a config."""
+    @cached_property
+    def datasets(self) -> dict[str, DatasetFiles]:
+        """ "corpus/lang" -> the files its chunks, train and val split are in."""
+        return {f"{c}/{lang}": dataset_files(f"{c}/{lang}") for c, lang in self.corpus_languages}
 
-    models: list[str]
-    runs: list[tuple[str, str, str]]  # (model, corpus, lang or "src-tgt")
-    real_runs: list[tuple[str, str, str]]  # (model, corpus, lang) scored on real questions
-    provenance: list[str]
-    splits: list[str]  # split.json per dataset: the label checks of the trust section
-    model_dirs: list[str]
-    mteb: list[str]
-    compression: list[str]  # compression variant CSVs: rows of the "what to deploy" table
-    bases: dict[str, str]
-    plots: list[str]
-    notes: list[str] = field(default_factory=list)
+    @cached_property
+    def url_files(self) -> dict[str, str]:
+        """Files that are not here yet, relative to resources_dir -> the URL rule download_source fetches."""
+        root = self.settings.resources_dir
+        return {str(s.path.relative_to(root)): s.url for s in self.sources.values() if s.url is not None}
 
-    @property
-    def eval_csvs(self) -> list[str]:
-        return [layout.eval_summary(m, c, lang) for m, c, lang in self.runs]
+    @cached_property
+    def source_paths(self) -> dict[str, dict[str, str]]:
+        """corpus -> language -> the file (or folder) that chunking reads, local or downloaded."""
+        out: dict[str, dict[str, str]] = {}
+        for (corpus, lang), source in self.sources.items():
+            out.setdefault(corpus, {})[lang] = str(source.path)
+        return out
 
-    @property
-    def query_csvs(self) -> list[str]:
-        return [layout.eval_queries(m, c, lang) for m, c, lang in self.runs]
+    def query_generators(self, corpus: str) -> list[str]:
+        """The generators a corpus's queries come from: its own list, else generators.use."""
+        return list(self.corpora[corpus].get("generators") or self.generators["use"])
 
-    @property
-    def real_csvs(self) -> list[str]:
-        return [layout.eval_summary(m, c, lang, "real") for m, c, lang in self.real_runs]
+    def generator_settings(self, generator: str) -> dict[str, Any]:
+        return self.generators.get(generator, {})
 
-    @property
-    def real_query_csvs(self) -> list[str]:
-        return [layout.eval_queries(m, c, lang, "real") for m, c, lang in self.real_runs]
+    @cached_property
+    def llm_gpu(self) -> int:
+        """The llm generator's GPU slot: a model computing here (a local server, a neural round-trip
+        retriever) takes one."""
+        return int(uses_gpu(self.llm) or retriever_needs_gpu(self.llm["retriever_spec"]))
 
-    @property
-    def real_mappings(self) -> list[str]:
-        return list(dict.fromkeys(layout.real_mapping(c, lang) for _, c, lang in self.real_runs))
+    @cached_property
+    def bm25(self) -> ModelSpec:
+        """The BM25 that rates how lexical each query set is: the `models` entry `bm25`, else plain BM25."""
+        return resolve_retriever("bm25", self.models)
 
-    @property
-    def query_set_files(self) -> list[str]:
-        """Every dataset's query_sets.csv (how lexical each query set is)."""
-        return list(dict.fromkeys(layout.query_sets(c, lang) for _, c, lang in self.runs if "-" not in lang))
+    # --- real questions ---------------------------------------------------------------------------------
 
-    def plot_paths(self, name: str) -> dict[str, str]:
-        return {fmt: layout.plot(name, fmt) for fmt in FORMATS}
+    @cached_property
+    def real_question_sets(self) -> list[tuple[str, str]]:
+        """(corpus, lang) pairs that have real questions: corpora.<c>.languages.<l>.questions, or a BEIR
+        folder (its test qrels)."""
+        return list(self.question_files)
 
-    def targets(self) -> list[str]:
-        """The report's files: summary.csv, summary.md and every planned plot (nothing without runs)."""
-        if not self.runs:
+    def question_source(self, corpus: str, lang: str) -> dict[str, Any]:
+        """What map_questions reads: the language's `questions` entry, or a BEIR folder's own qrels."""
+        spec = self.corpora[corpus]["languages"][lang].get("questions")
+        return spec or {"file": self.question_files[(corpus, lang)]}
+
+    def real_split_inputs(self, corpus: str, lang: str) -> dict[str, str]:
+        """split_dataset's real-question files: real.train.json where the language has real questions, and
+        real.json under questions.training: strict (its chunk groups are kept out of training)."""
+        if (corpus, lang) not in self.question_files:
+            return {}
+        inputs = {"real_train": layout.real_train_set(corpus, lang)}
+        if (self.corpora[corpus]["languages"][lang].get("questions") or {}).get("training") == "strict":
+            inputs["real"] = layout.real_set(corpus, lang)
+        return inputs
+
+    @cached_property
+    def real_question_models(self) -> list[str]:
+        """The models scored on real questions: every evaluated encoder and hybrid (rerank pipelines: not
+        yet)."""
+        return self.eval_models if self.settings.evaluation.enabled else []
+
+    def real_pairs(self, name: str) -> list[tuple[str, str, str]]:
+        """(base, corpus, lang) for each dataset with real questions on which fine-tune `name` and its base
+        are both scored (the published card's before -> after)."""
+        base = self.finetunes[name]["base"]
+        if name not in self.real_question_models or base not in self.real_question_models:
             return []
-        plots = [path for name in self.plots for path in self.plot_paths(name).values()]
-        return [layout.summary_csv(), layout.summary_md(), layout.deploy_csv(), *plots]
+        return [(base, c, lang) for c, lang in self.real_question_sets]
 
+    # --- models -----------------------------------------------------------------------------------------
 
-def report_plan(config: dict[str, Any]) -> ReportPlan:
-    """Inputs and plot list of the report; plots without data in this config are left out (with a note)."""
-    settings = Settings.of(config)
-    pairs = corpus_languages(config)
-    models = eval_models(config) if settings.evaluation.enabled else []
-    if settings.evaluation.enabled:
-        models += [p.name for p in rerank_pipelines(config)]
-    runs = [(m, c, lang) for m in models for c, lang in pairs]
-    real_sets = real_question_sets(config)
-    encoders = encoder_models(config) if settings.evaluation.enabled else []
-    runs += [(m, c, f"{a}-{b}") for m in encoders for c, a, b in crosslingual_pairs(config)]
-    finetunes = config["finetune"]
-    bases = {m: finetunes[m]["base"] for m in models if m in finetunes}
-    mteb_of = mteb_models(config) if settings.mteb.enabled else []
-    mteb_files = [path for m in mteb_of for path in mteb_results(config, m)]
-    trained = [m for m in finetunes if m in models or m in mteb_of]
-    notes = []
-    plots = ["mrr_heatmap"]
-    if any(b in models for b in bases.values()):
-        plots.append("finetune_vs_base")
-    else:
-        notes.append(
-            "No fine-tuned model was evaluated next to its base model (config `finetune:`), so there is "
-            "no base-vs-fine-tuned plot and no paired test."
+    @cached_property
+    def exported_only(self) -> list[str]:
+        """Fine-tunes that only export data (backend autotrain with `autotrain.run: false`): nothing to
+        score."""
+        return [
+            name
+            for name, ft in self.finetunes.items()
+            if ft["backend"] == "autotrain" and not ft["autotrain"]["run"]
+        ]
+
+    @cached_property
+    def hybrids(self) -> list[str]:
+        """`models` entries of kind hybrid."""
+        return [name for name, entry in self.models.items() if entry["kind"] == "hybrid"]
+
+    def members_of(self, name: str) -> list[ModelSpec]:
+        """A hybrid's member specs, in `of` order."""
+        return [self.registry.spec(m) for m in self.models[name]["of"]]
+
+    @cached_property
+    def eval_models(self) -> list[str]:
+        """evaluation.models, or every `models` entry, every trained `finetune` entry and its ONNX exports."""
+        chosen = self.settings.evaluation.models
+        if chosen is None:
+            trained = [n for n in self.finetunes if n not in self.exported_only]
+            chosen = [*self.models, *trained, *self.registry.exports]
+        return list(dict.fromkeys(chosen))
+
+    @cached_property
+    def encoder_models(self) -> list[str]:
+        """Evaluated models that are encoders (not hybrids): what cross-lingual runs and cross-checks take."""
+        return [m for m in self.eval_models if m not in self.hybrids]
+
+    @cached_property
+    def dense_models(self) -> list[str]:
+        """Evaluated dense encoders (not BM25, not an ONNX export: its int8 file is already a quantized
+        variant): what the compression sweep may take."""
+        return [m for m in self.encoder_models if self.registry.spec(m).kind not in ("bm25", "onnx")]
+
+    @cached_property
+    def compression_models(self) -> list[str]:
+        """evaluation.compression.models, or every evaluated dense model."""
+        chosen = self.settings.evaluation.compression.models
+        return self.dense_models if chosen is None else list(dict.fromkeys(chosen))
+
+    @cached_property
+    def pipelines(self) -> dict[str, RerankPipeline]:
+        """evaluation.rerank by pipeline name."""
+        entries = self.settings.evaluation.rerank
+        out = [RerankPipeline(e["retriever"], e["reranker"], e["top_k"]) for e in entries]
+        return {p.name: p for p in out}
+
+    def model_inputs(self, name: str) -> list[str]:
+        """Files a model needs before it can be evaluated: a fine-tuned model's folder (made by training); a
+        hybrid's, those of its members."""
+        if name in self.hybrids:
+            return [path for m in self.models[name]["of"] for path in self.model_inputs(m)]
+        if name in self.registry.exports:
+            return [self.registry.spec(name).source]
+        return [layout.model_dir(name)] if name in self.finetunes else []
+
+    def gpus_for(self, name: str) -> int:
+        spec = self.registry.spec(name)
+        if spec.kind == "hybrid":
+            return max(self.gpus_for(m) for m in spec.of)
+        return int(needs_gpu(spec))
+
+    def mem_mb_for(self, name: str) -> int:
+        return 12000 if self.gpus_for(name) else 4000
+
+    def shard_count(self, name: str) -> int:
+        """Jobs that encode a model's val corpus: evaluation.shards for kinds that shard, else 1 (one job)."""
+        shards = self.settings.evaluation.shards
+        return shards if shards > 1 and self.registry.spec(name).kind in SHARDABLE_KINDS else 1
+
+    @cached_property
+    def sharded_models(self) -> list[str]:
+        """Encoders (evaluated or run through MTEB, as evaluate_retrieval's {model}) whose corpus rule
+        encode_shard encodes: the rule's {model} constraint."""
+        return sorted(m for m in {*self.encoder_models, *self.mteb_models} if self.shard_count(m) > 1)
+
+    def corpus_shards(self, name: str, corpus: str, lang: str) -> list[tuple[str, str]]:
+        """(vectors, sidecar) of every corpus shard a model's evaluate_retrieval reads; none for one job."""
+        n = self.shard_count(name)
+        if n == 1:
+            return []
+        return [
+            (
+                layout.corpus_shard(name, corpus, lang, i, n),
+                layout.corpus_shard_meta(name, corpus, lang, i, n),
+            )
+            for i in range(n)
+        ]
+
+    @cached_property
+    def eval_options(self) -> EvalOptions:
+        """The options every evaluator shares (rules pass them whole)."""
+        return EvalOptions.of(self.settings.evaluation, self.settings.seed)
+
+    # --- comparisons and MTEB ---------------------------------------------------------------------------
+
+    @cached_property
+    def crosslingual_pairs(self) -> list[tuple[str, str, str]]:
+        """(corpus, src, tgt): `auto` = every ordered pair of a corpus's languages; or a mapping listing
+        them."""
+        setting = self.settings.evaluation.crosslingual
+        if not setting:
+            return []
+        if setting == "auto":
+            return [(c, a, b) for c, ls in self.languages.items() for a, b in permutations(ls, 2)]
+        return [(corpus, src, tgt) for corpus, pairs in setting.items() for src, tgt in pairs]
+
+    @cached_property
+    def compare_pairs(self) -> list[tuple[str, str]]:
+        """(a, b) pairs for the paired test: evaluation.compare plus each evaluated fine-tune vs its base."""
+        models, ev = self.eval_models, self.settings.evaluation
+        pairs = [(a, b) for a, b in ev.compare]
+        if ev.compare_finetunes:
+            for name, ft in self.finetunes.items():
+                if name in models and ft["base"] in models:
+                    pairs.append((ft["base"], name))
+        for name in self.hybrids:  # each hybrid against each evaluated member
+            pairs += [(m, name) for m in self.models[name]["of"] if name in models and m in models]
+        pairs += [(p.retriever, p.name) for p in self.pipelines.values() if p.retriever in models]
+        return list(dict.fromkeys(pairs))
+
+    @cached_property
+    def mteb_models(self) -> list[str]:
+        """mteb.models, or every evaluated encoder (MTEB encodes texts: a hybrid is not an encoder) but the
+        ONNX exports (the same model: their parity and retrieval rows already say how close they are)."""
+        chosen = self.settings.mteb.models
+        if chosen is None:
+            return [m for m in self.encoder_models if m not in self.registry.exports]
+        return list(dict.fromkeys(chosen))
+
+    @cached_property
+    def mteb_custom_tasks(self) -> dict[str, tuple[str, str]]:
+        """Custom task name -> (corpus, lang), one per val split, when mteb.custom_tasks is on."""
+        if not self.settings.mteb.custom_tasks:
+            return {}
+        return {custom_task_name(c, lang): (c, lang) for c, lang in self.corpus_languages}
+
+    @cached_property
+    def mteb_tasks(self) -> list[str]:
+        """Custom val-split tasks, the named standard tasks, and with `mteb.select` every registry task
+        matching task_types / categories / languages (the tutorial's `MTEB(task_types=[...])` selection)."""
+        mt = self.settings.mteb
+        names = [*self.mteb_custom_tasks, *mt.tasks]
+        if mt.select:
+            import mteb
+
+            filters = {k: getattr(mt, k) for k in ("task_types", "categories", "languages") if getattr(mt, k)}
+            names += [t.metadata.name for t in mteb.get_tasks(**filters)]
+        return list(dict.fromkeys(names))
+
+    @cached_property
+    def mteb_filters(self) -> dict[str, list[str]]:
+        """What rule evaluate_mteb passes on from the `mteb` section: which languages, splits, task kinds."""
+        keys = ("languages", "eval_splits", "task_types", "categories")
+        return {k: getattr(self.settings.mteb, k) for k in keys}
+
+    def mteb_results(self, model: str) -> list[str]:
+        """One model's MTEB result files (the inputs of its MTEB card)."""
+        return [layout.mteb_result(model, t) for t in self.mteb_tasks]
+
+    def mteb_val_input(self, task: str) -> list[str]:
+        """The val split a custom MTEB task is built from (none for standard tasks)."""
+        if task not in self.mteb_custom_tasks:
+            return []
+        return [layout.val(*self.mteb_custom_tasks[task])]
+
+    # --- training ---------------------------------------------------------------------------------------
+
+    def finetune_datasets(self, name: str) -> list[DatasetFiles]:
+        return [self.datasets[ds] for ds in self.finetunes[name]["datasets"]]
+
+    def finetune_inputs(self, name: str) -> dict[str, list[str] | str]:
+        """A fine-tune's inputs: train/val/chunks of each dataset, and the base's folder if it is a
+        fine-tune."""
+        files = self.finetune_datasets(name)
+        inputs: dict[str, list[str] | str] = {
+            "train": [f.train for f in files],
+            "val": [f.val for f in files],
+            "chunks": [f.chunks for f in files],
+        }
+        base = self.finetunes[name]["base"]
+        if base in self.finetunes:
+            inputs["base_model"] = layout.model_dir(base)
+        return inputs
+
+    def finetune_args(self, name: str) -> dict[str, Any]:
+        """What `train.finetune.finetune` takes besides name, output and datasets: the entry (defaults
+        filled), the base model's spec, and the entry's seed (else the run's)."""
+        entry = self.finetunes[name]
+        return {
+            "settings": entry,
+            "base": self.registry.spec(entry["base"]),
+            "seed": _seed(entry, self.settings.seed),
+        }
+
+    @cached_property
+    def trained_rerankers(self) -> list[str]:
+        """`rerankers` entries with datasets (fine-tuned by rule finetune_reranker)."""
+        return [name for name, entry in self.rerankers.items() if entry["datasets"]]
+
+    def reranker_datasets(self, name: str) -> list[DatasetFiles]:
+        return [self.datasets[ds] for ds in self.rerankers[name]["datasets"]]
+
+    def reranker_source(self, name: str) -> str:
+        """Where a reranker's weights are: its fine-tuned folder, else its `source`."""
+        entry = self.rerankers[name]
+        return layout.reranker_dir(name) if entry["datasets"] else entry["source"]
+
+    def reranker_args(self, name: str) -> dict[str, Any]:
+        """What `train.reranker.finetune_reranker` takes besides the datasets and the output folder."""
+        entry = self.rerankers[name]
+        keys = (
+            "loss",
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "max_length",
+            "negatives",
+            "dev_fraction",
+            "max_queries",
         )
-    plots += ["deploy_frontier", "rank_distribution"]
-    if mteb_files:
-        plots.append("mteb_scores")
-    else:
-        notes.append("MTEB was not run (config `mteb.enabled: false` or no tasks), so there is no MTEB plot.")
-    if trained:
-        plots.append("loss_curves")
-    notes += [
-        f"Fine-tune `{name}` was exported, not trained (backend autotrain, `autotrain.run: false`): its "
-        f"AutoTrain data and config are in {layout.model_dir(name)}/autotrain; it is not evaluated, run "
-        "through MTEB or published."
-        for name in exported_only(config)
-    ]
-    return ReportPlan(
-        models=list(dict.fromkeys([*models, *mteb_of])),
-        runs=runs,
-        real_runs=[(m, c, lang) for m in real_question_models(config) for c, lang in real_sets],
-        provenance=[layout.provenance(c, lang) for c, lang in pairs] if runs else [],
-        splits=[layout.split_report(c, lang) for c, lang in pairs] if runs else [],
-        model_dirs=[layout.model_dir(m) for m in trained],
-        mteb=mteb_files,
-        compression=[
-            layout.compression_summary(m, c, lang)
-            for m in (compression_models(config) if settings.evaluation.enabled else [])
+        return {
+            "base_source": entry["source"],
+            "retriever": self.registry.spec(entry["retriever"]),
+            "seed": _seed(entry, self.settings.seed),
+            "name": name,
+            **{k: entry[k] for k in keys},
+        }
+
+    def word2vec_inputs(self, name: str) -> list[str]:
+        """Input files of a word2vec run: the chunk file for `chunks: corpus/lang`, none for the toy
+        preset."""
+        run = self.word2vec_runs[name]
+        return [layout.chunks(*run["chunks"].split("/", 1))] if run.get("chunks") else []
+
+    @cached_property
+    def word2vec_targets(self) -> list[str]:
+        return [path for name in self.word2vec_runs for path in layout.word2vec(name).values()]
+
+    # --- targets ----------------------------------------------------------------------------------------
+
+    @cached_property
+    def evaluation_targets(self) -> list[str]:
+        """Every evaluation output the default target asks for."""
+        ev = self.settings.evaluation
+        out: list[str] = []
+        if ev.enabled:
+            pairs = self.corpus_languages
+            for m in self.eval_models:
+                for c, lang in pairs:
+                    out += [layout.eval_summary(m, c, lang), layout.eval_queries(m, c, lang)]
+                    if ev.cross_check and m in self.encoder_models and self.registry.spec(m).kind != "bm25":
+                        out.append(layout.crosscheck(m, c, lang))  # (needs vectors)
+                if m in self.encoder_models:
+                    out += [layout.eval_summary(m, c, f"{a}-{b}") for c, a, b in self.crosslingual_pairs]
+            for m in self.compression_models:
+                out += [layout.compression_summary(m, c, lang) for c, lang in pairs]
+            for p in self.pipelines.values():
+                for c, lang in pairs:
+                    out += [layout.eval_summary(p.name, c, lang), layout.eval_queries(p.name, c, lang)]
+            for a, b in self.compare_pairs:
+                out += [layout.comparison(a, b, c, lang) for c, lang in pairs]
+            for m in self.real_question_models:
+                for c, lang in self.real_question_sets:
+                    out += [layout.eval_summary(m, c, lang, "real"), layout.eval_queries(m, c, lang, "real")]
+        if self.settings.mteb.enabled:
+            for m in self.mteb_models:
+                out += [*self.mteb_results(m), layout.mteb_card(m)]
+                if m in self.finetunes:  # fine-tuned: its model dir with the MTEB card merged
+                    out.append(layout.published(m))
+        return out
+
+    @cached_property
+    def report(self) -> ReportPlan:
+        """Inputs and plot list of the report; plots without data in this config are left out (with a
+        note)."""
+        evaluated = self.settings.evaluation.enabled
+        pairs = self.corpus_languages
+        models = [*self.eval_models, *self.pipelines] if evaluated else []
+        runs = [(m, c, lang) for m in models for c, lang in pairs]
+        encoders = self.encoder_models if evaluated else []
+        runs += [(m, c, f"{a}-{b}") for m in encoders for c, a, b in self.crosslingual_pairs]
+        bases = {m: self.finetunes[m]["base"] for m in models if m in self.finetunes}
+        mteb_of = self.mteb_models if self.settings.mteb.enabled else []
+        mteb_files = [path for m in mteb_of for path in self.mteb_results(m)]
+        trained = [m for m in self.finetunes if m in models or m in mteb_of]
+        return ReportPlan.of(
+            models=list(dict.fromkeys([*models, *mteb_of])),
+            runs=runs,
+            real_runs=[
+                (m, c, lang) for m in self.real_question_models for c, lang in self.real_question_sets
+            ],
+            pairs=pairs,
+            trained=trained,
+            mteb=mteb_files,
+            compression=[
+                layout.compression_summary(m, c, lang)
+                for m in (self.compression_models if evaluated else [])
+                for c, lang in pairs
+            ],
+            bases=bases,
+            exported=self.exported_only,
+        )
+
+    @cached_property
+    def targets(self) -> list[str]:
+        """The default target: every dataset split, evaluation output, fine-tuned model, report file and
+        word2vec run of the config."""
+        pairs = self.corpus_languages
+        splits = [
+            path
             for c, lang in pairs
-        ],
-        bases=bases,
-        plots=plots if runs else [],
-        notes=notes,
-    )
-
-
-def plot_outputs(plan: ReportPlan, report: Any) -> dict[str, Any]:
-    """Named outputs of the plot rule: each plot's SVG, and its PNG wrapped in Snakemake's `report()` (shown
-    in the HTML report with its caption from report/*.rst, under its category)."""
-    out: dict[str, Any] = {}
-    for name in plan.plots:
-        caption, category = PLOTS[name]
-        paths = plan.plot_paths(name)
-        out[f"{name}_svg"] = paths["svg"]
-        out[f"{name}_png"] = report(
-            paths["png"], caption=f"../report/{caption}", category=category, labels={"plot": name}
-        )
-    return out
-
-
-def targets(config: dict[str, Any], word2vec_runs: dict[str, dict[str, Any]]) -> list[str]:
-    """The default target: every dataset split, evaluation output, fine-tuned model, report file and
-    word2vec run of the config."""
-    splits = [
-        path
-        for c, lang in corpus_languages(config)
-        for path in (layout.train(c, lang), layout.val(c, lang), layout.split_report(c, lang))
-    ]
-    splits += [layout.query_sets(c, lang) for c, lang in corpus_languages(config)]
-    return [
-        *splits,
-        *evaluation_targets(config),
-        *(layout.model_dir(name) for name in config["finetune"]),
-        *(layout.reranker_dir(name) for name in trained_rerankers(config)),
-        *report_plan(config).targets(),
-        *word2vec_targets(word2vec_runs),
-    ]
+            for path in (layout.train(c, lang), layout.val(c, lang), layout.split_report(c, lang))
+        ]
+        splits += [layout.query_sets(c, lang) for c, lang in pairs]
+        return [
+            *splits,
+            *self.evaluation_targets,
+            *(layout.model_dir(name) for name in self.finetunes),
+            *(layout.reranker_dir(name) for name in self.trained_rerankers),
+            *self.report.targets(),
+            *self.word2vec_targets,
+        ]

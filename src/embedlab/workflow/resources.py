@@ -1,12 +1,13 @@
 """What each rule asks a scheduler for: the rule's own numbers, scaled by the config and grown on retries.
 
 Rules declare `threads`, `mem_mb`, `runtime` (minutes) and `gpu` through `res()`/`threads_of()` in
-rules/common.smk, which call this module. The config's `resources` section (schemas/config.schema.yaml)
-scales memory and runtime for a whole site (`scale_mem`, `scale_runtime`), replaces single values per rule
-(`rules: {finetune: {mem_mb: 64000}}`), and says how much more a retried job gets: attempt n (Snakemake's
-`attempt`, n > 1 only with `--retries`, which both profiles set) asks for `retry_mem ** (n - 1)` times the
-memory and `retry_runtime ** (n - 1)` times the runtime. So a job that SLURM killed for OUT_OF_MEMORY or
-TIMEOUT comes back with more, instead of failing the same way again.
+rules/common.smk, which call this module with the plan's typed `resources` settings. The config's
+`resources` section (the schema, src/embedlab/config.schema.yaml) scales memory and runtime for a whole
+site (`scale_mem`, `scale_runtime`), replaces single values per rule (`rules: {finetune: {mem_mb: 64000}}`),
+and says how much more a retried job gets: attempt n (Snakemake's `attempt`, n > 1 only with `--retries`,
+which both profiles set) asks for `retry_mem ** (n - 1)` times the memory and `retry_runtime ** (n - 1)`
+times the runtime. So a job that SLURM killed for OUT_OF_MEMORY or TIMEOUT comes back with more, instead of
+failing the same way again.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from embedlab.workflow.settings import ResourceSettings, section
+from embedlab.settings import ResourceSettings
 
 Value = int | float | str | Callable[[Any], int | float | str]
 """A rule's own value: a number (or a string such as SLURM's `gres`), or a function of the job's wildcards
@@ -25,13 +26,8 @@ SCALED = {"mem_mb": ("scale_mem", "retry_mem"), "runtime": ("scale_runtime", "re
 """Resources that the config scales and that grow per attempt: (scale key, retry growth key)."""
 
 
-def settings(config: dict[str, Any]) -> ResourceSettings:
-    """The validated config's `resources` section (the schema fills every default)."""
-    return section(ResourceSettings, config, "resources")
-
-
 def value(
-    config: dict[str, Any], rule: str, name: str, base: Value, wildcards: Any = None, attempt: int = 1
+    settings: ResourceSettings, rule: str, name: str, base: Value, wildcards: Any = None, attempt: int = 1
 ) -> int | str:
     """One resource of one job: a per-rule override as given, else `base` times the scale; then the growth.
 
@@ -39,8 +35,7 @@ def value(
     Memory and runtime are rounded up (never below 1); other resources (gpu, disk_mb, ...) are neither
     scaled nor grown; strings (gres) pass as they are.
     """
-    cfg = settings(config)
-    override = (cfg.rules.get(rule) or {}).get(name)
+    override = (settings.rules.get(rule) or {}).get(name)
     if override is not None:
         amount: float | str = override
     else:
@@ -48,20 +43,20 @@ def value(
         if isinstance(amount, str):
             return amount
         if name in SCALED:
-            amount *= getattr(cfg, SCALED[name][0])
+            amount *= getattr(settings, SCALED[name][0])
     if name not in SCALED:
         return int(amount)
-    amount *= getattr(cfg, SCALED[name][1]) ** (max(int(attempt), 1) - 1)
+    amount *= getattr(settings, SCALED[name][1]) ** (max(int(attempt), 1) - 1)
     return max(1, math.ceil(round(amount, 6)))
 
 
-def rule_resources(config: dict[str, Any], rule: str, base: dict[str, Value]) -> dict[str, Any]:
+def rule_resources(settings: ResourceSettings, rule: str, base: dict[str, Value]) -> dict[str, Any]:
     """`resources:` of a rule as Snakemake callables of (wildcards, attempt); overrides may add resources."""
-    wanted = {**base, **{k: None for k in (settings(config).rules.get(rule) or {}) if k != "threads"}}
+    wanted = {**base, **{k: None for k in (settings.rules.get(rule) or {}) if k != "threads"}}
 
     def resource(name: str) -> Callable[[Any, int], int | str]:
         def evaluate(wildcards: Any, attempt: int) -> int | str:
-            return value(config, rule, name, wanted[name], wildcards, attempt)
+            return value(settings, rule, name, wanted[name], wildcards, attempt)
 
         evaluate.__name__ = f"{rule}_{name}"
         return evaluate
@@ -74,9 +69,9 @@ def rule_resources(config: dict[str, Any], rule: str, base: dict[str, Value]) ->
     return {name: resource(name) for name in wanted} | {"attempt": attempt}
 
 
-def threads(config: dict[str, Any], rule: str, default: int) -> int:
+def threads(settings: ResourceSettings, rule: str, default: int) -> int:
     """`threads:` of a rule: the config's per-rule override, else the rule's own number."""
-    override = (settings(config).rules.get(rule) or {}).get("threads")
+    override = (settings.rules.get(rule) or {}).get("threads")
     return int(override if override is not None else default)
 
 

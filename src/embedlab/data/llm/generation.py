@@ -38,7 +38,7 @@ from embedlab.data.llm.prompts import prompt_hash, prompt_template, render
 from embedlab.data.llm.providers import Endpoint, resolve_endpoint
 from embedlab.errors import EmbedlabError
 from embedlab.models.spec import ModelSpec
-from embedlab.workflow.settings import schema_default
+from embedlab.settings import schema_default
 
 log = logging.getLogger(__name__)
 
@@ -375,7 +375,7 @@ def generate_llm_queries(
     seed: int,
 ) -> dict[str, Any]:
     """The rule: ask (or resume), clean, filter, then write the queries file (docs/formats.md) and the drop
-    report. `settings` may hold `retriever_spec` (embedlab.data.llm.roundtrip.llm_settings adds it)."""
+    report. `settings` may hold `retriever_spec` (the workflow's plan resolves it: `Plan.llm`)."""
     chunks_doc = io.read_json(chunks_path)
     settings = dict(settings)
     spec = settings.get("retriever_spec")

@@ -26,7 +26,7 @@ import numpy as np
 
 from embedlab.errors import EmbedlabError
 from embedlab.models.encoders import Encoder, load_encoder, needs_gpu
-from embedlab.models.spec import ModelSpec, model_spec
+from embedlab.models.spec import ModelSpec, registry_spec
 
 log = logging.getLogger(__name__)
 
@@ -41,26 +41,13 @@ def resolve_retriever(name: str, models: dict[str, Any]) -> ModelSpec:
     if name not in models and name == "bm25":
         return ModelSpec(name="bm25", kind="bm25")
     try:
-        return model_spec({"models": models}, name)
+        return registry_spec(models, name)
     except EmbedlabError:
         known = ", ".join(sorted({"bm25", *models}))
         raise EmbedlabError(
             f"config error at {KEY}.retriever: unknown model {name!r}; use one of {known} (a `models` "
             "entry, not a fine-tune: those are trained on these queries)"
         ) from None
-
-
-def llm_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The llm generator's settings for its rule: `generators.llm` plus `retriever_spec`, the round-trip
-    retriever resolved in `models` (a ModelSpec; None when the filter is off). Resolved here, at
-    parse time, so a bad name stops the run before any job, and editing that models entry reruns the filter
-    (the queries file's `settings` records the spec)."""
-    llm = dict(config["generators"]["llm"])  # validated: the schema filled round_trip's defaults
-    settings = llm["round_trip"]
-    spec = None
-    if settings["enabled"]:
-        spec = resolve_retriever(settings["retriever"], config["models"])
-    return {**llm, "retriever_spec": spec}
 
 
 def retriever_needs_gpu(spec: ModelSpec | None) -> bool:

@@ -1,8 +1,11 @@
-"""Typed settings, built only from the validated config: the schema is the one place a default is written.
+"""Typed settings and the config schema's defaults: the schema is the one place a default is written.
 
-`validate_config` fills every default from schemas/config.schema.yaml; `Settings.of(config)` turns the
-sections the workflow layer reads into frozen dataclasses, with no default of its own, so a key the schema
-does not fill is an error here instead of a second, silently different default in code.
+The schema ships inside the package (config.schema.yaml beside this module, read with importlib.resources),
+so an installed embedlab reads its defaults without a checkout; this module sits at the base of the package
+(it imports no stage or workflow module), so every stage reads its defaults here without importing upward.
+`validate_config` fills every default from the schema; `Settings.of(config)` turns the sections the
+workflow layer reads into frozen dataclasses, with no default of its own, so a key the schema does not fill
+is an error here instead of a second, silently different default in code.
 (tests/test_settings.py checks that every field equals the schema's default for a config that sets nothing.)
 """
 
@@ -12,12 +15,13 @@ import copy
 import dataclasses
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 from typing import Any, get_type_hints
 
 from embedlab.errors import EmbedlabError
 
-SCHEMA = Path(__file__).resolve().parents[3] / "schemas" / "config.schema.yaml"
+SCHEMA = files("embedlab") / "config.schema.yaml"
+"""The config schema (package data: in a wheel and in a checkout alike)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +163,7 @@ def _build(cls: type, section: dict[str, Any], where: str) -> Any:
         key = f"{where}{f.name}"
         if f.name not in section:
             raise EmbedlabError(
-                f"settings: {key} is missing: the config was not validated (embedlab.workflow.config."
+                f"settings: {key} is missing: the config was not validated (the workflow's "
                 "validate_config fills every default from the schema)"
             )
         value = section[f.name]
