@@ -453,7 +453,7 @@ def test_a_chunked_beir_folder_is_scored_per_document(beir: Path, tmp_path: Path
         "fused": {"kind": "hybrid", "of": ["bm25", "minilm"], "fusion": {"method": "rrf"}},
     }
     targets = [REAL_CSV.format(model=m) for m in models]
-    questions = {"file": str(beir), "ignore_identical_ids": True}
+    questions = {"file": beir.name, "ignore_identical_ids": True}  # relative to corpus_root
     _run_beir(beir, tmp_path, targets, {"chunk_size": 64, "chunk_overlap": 8}, models, questions=questions)
     chunks = json.loads((tmp_path / "results/chunks/api/en.json").read_text())["chunks"]
     real = json.loads((tmp_path / "results/qa/api/en/real.json").read_text())

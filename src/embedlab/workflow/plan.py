@@ -73,19 +73,26 @@ def _seed(entry: dict[str, Any], seed: int) -> int:
 
 
 def _questions_file(
-    corpus: str, lang: str, spec: dict[str, Any] | None, source: Source, workflow_dir: str | Path
+    corpus: str,
+    lang: str,
+    spec: dict[str, Any] | None,
+    source: Source,
+    workflow_dir: str | Path,
+    corpus_root: str | Path | None,
 ) -> str:
     """A language's real-questions file: absolute, or relative to the working directory, else to the
-    workflow's folder (the shipped questions are found from any `--directory`, whatever corpus_root is)."""
+    workflow's folder (the shipped questions are found from any `--directory`, whatever corpus_root is),
+    else to corpus_root (beside the documents; a BEIR folder named to set ignore_identical_ids)."""
     if not spec:  # a BEIR folder: its own qrels
         return str(source.path)
     file = Path(spec["file"])
-    for path in (file, Path(workflow_dir) / file):
-        if path.is_file() or is_beir_folder(path):  # a BEIR folder named to set ignore_identical_ids
+    places = [file, Path(workflow_dir) / file, *([Path(corpus_root) / file] if corpus_root else [])]
+    for path in places:
+        if path.is_file() or is_beir_folder(path):
             return str(path)
     raise EmbedlabError(
-        f"corpus {corpus}/{lang}: questions file {file} not found in the working directory or "
-        f"{workflow_dir}: fix corpora.{corpus}.languages.{lang}.questions.file"
+        f"corpus {corpus}/{lang}: questions file {file} not found in the working directory, "
+        f"{workflow_dir} or corpus_root: fix corpora.{corpus}.languages.{lang}.questions.file"
     )
 
 
@@ -125,7 +132,9 @@ class Plan:
             for (c, lang), spec in entry.items()
         }
         questions = {
-            key: _questions_file(*key, spec.get("questions"), sources[key], workflow_dir)
+            key: _questions_file(
+                *key, spec.get("questions"), sources[key], workflow_dir, settings.corpus_root
+            )
             for key, spec in entry.items()
             if spec.get("questions") or is_beir_folder(sources[key].path)
         }
