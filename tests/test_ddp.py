@@ -445,7 +445,7 @@ def test_rule_resources_ask_slurm_for_the_gpus_and_nodes():
 def test_the_rule_declares_the_data_parallel_resources():
     rule = (REPO / "rules" / "finetune.smk").read_text(encoding="utf-8")
     body = rule.split("rule finetune_model:", 1)[1].split("\nrule ", 1)[0]
-    assert 'data_parallel(config["finetune"], gpu=1, mem_mb=8000)' in body
+    assert "data_parallel(PLAN.finetunes, gpu=1, mem_mb=8000)" in body
 
 
 # ------------------------------------------------------------------------------- rank entry of probed runs
