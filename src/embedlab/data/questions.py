@@ -26,7 +26,7 @@ from embedlab import io
 from embedlab.data.beir import beir_grades, beir_questions, is_beir_folder, splits
 from embedlab.data.outline import ZH_NUMERALS, parse_marker, zh_number
 from embedlab.data.question_files import LABEL_KINDS, Label, Question, QuestionSource, read_questions
-from embedlab.data.split import assign_groups, held_out_groups, question_sides
+from embedlab.data.split import assign_groups, by_side, held_out_groups
 from embedlab.errors import EmbedlabError
 from embedlab.text import fold, loose
 
@@ -374,13 +374,10 @@ def _placement(
     counted, as for generated queries)."""
     if training != "split":
         return relevant, {}, {"training": training, "evaluated": len(relevant), "trained_on": 0}
-    sides = question_sides(relevant, side)
-    evaluated = {q: ids for q, ids in relevant.items() if sides[q] == "val"}
-    trained = {q: ids for q, ids in relevant.items() if sides[q] == "train"}
-    counts = Counter(sides.values())
-    return evaluated, trained, {
-        "training": training, "evaluated": counts["val"], "trained_on": counts["train"],
-        "dropped_straddling": counts["straddling"],
+    sides = by_side(relevant, side)
+    return sides["val"], sides["train"], {
+        "training": training, "evaluated": len(sides["val"]), "trained_on": len(sides["train"]),
+        "dropped_straddling": len(sides["straddling"]),
     }  # fmt: skip
 
 
@@ -396,8 +393,7 @@ def _beir_training(
     questions = beir_questions(folder, "train")
     relevant, unmapped, _ = map_questions(questions, chunks, series)
     texts.update({q.id: q.text for q in questions if q.id in relevant})
-    sides = question_sides(relevant, side)
-    trained = {q: ids for q, ids in relevant.items() if sides[q] == "train"}
+    trained = by_side(relevant, side)["train"]
     return trained, {
         "questions": len(questions), "unmapped": len(unmapped), "trained_on": len(trained),
         "on_val_side": len(relevant) - len(trained),

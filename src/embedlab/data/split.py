@@ -58,13 +58,13 @@ def held_out_groups(chunks: list[dict[str, Any]], relevant: dict[str, list[str]]
     return {group_of[cid] for ids in relevant.values() for cid in ids}
 
 
-def question_sides(relevant: dict[str, list[str]], side: dict[str, str]) -> dict[str, str]:
-    """Question id -> "train" | "val" | "straddling": the side all its relevant chunks lie on (`side`:
-    `assign_groups`'), as for a generator's queries."""
-    out = {}
+def by_side(relevant: dict[str, list[str]], side: dict[str, str]) -> dict[str, dict[str, list[str]]]:
+    """Questions (id -> relevant chunk ids) grouped by the side all their chunks lie on (`side`:
+    `assign_groups`'): "train", "val", or "straddling" (both), as for a generator's queries."""
+    out: dict[str, dict[str, list[str]]] = {"train": {}, "val": {}, "straddling": {}}
     for qid, ids in relevant.items():
         sides = {side[cid] for cid in ids}
-        out[qid] = sides.pop() if len(sides) == 1 else "straddling"
+        out[sides.pop() if len(sides) == 1 else "straddling"][qid] = ids
     return out
 
 
