@@ -42,7 +42,7 @@ from embedlab.data.beir import (  # noqa: E402
     read_qrels,
     read_queries,
 )
-from embedlab.data.chunking import chunk_corpus  # noqa: E402
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus  # noqa: E402
 from embedlab.evaluation import metrics  # noqa: E402
 from embedlab.evaluation.documents import chunk_documents, document_map, document_ranks  # noqa: E402
 from embedlab.evaluation.encoding import encode_qa  # noqa: E402
@@ -163,7 +163,7 @@ def run_dataset(folder: Path, name: str, args: argparse.Namespace) -> list[dict]
     with tempfile.TemporaryDirectory(prefix="beir-") as tmp:
         t0 = time.perf_counter()
         out = Path(tmp) / "chunks.json"
-        chunk_corpus(folder, out, name, "en", 240, 24, MINILM, whole_documents=not args.chunked)
+        chunk_corpus(folder, out, name, "en", ChunkingSettings.default(whole_documents=not args.chunked))
         chunks = io.read_json(out)["chunks"]
         print(f"{name}: {len(chunks)} chunks in {time.perf_counter() - t0:.1f} s")
         for split in args.split.split(","):

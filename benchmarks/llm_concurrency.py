@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from embedlab import io  # noqa: E402
-from embedlab.data.chunking import chunk_corpus  # noqa: E402
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus  # noqa: E402
 from embedlab.data.llm.generation import LlmGenerator  # noqa: E402
 
 
@@ -55,7 +55,13 @@ def real_chunks(corpora: Path, n: int, tmp: Path) -> list[dict]:
     lines = (corpora / "eu_ai_act" / "EN.md").read_text(encoding="utf-8").split("\n")
     src = tmp / "EN.md"
     src.write_text("\n".join(lines[:1] + lines[180:900]), encoding="utf-8")
-    chunk_corpus(src, tmp / "en.json", "eu_ai_act", "en", 300, 0, "cl100k_base")
+    chunk_corpus(
+        src,
+        tmp / "en.json",
+        "eu_ai_act",
+        "en",
+        ChunkingSettings.default(chunk_size=300, chunk_overlap=0, tokenizer="cl100k_base"),
+    )
     chunks = io.read_json(tmp / "en.json")["chunks"]
     if len(chunks) < n:
         raise SystemExit(f"only {len(chunks)} chunks in the slice; ask for fewer")

@@ -39,7 +39,7 @@ def chunk_texts(tmp: Path) -> list[str]:
         from embedlab.data.chunking import chunk_corpus
 
         path = tmp / "chunks.json"
-        chunk_corpus(REPO / "tests/corpora/eu_ai_act/EN.md", path, "eu_ai_act", "en", 240, 24, MINILM)
+        chunk_corpus(REPO / "tests/corpora/eu_ai_act/EN.md", path, "eu_ai_act", "en")
     return [c["text"] for c in io.read_json(path)["chunks"]]
 
 

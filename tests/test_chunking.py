@@ -3,10 +3,13 @@ import re
 import pytest
 
 from embedlab import io
-from embedlab.data.chunking import chunk_corpus, split_sentences, token_counter
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus, split_sentences, token_counter
 from embedlab.errors import EmbedlabError
 
 from conftest import MINILM
+
+SMALL = ChunkingSettings.default(chunk_size=100, chunk_overlap=10, tokenizer="cl100k_base")
+"""Small chunks counted in tiktoken (no model to load)."""
 
 
 def test_split_sentences_round_trips_and_splits_cjk():
@@ -27,7 +30,7 @@ def test_cjk_counts_one_token_per_character():
 def zh_chunks(corpora, tmp_path_factory):
     out = tmp_path_factory.mktemp("chunks") / "zh.json"
     return chunk_corpus(
-        corpora / "securities_law" / "securities_law_2019.pdf", out, "securities_law", "zh", 240, 24, MINILM
+        corpora / "securities_law" / "securities_law_2019.pdf", out, "securities_law", "zh"
     ), out
 
 
@@ -55,16 +58,12 @@ def test_chinese_pdf_chunks(zh_chunks):
 def test_same_input_same_bytes(zh_chunks, corpora, tmp_path):
     _, first = zh_chunks
     again = tmp_path / "zh.json"
-    chunk_corpus(
-        corpora / "securities_law" / "securities_law_2019.pdf", again, "securities_law", "zh", 240, 24, MINILM
-    )
+    chunk_corpus(corpora / "securities_law" / "securities_law_2019.pdf", again, "securities_law", "zh")
     assert again.read_bytes() == first.read_bytes()
 
 
 def test_eurlex_chunks_keep_heading_paths_and_fit(corpora, tmp_path):
-    doc = chunk_corpus(
-        corpora / "eu_ai_act" / "EN.html", tmp_path / "en.json", "eu_ai_act", "en", 240, 24, MINILM
-    )
+    doc = chunk_corpus(corpora / "eu_ai_act" / "EN.html", tmp_path / "en.json", "eu_ai_act", "en")
     chunks = doc["chunks"]
     assert max(c["n_tokens"] for c in chunks) <= 240
     art5 = [c for c in chunks if c["heading_path"].endswith("Article 5 — Prohibited AI practices")]
@@ -81,12 +80,26 @@ def test_bad_settings_and_empty_corpus(tmp_path):
     src = tmp_path / "a.md"
     src.write_text("# Title\n\n## Only headings\n", encoding="utf-8")
     with pytest.raises(EmbedlabError, match="no extractable text"):
-        chunk_corpus(src, tmp_path / "o.json", "c", "en", 100, 10, "cl100k_base")
+        chunk_corpus(src, tmp_path / "o.json", "c", "en", SMALL)
     src.write_text("Some text.\n", encoding="utf-8")
     with pytest.raises(EmbedlabError, match="chunk_overlap"):
-        chunk_corpus(src, tmp_path / "o.json", "c", "en", 100, 100, "cl100k_base")
+        chunk_corpus(
+            src,
+            tmp_path / "o.json",
+            "c",
+            "en",
+            ChunkingSettings.default(chunk_size=100, chunk_overlap=100, tokenizer="cl100k_base"),
+        )
     with pytest.raises(EmbedlabError, match="no-such-model"):
-        chunk_corpus(src, tmp_path / "o.json", "c", "en", 100, 10, str(tmp_path / "no-such-model"))
+        chunk_corpus(
+            src,
+            tmp_path / "o.json",
+            "c",
+            "en",
+            ChunkingSettings.default(
+                chunk_size=100, chunk_overlap=10, tokenizer=str(tmp_path / "no-such-model")
+            ),
+        )
     assert not (tmp_path / "o.json").exists()
 
 

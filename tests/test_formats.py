@@ -18,7 +18,7 @@ from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from embedlab import io
-from embedlab.data.chunking import chunk_corpus
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus
 from embedlab.data.corpus import load_corpus, load_path
 from embedlab.data.markup import markdown_items
 from embedlab.data.office import heading_level, style_levels
@@ -279,7 +279,11 @@ def make_symbol_deck(path: Path) -> Path:
 def test_pptx_symbol_font_glyphs_read_as_what_they_draw(tmp_path):
     path = make_symbol_deck(tmp_path / "symbols.pptx")
     doc = chunk_corpus(
-        path, tmp_path / "chunks.json", "deck", "en", 240, 24, "cl100k_base", speaker_notes="drop"
+        path,
+        tmp_path / "chunks.json",
+        "deck",
+        "en",
+        ChunkingSettings.default(tokenizer="cl100k_base", speaker_notes="drop"),
     )
     text = "\n".join(c["text"] + c["heading_path"] for c in doc["chunks"])
     assert "( &, <, > ) \u2192 &entity;" in text  # Wingdings 0xE0 is an arrow
@@ -420,7 +424,19 @@ def test_mixed_folder_runs_to_a_dataset_and_lists_what_was_skipped(tmp_path, cor
     }
     chunks = tmp_path / "chunks.json"
     with caplog.at_level(logging.WARNING):
-        chunk_corpus(folder, chunks, "mixed", "en", 128, 16, "cl100k_base", "keep", "apart")
+        chunk_corpus(
+            folder,
+            chunks,
+            "mixed",
+            "en",
+            ChunkingSettings.default(
+                chunk_size=128,
+                chunk_overlap=16,
+                tokenizer="cl100k_base",
+                code_blocks="keep",
+                speaker_notes="apart",
+            ),
+        )
     assert "skipped 2 unsupported file(s): {'.png': 1, '.xlsx': 1}" in caplog.text
     assert io.read_json(chunks)["left_out"] == loaded.left_out()
     written = io.read_json(chunks)["chunks"]

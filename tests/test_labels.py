@@ -9,14 +9,12 @@ import pytest
 from prepared_corpora import CORPORA, prepared
 
 from embedlab import io
-from embedlab.data.chunking import chunk_corpus, collapse_identical, split_sentences
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus, collapse_identical, split_sentences
 from embedlab.data.labels import VerbatimIndex
 from embedlab.data.queries import TITLE_GENERATORS, IctGenerator, build_dataset
 from embedlab.data.split import POSITIVE_SEP
 from embedlab.evaluation.metrics import per_query, relevant_ranks, tie_order
 from embedlab.text import squash
-
-from conftest import MINILM
 
 
 @pytest.fixture(scope="module", params=sorted(CORPORA))
@@ -116,7 +114,9 @@ def test_overlapping_neighbour_holding_the_sentence_is_relevant(tmp_path):
     body = " ".join(f"Clause {i} obliges party number {i} to report within {i + 2} days." for i in range(30))
     src = tmp_path / "doc.md"
     src.write_text(f"# Duties\n\n{body}\n", encoding="utf-8")
-    chunk_corpus(src, tmp_path / "chunks.json", "t", "en", 48, 20, MINILM)
+    chunk_corpus(
+        src, tmp_path / "chunks.json", "t", "en", ChunkingSettings.default(chunk_size=48, chunk_overlap=20)
+    )
     chunks = io.read_json(tmp_path / "chunks.json")["chunks"]
     shared = [
         (a, b, squash(s))

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from embedlab import io
-from embedlab.data.chunking import chunk_corpus
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus
 from embedlab.data.llm.checkpoint import Checkpoint
 from embedlab.data.llm.cleaning import DROP_REASONS, cjk_ratio, clean_reply, language_ok, unwrap
 from embedlab.data.llm.generation import LlmGenerator, generate_llm_queries
@@ -55,7 +55,13 @@ def chunk_files(tmp_path_factory) -> dict[str, Path]:
         part.parent.mkdir()
         part.write_text("\n".join(lines[:1] + lines[start:end]), encoding="utf-8")
         files[lang] = root / f"{lang}.json"
-        chunk_corpus(part, files[lang], corpus, lang, 300, 0, "cl100k_base")
+        chunk_corpus(
+            part,
+            files[lang],
+            corpus,
+            lang,
+            ChunkingSettings.default(chunk_size=300, chunk_overlap=0, tokenizer="cl100k_base"),
+        )
     return files
 
 

@@ -1,7 +1,7 @@
 import pytest
 
 from embedlab import io
-from embedlab.data.chunking import chunk_corpus
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus
 from embedlab.data.queries import (
     HeadingsGenerator,
     IctGenerator,
@@ -13,22 +13,21 @@ from embedlab.errors import EmbedlabError
 from embedlab.report.markdown import skipped_generators
 from embedlab.text import count_words
 
-from conftest import MINILM
+SMALL = ChunkingSettings.default(chunk_size=100, chunk_overlap=10, tokenizer="cl100k_base")
+"""Small chunks counted in tiktoken (no model to load)."""
 
 
 @pytest.fixture(scope="module")
 def en_chunks(corpora, tmp_path_factory):
     path = tmp_path_factory.mktemp("q") / "en.json"
-    chunk_corpus(corpora / "eu_ai_act" / "EN.md", path, "eu_ai_act", "en", 240, 24, MINILM)
+    chunk_corpus(corpora / "eu_ai_act" / "EN.md", path, "eu_ai_act", "en")
     return path
 
 
 @pytest.fixture(scope="module")
 def zh_chunks(corpora, tmp_path_factory):
     path = tmp_path_factory.mktemp("q") / "zh.json"
-    chunk_corpus(
-        corpora / "securities_law" / "securities_law_2019.md", path, "securities_law", "zh", 240, 24, MINILM
-    )
+    chunk_corpus(corpora / "securities_law" / "securities_law_2019.md", path, "securities_law", "zh")
     return path
 
 
@@ -201,7 +200,7 @@ def test_a_generator_without_queries_is_skipped_with_a_note(tmp_path):
     src = tmp_path / "plain.md"
     src.write_text("One sentence here and some more words. Another sentence follows it here.\n", "utf-8")
     chunks = tmp_path / "chunks.json"
-    chunk_corpus(src, chunks, "c", "en", 100, 10, "cl100k_base")
+    chunk_corpus(src, chunks, "c", "en", SMALL)
     doc = generate_queries(chunks, tmp_path / "headings.json", "headings", {}, 1)
     assert doc["queries"] == [] and doc["note"] == "no titled headings in this corpus"
     generate_queries(chunks, tmp_path / "ict.json", "ict", {}, 1)
@@ -221,7 +220,7 @@ def test_no_query_from_any_generator_is_one_error(tmp_path):
     src = tmp_path / "short.md"
     src.write_text("Just one sentence.\n\nAnother one.\n", encoding="utf-8")
     chunks = tmp_path / "chunks.json"
-    chunk_corpus(src, chunks, "c", "en", 100, 10, "cl100k_base")
+    chunk_corpus(src, chunks, "c", "en", SMALL)
     paths = [tmp_path / "ict.json", tmp_path / "headings.json"]
     for gen, path in zip(("ict", "headings"), paths, strict=True):
         generate_queries(chunks, path, gen, {}, 1)
@@ -232,7 +231,7 @@ def test_no_query_from_any_generator_is_one_error(tmp_path):
 def test_empty_markdown_folder_is_one_error(tmp_path):
     (tmp_path / "docs").mkdir()
     with pytest.raises(EmbedlabError, match="no supported documents"):
-        chunk_corpus(tmp_path / "docs", tmp_path / "o.json", "c", "en", 100, 10, "cl100k_base")
+        chunk_corpus(tmp_path / "docs", tmp_path / "o.json", "c", "en", SMALL)
 
 
 def test_html_headings_of_any_depth_become_queries(tmp_path):
@@ -247,7 +246,7 @@ def test_html_headings_of_any_depth_become_queries(tmp_path):
         encoding="utf-8",
     )
     chunks = tmp_path / "chunks.json"
-    chunk_corpus(page, chunks, "c", "en", 100, 10, "cl100k_base")
+    chunk_corpus(page, chunks, "c", "en", SMALL)
     doc = generate_queries(chunks, tmp_path / "headings.json", "headings", {}, 1)
     texts = {q["text"] for q in doc["queries"]}
     assert {"Declaring serializers", "Validation rules"} <= texts

@@ -25,7 +25,7 @@ from embedlab.data.questions import (
 from embedlab.errors import EmbedlabError
 from embedlab.text import loose
 
-from conftest import MINILM, REPO
+from conftest import REPO
 
 AI_ACT_QA = REPO / "data" / "corpora" / "eu_ai_act" / "questions" / "qa_pairs.json"
 
@@ -39,7 +39,7 @@ def chunked(corpora: Path, tmp_path_factory):
     def get(name: str, rel: str, corpus: str, lang: str) -> Path:
         if name not in done:
             done[name] = out / f"{name}.json"
-            chunk_corpus(corpora / rel, done[name], corpus, lang, 240, 24, MINILM)
+            chunk_corpus(corpora / rel, done[name], corpus, lang)
         return done[name]
 
     return get
@@ -110,7 +110,7 @@ def test_numbered_units_in_german(tmp_path, corpora):
     assert len(paragraphs) == 6
     doc = "\n\n".join(f"## Artikel {i} — Abschnitt {i}\n\n{p}" for i, p in enumerate(paragraphs, 1))
     (tmp_path / "gesetz.md").write_text("# Gesetz\n\n" + doc, encoding="utf-8")
-    chunk_corpus(tmp_path / "gesetz.md", tmp_path / "de.json", "gesetz", "de", 240, 24, MINILM)
+    chunk_corpus(tmp_path / "gesetz.md", tmp_path / "de.json", "gesetz", "de")
     chunks = _chunks(tmp_path / "de.json")
     q = [_q("Wie lese ich Einstellungen?", Label("unit", "Artikel 3")), _q("Wo?", Label("unit", "5"))]
     relevant, unmapped, _ = map_questions(q, chunks)

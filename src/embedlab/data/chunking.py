@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
@@ -36,6 +36,25 @@ _SENTENCE_END = re.compile(r"(?:[。！？；]+[」”’）)]*|[.!?;]+[\"'”�
 _SUB_SENTENCE = r"[^,.;，、。；？！：:]+[,.;，、。；？！：:]?"
 RUN_CHUNKS = 4  # text without headings is kept together in runs of about this many chunks (split groups)
 CODE_BLOCKS = ("keep", "drop")
+
+
+class ChunkingSettings(NamedTuple):
+    """A corpus's `chunking` section (the top level with the corpus's overrides), taken whole by
+    `chunk_corpus` and written into the chunk file, so a new setting is one field here and one in the schema.
+
+    A NamedTuple so that Snakemake's params rerun trigger sees a changed setting (see EvalOptions)."""
+
+    chunk_size: int
+    chunk_overlap: int
+    tokenizer: str  # tiktoken name, Hugging Face id or pkg:/local model whose tokenizer counts tokens
+    code_blocks: str  # keep or drop fenced code
+    speaker_notes: str  # slides' notes: apart (own blocks) or drop
+    whole_documents: bool  # one chunk per document (as BEIR scores a record)
+
+    @classmethod
+    def default(cls, **changes: Any) -> ChunkingSettings:
+        """The schema's settings with `changes` (e.g. chunk_size=100, tokenizer="cl100k_base")."""
+        return cls(**schema_default("chunking"))._replace(**changes)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -147,11 +166,7 @@ def chunk_blocks(
     blocks: Sequence[Block],
     corpus: str,
     lang: str,
-    chunk_size: int,
-    chunk_overlap: int,
-    tokenizer: str,
-    code_blocks: str = "keep",
-    whole_documents: bool = False,
+    settings: ChunkingSettings,
 ) -> list[dict[str, Any]]:
     """Split every block with SentenceSplitter (`whole_documents`: keep each block whole, one chunk, as BEIR
     scores a record; the model truncates it); return chunk records in document order, identical ones
@@ -163,15 +178,16 @@ def chunk_blocks(
     """
     from llama_index.core.node_parser import SentenceSplitter
 
-    count = token_counter(tokenizer)
+    chunk_size, whole_documents = settings.chunk_size, settings.whole_documents
+    count = token_counter(settings.tokenizer)
     splitter = SentenceSplitter(
         chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap,
+        chunk_overlap=settings.chunk_overlap,
         tokenizer=count,
         chunking_tokenizer_fn=split_sentences,
         secondary_chunking_regex=_SUB_SENTENCE,
     )
-    blocks = [_with_code(b, code_blocks, count, chunk_size // 2) for b in blocks]
+    blocks = [_with_code(b, settings.code_blocks, count, chunk_size // 2) for b in blocks]
     by_source: dict[str, list[Block]] = {}
     for block in blocks:
         by_source.setdefault(block.source, []).append(block)
@@ -254,26 +270,23 @@ def chunk_corpus(
     output: str | Path,
     corpus: str,
     lang: str,
-    chunk_size: int,
-    chunk_overlap: int,
-    tokenizer: str,
-    code_blocks: str = schema_default("chunking", "code_blocks"),
-    speaker_notes: str = schema_default("chunking", "speaker_notes"),
-    whole_documents: bool = schema_default("chunking", "whole_documents"),
+    settings: ChunkingSettings | None = None,
 ) -> dict[str, Any]:
     """Load one corpus/language source (a file, folder or .zip) and write its chunk file (docs/formats.md),
     with what was left out (unsupported, unreadable, empty or scanned files) recorded in it."""
-    if code_blocks not in CODE_BLOCKS:
-        raise EmbedlabError(f"corpus {corpus}: chunking.code_blocks is {code_blocks!r}: use keep or drop")
-    if chunk_overlap >= chunk_size:
+    settings = settings or ChunkingSettings.default()
+    if settings.code_blocks not in CODE_BLOCKS:
         raise EmbedlabError(
-            f"corpus {corpus}: chunk_overlap ({chunk_overlap}) must be smaller than chunk_size ({chunk_size})"
+            f"corpus {corpus}: chunking.code_blocks is {settings.code_blocks!r}: use keep or drop"
         )
-    loaded = load_corpus(source, f"{corpus}/{lang}", speaker_notes)
+    if settings.chunk_overlap >= settings.chunk_size:
+        raise EmbedlabError(
+            f"corpus {corpus}: chunk_overlap ({settings.chunk_overlap}) must be smaller than chunk_size "
+            f"({settings.chunk_size})"
+        )
+    loaded = load_corpus(source, f"{corpus}/{lang}", settings.speaker_notes)
     blocks = loaded.blocks
-    chunks = chunk_blocks(
-        blocks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks, whole_documents
-    )
+    chunks = chunk_blocks(blocks, corpus, lang, settings)
     collapsed = sum(len(c["locations"]) - 1 for c in chunks)
     if not chunks:
         raise EmbedlabError(f"corpus {corpus}/{lang}: {source} yielded zero chunks: check the file has text")
@@ -281,22 +294,15 @@ def chunk_corpus(
         "format": FORMAT,
         "corpus": corpus,
         "lang": lang,
-        "settings": {
-            "chunk_size": chunk_size,
-            "chunk_overlap": chunk_overlap,
-            "tokenizer": tokenizer,
-            "code_blocks": code_blocks,
-            "speaker_notes": speaker_notes,
-            "whole_documents": whole_documents,
-        },
+        "settings": settings._asdict(),
         "sources": sorted({c["source"] for c in chunks}),
         "stats": {"blocks": len(blocks), "chunks": len(chunks), "duplicates_collapsed": collapsed},
         "left_out": loaded.left_out(),
         "chunks": chunks,
     }
     io.write_json(output, doc)
-    if whole_documents:
-        long = sum(c["n_tokens"] > chunk_size for c in chunks)
+    if settings.whole_documents:
+        long = sum(c["n_tokens"] > settings.chunk_size for c in chunks)
         log.info(
             "corpus %s/%s: %d whole documents longer than chunk_size (models truncate them)",
             corpus,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab import filenames
-from embedlab.data.chunking import chunk_corpus
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus
 from embedlab.data.queries import build_dataset, generate_queries
 from embedlab.data.split import split_dataset
 from embedlab.settings import schema_default
@@ -23,10 +23,7 @@ def prepare_dataset(
     corpus: str,
     lang: str,
     *,
-    chunk_size: int = schema_default("chunking", "chunk_size"),
-    chunk_overlap: int = schema_default("chunking", "chunk_overlap"),
-    tokenizer: str = schema_default("chunking", "tokenizer"),
-    code_blocks: str = schema_default("chunking", "code_blocks"),
+    chunking: ChunkingSettings | None = None,
     generators: Sequence[str] = tuple(schema_default("generators", "use")),
     settings: Mapping[str, dict[str, Any]] | None = None,
     val_fraction: float = schema_default("split", "val_fraction"),
@@ -34,6 +31,7 @@ def prepare_dataset(
 ) -> Path:
     """Chunk `source`, generate queries, merge and split into `out`; return `out`.
 
+    `chunking`: the schema's chunking settings when None.
     `settings`: generator name -> its settings, as in the config's `generators` (e.g.
     `{"ict": {"val_queries_per_chunk": 3}}`); a generator not named runs with its defaults.
 
@@ -43,7 +41,7 @@ def prepare_dataset(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     chunks = out / filenames.CHUNKS
-    chunk_corpus(source, chunks, corpus, lang, chunk_size, chunk_overlap, tokenizer, code_blocks)
+    chunk_corpus(source, chunks, corpus, lang, chunking)
     query_files = [out / filenames.queries(gen) for gen in generators]
     for gen, path in zip(generators, query_files, strict=True):
         generate_queries(chunks, path, gen, dict((settings or {}).get(gen, {})), seed)

@@ -14,6 +14,7 @@ from importlib.resources import as_file
 from pathlib import Path
 from typing import Any
 
+from embedlab.data.chunking import ChunkingSettings
 from embedlab.data.corpus import locate_corpus_root
 from embedlab.errors import EmbedlabError
 from embedlab.settings import SCHEMA
@@ -90,14 +91,14 @@ def validate_config(config: dict[str, Any], workflow_dir: str | Path) -> dict[st
         )
     for corpus in config["corpora"]:
         settings = chunking(config, corpus)
-        if settings["chunk_overlap"] >= settings["chunk_size"]:
+        if settings.chunk_overlap >= settings.chunk_size:
             raise EmbedlabError(
-                f"config error at corpora.{corpus}.chunking: chunk_overlap ({settings['chunk_overlap']}) "
-                f"must be smaller than chunk_size ({settings['chunk_size']})"
+                f"config error at corpora.{corpus}.chunking: chunk_overlap ({settings.chunk_overlap}) "
+                f"must be smaller than chunk_size ({settings.chunk_size})"
             )
     return config
 
 
-def chunking(config: dict[str, Any], corpus: str) -> dict[str, Any]:
+def chunking(config: dict[str, Any], corpus: str) -> ChunkingSettings:
     """Top-level chunking settings with the corpus's overrides applied."""
-    return {**config["chunking"], **config["corpora"][corpus].get("chunking", {})}
+    return ChunkingSettings(**{**config["chunking"], **config["corpora"][corpus].get("chunking", {})})

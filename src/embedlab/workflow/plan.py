@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from embedlab.data.beir import is_beir_folder
+from embedlab.data.chunking import ChunkingSettings
 from embedlab.data.corpus import Source, resolve_source
 from embedlab.data.llm.providers import uses_gpu
 from embedlab.data.llm.roundtrip import resolve_retriever, retriever_needs_gpu
@@ -110,7 +111,7 @@ class Plan:
     finetunes: dict[str, Any]  # the `finetune` section
     rerankers: dict[str, Any]
     generators: dict[str, Any]  # the `generators` section
-    chunking: dict[str, dict[str, Any]]  # corpus -> its chunking settings (the corpus's overrides applied)
+    chunking: dict[str, ChunkingSettings]  # corpus -> its chunking settings (the corpus's overrides applied)
     word2vec_runs: dict[str, dict[str, Any]]  # name -> run_word2vec's settings (seed filled)
     llm: dict[str, Any]  # generators.llm + `retriever_spec`, the round-trip retriever (None when off)
 
