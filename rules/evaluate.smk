@@ -3,8 +3,9 @@
 # Settings come from the plan's typed settings (the schema has filled every default); the options every
 # evaluator shares come whole, as EVAL_OPTIONS (rules/common.smk).
 EVAL = PLAN.settings.evaluation
-# Encoders (evaluate_retrieval, evaluate_crosslingual, crosscheck, MTEB) and hybrids (evaluate_hybrid).
-_MODELS = one_of(sorted({*PLAN.eval_models, *PLAN.mteb_models} - set(PLAN.hybrids)))
+# Encoders (evaluate_retrieval, evaluate_crosslingual, crosscheck, MTEB; the forgetting guard's models on its
+# datasets) and hybrids (evaluate_hybrid).
+_MODELS = one_of(sorted({*PLAN.eval_models, *PLAN.mteb_models, *PLAN.guard_models} - set(PLAN.hybrids)))
 _ANY_MODEL = one_of(sorted({*PLAN.eval_models, *PLAN.mteb_models, *PLAN.pipelines}))
 
 
@@ -306,6 +307,7 @@ rule publish_model:
     input:
         model=layout.model_dir(),
         card=layout.mteb_card(model="{name}"),
+        release=layout.release_csv(),
         real_base=lambda wc: [
             layout.eval_summary(b, c, lang, "real") for b, c, lang in PLAN.real_pairs(wc.name)
         ],

@@ -1,5 +1,5 @@
-# Fine-tuning stage: one model directory per `finetune` entry (backends sentence-transformers, llamaindex,
-# autotrain). The directory is written atomically; SentenceTransformer(path) loads it offline.
+# Fine-tuning stage: one model directory per `finetune` entry and seed replica (backends sentence-transformers,
+# llamaindex, autotrain), and its merges with the base. The directory is written atomically; SentenceTransformer(path) loads it offline.
 # An entry with gpus/nodes > 1 trains data-parallel under torchrun (embedlab.train.distributed) and asks for
 # gpus x the rule's per-process GPU and memory, and on several nodes for the nodes (resources.data_parallel).
 from embedlab.workflow.resources import data_parallel
@@ -24,6 +24,35 @@ rule finetune_model:
         args=lambda wc: PLAN.finetune_args(wc.name),
     script:
         "../scripts/finetune_model.py"
+
+
+# A fine-tune merged with its base (finetune.<name>.merge): {name}.merge{w} at a fixed weight (CPU only), and
+# {name}.merged at the weight chosen on the dev slice under the forgetting guard (candidates encoded: GPU).
+# Seed replicas ({name}.seed{s}) are trained by finetune_model above. merge.json says what went in.
+rule merge_model:
+    input:
+        unpack(lambda wc: PLAN.merge_inputs(wc.name)),
+    output:
+        directory(layout.model_dir()),
+    log:
+        layout.log("merge_model", "{name}"),
+    wildcard_constraints:
+        name=one_of(PLAN.merges),
+    conda:
+        "../envs/eval.yaml"
+    threads: threads_of("merge_model", 2)
+    resources:
+        **res(
+            "merge_model",
+            gpu=lambda wc: PLAN.merge_gpus(wc.name),
+            mem_mb=8000,
+            runtime=120,
+        ),
+    params:
+        job=lambda wc: PLAN.merge_job(wc.name),
+        options=EVAL_OPTIONS,
+    script:
+        "../scripts/merge_model.py"
 
 
 # A cross-encoder reranker fine-tuned on train.json (negatives mined by its retriever from the training chunks,

@@ -40,6 +40,12 @@ rule summarize_results:
             category="Tables",
             labels={"table": Path(layout.deploy_csv()).name},
         ),
+        release=report(
+            layout.release_csv(),
+            caption="../report/release_csv.rst",
+            category="Tables",
+            labels={"table": Path(layout.release_csv()).name},
+        ),
     log:
         layout.log("summarize_results"),
     conda:
@@ -49,6 +55,9 @@ rule summarize_results:
         **res("summarize_results", mem_mb=2048, runtime=10),
     params:
         bases=REPORT_PLAN.bases,
+        candidates=REPORT_PLAN.candidates,
+        alternatives=REPORT_PLAN.alternatives,
+        gate=REPORT_PLAN.gate,
         models=REPORT_PLAN.models,
         notes=REPORT_PLAN.notes,
         metric=REPORT_SETTINGS.metric,

@@ -3,4 +3,4 @@ from embedlab.workflow.run_rule import run_rule
 
 inp = snakemake.input
 real = list(zip(inp.real_base, inp.real_model, strict=True))
-run_rule(snakemake, publish_model, inp.model, inp.card, snakemake.output[0], real=real)
+run_rule(snakemake, publish_model, inp.model, inp.card, snakemake.output[0], real=real, release=inp.release)

@@ -173,7 +173,9 @@ def test_hard_negatives_come_from_training_chunks_only(files, tiny):
 
     data = load_training_data(files, 0.2, 4, 42)
     model = SentenceTransformer(str(tiny), device="cpu")
-    counts = mine_negatives(data.pairs, data.train_chunks, data.dev_corpus, model, 3, 0.0, 42)
+    hn = finetune_config(DATASETS, str(tiny))["finetune"]["ft"]["hard_negatives"]
+    hn = {**hn, "num": 3, "relative_margin": 0.0}
+    counts = mine_negatives(data.pairs, data.train_chunks, data.dev_corpus, model, hn, 42)
     assert counts["mined"] > 0
     val_chunks = {c for v in data.val.values() for ids in v["relevant_docs"].values() for c in ids}
     val_only = {c for v in data.val.values() for c in v["corpus"]} - set(data.dev_corpus)

@@ -34,6 +34,8 @@ TRAINING_FACTS = "training.json"
 MODEL_CARD = "README.md"
 AUTOTRAIN_CONFIG = "config.yml"  # the AutoTrain export in the model folder's autotrain/
 AUTOTRAIN_LOG = "autotrain.log"
+LORA_ADAPTER = "adapter"  # folder: the LoRA adapter alone (PEFT's files), its merge being the model itself
+MERGE_FACTS = "merge.json"  # a merged model's folder (rule merge_model): base, fine-tune, weight, the choice
 
 # An ONNX export (layout.onnx_dir), beside the tokenizer and sentence-transformers' module configs.
 ONNX_FP32 = "model.onnx"

@@ -118,6 +118,12 @@ class MtebSettings:
 
 
 @dataclass(frozen=True)
+class ReleaseSettings:
+    alpha: float
+    margin: float
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     metric: str
     paired_metric: str
@@ -125,6 +131,7 @@ class ReportSettings:
     max_ci_halfwidth: float
     min_real_questions: int
     dpi: int
+    release: ReleaseSettings
 
 
 @dataclass(frozen=True)

@@ -79,8 +79,8 @@ class Reranker:
         return self.rerank_many([query], [candidates])[0]
 
     def rerank_many(self, queries: Sequence[str], candidates: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """Scores of every query's candidates; all pairs go through the model in batches of `batch_size`,
-        longest first so a batch pads little. Queries with fewer than two candidates need no model call."""
+        """Scores of every query's candidates, all pairs scored together (`score_pairs`). Queries with fewer
+        than two candidates need no model call (one candidate has no order to change)."""
         if len(queries) != len(candidates):
             raise ValueError(f"{len(queries)} queries but {len(candidates)} candidate lists")
         pairs: list[tuple[str, str]] = []
@@ -90,6 +90,15 @@ class Reranker:
             if len(cands) > 1:
                 pairs.extend((query, c) for c in cands)
             spans.append((start, len(pairs)))
+        scores = self.score_pairs(pairs)
+        return [
+            scores[a:b] if b > a else np.zeros(len(c), dtype=np.float32)
+            for (a, b), c in zip(spans, candidates, strict=True)
+        ]
+
+    def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Raw logits of (query, text) pairs, in batches of `batch_size`, longest first so a batch pads
+        little (every pair is scored, even a query's only one: the hard-negative oracle needs them)."""
         scores = np.zeros(len(pairs), dtype=np.float32)
         if pairs:
             order = np.argsort([-(len(q) + len(d)) for q, d in pairs], kind="stable")
@@ -102,10 +111,7 @@ class Reranker:
             )
             scores[order] = np.asarray(out, dtype=np.float32).reshape(-1)
             self.pairs_scored += len(pairs)
-        return [
-            scores[a:b] if b > a else np.zeros(len(c), dtype=np.float32)
-            for (a, b), c in zip(spans, candidates, strict=True)
-        ]
+        return scores
 
     def fingerprint(self) -> str:
         """Hash of what determines the scores: the weights' identity and the max length."""

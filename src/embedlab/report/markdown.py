@@ -29,14 +29,16 @@ def render_markdown(
     notes: list[str],
     sections: dict[str, list[str]],
 ) -> str:
-    """summary.md: datasets, how far to trust them (`sections["trust"]`, report.trust), the tutorial's
-    table, every metric, what to deploy (`sections["deploy"]`, report.deploy), fine-tuned vs base, per
-    generator, cross-lingual, MTEB, training, notes."""
+    """summary.md: the release verdicts (`sections["release"]`, report.release), datasets, how far to trust
+    them (`sections["trust"]`, report.trust), the tutorial's table, every metric, what to deploy
+    (`sections["deploy"]`, report.deploy), fine-tuned vs base, per generator, cross-lingual, MTEB, training,
+    notes."""
     metric = facts["metric"]
     mono = df[~df["crosslingual"]]
     mteb_lines, mteb_notes = mteb_section(mteb_docs)
     lines = [
         *intro(metric),
+        *sections.get("release", []),
         *sections.get("real", []),
         *datasets_section(prov, mono),
         *sections["trust"],

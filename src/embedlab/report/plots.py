@@ -172,20 +172,22 @@ def finetune_bars(summary: pd.DataFrame, metric: str, models: Sequence[str]) -> 
                 capsize=3,
                 error_kw={"elinewidth": 1},
             )
-        for r in rows.itertuples():
-            if r.lang in langs and isinstance(r.p_value_vs_base, float) and not math.isnan(r.p_value_vs_base):
+        for r in rows.itertuples():  # one label per comparison, above the fine-tuned model's own bar
+            p = r.p_value_vs_base
+            if r.lang in langs and r.model in shown and isinstance(p, float) and not math.isnan(p):
                 top = summary[
                     (summary["corpus"] == corpus)
                     & (summary["lang"] == r.lang)
                     & summary["model"].isin([r.model, r.base_model])
                 ][f"{metric}_hi"].max()
                 ax.text(
-                    langs.index(r.lang),
+                    langs.index(r.lang) - 0.4 + width * (shown.index(r.model) + 0.5),
                     min(top + 0.03, 1.08),
-                    f"p={r.p_value_vs_base:.3g}",
+                    f"p={p:.2g}",
                     ha="center",
                     va="bottom",
-                    fontsize=8,
+                    fontsize=7,
+                    rotation=90 if len(shown) > 3 else 0,
                 )
         ax.set_xticks(range(len(langs)), langs)
         ax.set_ylim(0, 1.15)

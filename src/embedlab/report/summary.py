@@ -29,6 +29,7 @@ from embedlab.errors import EmbedlabError
 from embedlab.evaluation import metrics
 from embedlab.report import deploy, trust
 from embedlab.report import real as real_report
+from embedlab.report import release as release_gate
 from embedlab.report.markdown import render_markdown
 from embedlab.settings import schema_default
 
@@ -135,7 +136,11 @@ def summarize(
     mappings: Sequence[str | Path] = (),
     query_sets: Sequence[str | Path] = (),
     out_deploy: str | Path | None = None,
+    out_release: str | Path | None = None,
     bases: dict[str, str] | None = None,
+    candidates: Sequence[release_gate.Candidate] = (),
+    alternatives: Sequence[str] = (),
+    gate: release_gate.Gate | None = None,
     models: Sequence[str] = (),
     metric: str = schema_default("report", "metric"),
     paired_metric: str = schema_default("report", "paired_metric"),
@@ -148,7 +153,8 @@ def summarize(
     """Rule `summarize_results`: one row per model x corpus x language x query set (`val`: the generators'
     queries; `real`: real questions, `real` evaluation CSVs) -> summary.csv + summary.md, and every
     deployable configuration (evaluations + compression variants) -> deploy.csv (`out_deploy`), on real
-    questions where a dataset has at least `min_real_questions` of them."""
+    questions where a dataset has at least `min_real_questions` of them; the release gate's verdict for each
+    of the fine-tunes `candidates` (`report.release`) -> release.csv (`out_release`) and summary.md's top."""
     import pandas as pd
 
     if not eval_csvs:
@@ -168,8 +174,7 @@ def summarize(
     df_real, _ = _real_rows(real, order, dict(bases or {}), training, mteb_docs, metric, tests)
     df_real = trust.mark_too_few(df_real, metric, max_ci_halfwidth) if not df_real.empty else df_real
     both = pd.concat([df.assign(query_set="val"), df_real.assign(query_set="real")], ignore_index=True)
-    with io.atomic_path(out_csv) as tmp:
-        both.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+    _write_csv(both, out_csv)
     facts = {"metric": metric, "paired_metric": paired_metric, "test_samples": test_samples, "seed": seed}
     decisions = real_report.decision_rows(df, df_real, min_real_questions)
     real_sets = real_report.decided_on_real(df_real, min_real_questions)
@@ -179,10 +184,15 @@ def summarize(
         real=df_real, mappings=mapped, decided=real_sets,
     )  # fmt: skip
     table = deploy.deploy_table(deploy_frame(decisions, compression, skip=real_sets), metric)
-    if out_deploy is not None:
-        with io.atomic_path(out_deploy) as tmp:
-            table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+    verdicts = release_gate.release_verdicts(
+        decisions, df, real_sets, candidates, alternatives, metric,
+        gate or release_gate.Gate(**schema_default("report", "release")),
+    )  # fmt: skip
+    for frame, path in ((table, out_deploy), (verdicts, out_release)):
+        if path is not None:
+            _write_csv(frame, path)
     sections = {
+        "release": release_gate.release_markdown(verdicts),
         "real": real_report.real_section(df, df_real, mapped, metric, min_real_questions)
         + real_report.lexical_section(query_sets, df, df_real, metric),
         "trust": trust_lines,
@@ -193,6 +203,11 @@ def summarize(
     )
     log.info("report: %d rows -> %s, %s", len(df), out_csv, out_md)
     return df
+
+
+def _write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    with io.atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
 
 
 def deploy_frame(

@@ -28,7 +28,7 @@ from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec
 from embedlab.train.common import check_pairs, curves, facts_head, hardware, load_base, val_metrics, versions
 from embedlab.train.distributed import TrainingJob
-from embedlab.train.negatives import mine_negatives
+from embedlab.train.negatives import mine_job_negatives
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +133,12 @@ def autotrain_config(
 
 
 def export_autotrain(
-    export_dir: Path, job: TrainingJob, data: TrainingData, model: Any = None
+    export_dir: Path, job: TrainingJob, data: TrainingData, model: Any = None, device: str = "cpu"
 ) -> dict[str, Any]:
     """Write data/{train,valid}.{csv,jsonl} and config.yml into `export_dir`; return what was written.
 
-    A triplet task needs `model` to mine hard negatives (training pairs and dev pairs against the training
-    chunks only).
+    A triplet task needs the base `model` (the default miner) to mine hard negatives (training pairs and dev
+    pairs against the training chunks only), on `device`.
     """
     spec, settings, seed = job.base, job.settings, job.seed
     task = autotrain_task(settings)
@@ -146,26 +146,13 @@ def export_autotrain(
     qp, pp = spec.query_prefix, spec.passage_prefix
     dev = _dev_pairs(data)
     hn = settings["hard_negatives"]
-    counts: dict[str, int] = {}
+    counts: dict[str, Any] = {}
     if task == "triplet":
         if model is None:
             raise EmbedlabError("autotrain triplet export needs the base model to mine negatives")
-        for group in (data.pairs, dev):
-            if group:
-                got = mine_negatives(
-                    group,
-                    data.train_chunks,
-                    data.dev_corpus,
-                    model,
-                    hn["num"],
-                    hn["margin"],
-                    seed,
-                    qp,
-                    pp,
-                    spec.batch_size,
-                )
-                for k, v in got.items():
-                    counts[k] = counts.get(k, 0) + v
+        counts = mine_job_negatives(
+            [data.pairs, dev], data, hn, seed, model, spec, job.miner, job.oracle, device
+        )
     files: dict[str, int] = {}
     train_rows = _rows(data.pairs, task, qp, pp)
     _write_rows(export_dir / "data" / f"train.{ext}", train_rows, COLUMNS[task])
@@ -245,7 +232,7 @@ def autotrain_backend(job: TrainingJob, data: TrainingData, device: str) -> dict
     model = load_base(spec, device) if task == "triplet" or will_run else None
     export_dir = job.workdir / "autotrain"
     t0 = time.monotonic()
-    export = export_autotrain(export_dir, job, data, model)
+    export = export_autotrain(export_dir, job, data, model, device)
     facts = facts_head(name, final, "exported", spec, data, settings)
     facts.update(
         hard_negatives={**settings["hard_negatives"], "used": task == "triplet", **export["negatives"]},

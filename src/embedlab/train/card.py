@@ -104,13 +104,28 @@ def _training_data(facts: dict[str, Any]) -> list[str]:
     ]
     hn = facts.get("hard_negatives") or {}
     if hn.get("used"):
-        out += [
-            f"Hard negatives: {hn['num']} per pair, mined with `mine_hard_negatives` (relative margin "
-            f"{hn['margin']}) against training chunks only ({hn.get('mined', 0)} mined, "
-            f"{hn.get('random_fill', 0)} random fills).",
-            "",
-        ]
+        out += [_hard_negatives(hn), ""]
     return out
+
+
+def _hard_negatives(hn: dict[str, Any]) -> str:
+    """How the hard negatives were mined and vetted, and how many of each kind."""
+    miner = "the base model" if hn["miner"] == "base" else f"`{hn['miner']}`"
+    margins = "".join(
+        f", {kind} margin {hn[f'{kind}_margin']}"
+        for kind in ("relative", "absolute")
+        if hn[f"{kind}_margin"] is not None
+    )
+    text = (
+        f"Hard negatives: {hn['num']} per pair, mined with `mine_hard_negatives` by {miner} (candidates "
+        f"ranked {hn['range_min']} to {hn['range_max']}{margins}) against training chunks only"
+    )
+    if hn.get("oracle"):
+        text += (
+            f", vetted by the cross-encoder `{hn['oracle']}` (a candidate it scores within "
+            f"{hn['oracle_margin']} of the positive is dropped: {hn['oracle_dropped']} dropped)"
+        )
+    return text + f" ({hn['mined']} mined, {hn['random_fill']} random fills)."
 
 
 def _training(facts: dict[str, Any]) -> list[str]:
@@ -119,6 +134,7 @@ def _training(facts: dict[str, Any]) -> list[str]:
     loss_text = loss["name"] + (
         f" (mini-batch {loss['mini_batch_size']})" if "mini_batch_size" in loss else ""
     )
+    loss_text += "".join(f", {role} {loss[role]['name']}" for role in ("guide", "teacher") if role in loss)
     if loss.get("matryoshka_dims"):
         loss_text = f"MatryoshkaLoss({loss_text}, dims {loss['matryoshka_dims']})"
     return [
@@ -129,6 +145,7 @@ def _training(facts: dict[str, Any]) -> list[str]:
             [
                 ["loss", loss_text],
                 ["batch sampler", facts.get("batch_sampler")],
+                *_batch_plan(facts.get("batch_plan")),
                 *[[k, v] for k, v in facts["hyperparameters"].items()],
                 ["selection", facts["selection"].get("metric")],
                 ["best step", facts["selection"].get("best_step")],
@@ -139,10 +156,39 @@ def _training(facts: dict[str, Any]) -> list[str]:
             ],
         ),
         "",
+        *_lora(facts.get("lora")),
         "Hardware: " + ", ".join(f"{k} {v}" for k, v in facts["hardware"].items()) + ".",
         *_processes(facts.get("distributed")),
         "Versions: " + ", ".join(f"{k} {v}" for k, v in facts.get("versions", {}).items()) + ".",
         "",
+    ]
+
+
+def _lora(lora: dict[str, Any] | None) -> list[str]:
+    """What LoRA trained (none for full fine-tuning)."""
+    if not lora or not lora["enabled"]:
+        return []
+    share = 100 * lora["trainable_parameters"] / lora["total_parameters"]
+    return [
+        f"LoRA: rank {lora['r']}, alpha {lora['alpha']}, dropout {lora['dropout']} on "
+        + ", ".join(f"`{m}`" for m in lora["target_modules"])
+        + f": {lora['trainable_parameters']:,} of {lora['total_parameters']:,} parameters trained "
+        f"({share:.2f} %); the adapter is merged into these weights, and kept alone in `{lora['adapter']}/`.",
+        "",
+    ]
+
+
+def _batch_plan(plan: dict[str, Any] | None) -> list[list[Any]]:
+    """The no-false-negatives sampler's counts over the planned epochs (none for other samplers)."""
+    if not plan:
+        return []
+    epochs = plan["epochs"]
+    return [
+        ["pairs moved (false negatives avoided)", sum(e["moved"] for e in epochs)],
+        [
+            "short batches / pairs dropped",
+            f"{sum(e['short'] for e in epochs)} / {sum(e['dropped'] for e in epochs)}",
+        ],
     ]
 
 
@@ -240,14 +286,30 @@ def real_questions_section(pairs: Sequence[tuple[str | Path, str | Path]]) -> st
     )
 
 
+def release_section(release_csv: str | Path, model: str) -> str:
+    """The card's release verdict: the gate's lines for `model` from the report's release.csv."""
+    import pandas as pd
+
+    table = pd.read_csv(release_csv, keep_default_na=False)
+    mine = table[table["model"] == model] if not table.empty else table
+    if mine.empty:
+        return ""
+    lines = [f"- {r.corpus}/{r.lang}: **{r.verdict}**: {r.reason}" for r in mine.itertuples()]
+    return (
+        "\n## Release verdict\n\nembedlab's release gate (report/release.csv).\n\n" + "\n".join(lines) + "\n"
+    )
+
+
 def publish_model(
     model_dir: str | Path,
     mteb_card: str | Path,
     out_dir: str | Path,
     real: Sequence[tuple[str | Path, str | Path]] = (),
+    release: str | Path | None = None,
 ) -> Path:
-    """Rule `publish_model`: a copy of a fine-tuned model dir whose README also carries its MTEB model-index
-    and, per dataset with real questions, the base's and its scores on them (`real`: (base, model) CSVs).
+    """Rule `publish_model`: a copy of a fine-tuned model dir whose README also carries its MTEB model-index,
+    per dataset with real questions the base's and its scores on them (`real`: (base, model) CSVs), and the
+    release gate's verdict (`release`: the report's release.csv).
 
     A copy, because the model dir is the finetune rule's output: writing into it would make Snakemake
     retrain. Written atomically (`io.atomic_dir`), so a partial copy is never taken as finished.
@@ -255,6 +317,8 @@ def publish_model(
     src = Path(model_dir)
     card = (src / filenames.MODEL_CARD).read_text(encoding="utf-8")
     merged = merge_cards(card, Path(mteb_card).read_text(encoding="utf-8")) + real_questions_section(real)
+    if release is not None:
+        merged += release_section(release, src.name)
     with io.atomic_dir(out_dir) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
         io.write_text(tmp / filenames.MODEL_CARD, merged)

@@ -17,11 +17,21 @@ from embedlab.data.training_data import TrainingData
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec, load_sentence_transformer
+from embedlab.train.teachers import DISTILL_TEMPERATURE, DISTILLED
 
 log = logging.getLogger(__name__)
 
 FORMAT = "embedlab.training/1"
-LOSSES = {"mnrl": "MultipleNegativesRankingLoss", "cached_mnrl": "CachedMultipleNegativesRankingLoss"}
+LOSSES = {
+    "mnrl": "MultipleNegativesRankingLoss",
+    "cached_mnrl": "CachedMultipleNegativesRankingLoss",
+    "gist": "GISTEmbedLoss",
+    "cached_gist": "CachedGISTEmbedLoss",
+    "margin_mse": "MarginMSELoss",
+    "distill_kl": "DistillKLDivLoss",
+}
+IN_BATCH = ("mnrl", "cached_mnrl", "gist", "cached_gist")  # in-batch negatives (gathered under DDP)
+CACHED = ("cached_mnrl", "cached_gist")  # GradCache: mini_batch_size applies
 SELECTION_METRIC = "cosine_mrr@10"  # on the dev slice; the issue's headline metric
 DEFAULT_EVALUATIONS = 4  # dev evaluations per run when eval_steps is not set
 CHECKPOINTS = ".checkpoints"
@@ -174,16 +184,29 @@ def val_metrics(model: Any, data: TrainingData, spec: ModelSpec) -> dict[str, di
     return out
 
 
-def build_loss(model: Any, settings: dict[str, Any], gather: bool = False) -> Any:
-    """MNRL or its cached variant, wrapped in MatryoshkaLoss when dims are configured.
+def build_loss(model: Any, settings: dict[str, Any], gather: bool = False, guide: Any = None) -> Any:
+    """The configured loss (`guide`: the loaded guide model of the GIST losses; the distillation losses read
+    the teacher's scores from the dataset's label column), wrapped in MatryoshkaLoss when dims are configured.
 
-    `gather` (data-parallel runs): both losses all-gather every rank's embeddings (with gradients), so each
-    query meets the in-batch negatives of all devices, as in one batch of world_size x batch_size."""
+    `gather` (data-parallel runs): the in-batch losses all-gather every rank's embeddings (with gradients),
+    so each query meets the in-batch negatives of all devices, as in one batch of world_size x batch_size."""
     from sentence_transformers.sentence_transformer import losses
+    from sentence_transformers.util import pairwise_cos_sim
 
-    if settings["loss"] == "cached_mnrl":
+    name, mini = settings["loss"], settings["mini_batch_size"]
+    if name == "cached_mnrl":
         loss = losses.CachedMultipleNegativesRankingLoss(
-            model, mini_batch_size=settings["mini_batch_size"], gather_across_devices=gather
+            model, mini_batch_size=mini, gather_across_devices=gather
+        )
+    elif name == "gist":
+        loss = losses.GISTEmbedLoss(model, guide, gather_across_devices=gather)
+    elif name == "cached_gist":
+        loss = losses.CachedGISTEmbedLoss(model, guide, mini_batch_size=mini, gather_across_devices=gather)
+    elif name == "margin_mse":  # the labels are cosine margins of the teacher: the student's are too
+        loss = losses.MarginMSELoss(model, similarity_fct=pairwise_cos_sim)
+    elif name == "distill_kl":
+        loss = losses.DistillKLDivLoss(
+            model, similarity_fct=pairwise_cos_sim, temperature=DISTILL_TEMPERATURE
         )
     else:
         loss = losses.MultipleNegativesRankingLoss(model, gather_across_devices=gather)
@@ -198,10 +221,19 @@ def build_loss(model: Any, settings: dict[str, Any], gather: bool = False) -> An
     return loss
 
 
-def loss_facts(settings: dict[str, Any], gathered: bool = False) -> dict[str, Any]:
+def loss_facts(
+    settings: dict[str, Any], gathered: bool = False, helpers: dict[str, ModelSpec] | None = None
+) -> dict[str, Any]:
+    """training.json's `loss`: the loss class, its knobs, the guide or teacher (`helpers`, by role)."""
     facts: dict[str, Any] = {"name": LOSSES[settings["loss"]]}
-    if settings["loss"] == "cached_mnrl":
+    if settings["loss"] in CACHED:
         facts["mini_batch_size"] = settings["mini_batch_size"]
+    for role, spec in (helpers or {}).items():
+        facts[role] = {"name": spec.name, "source": spec.source}
+    if settings["loss"] in DISTILLED:
+        facts["similarity"] = "cosine"
+    if settings["loss"] == "distill_kl":
+        facts["temperature"] = DISTILL_TEMPERATURE
     if gathered:
         facts["gather_across_devices"] = True
     if settings.get("matryoshka_dims"):

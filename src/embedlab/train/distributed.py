@@ -41,6 +41,7 @@ from embedlab import filenames, io
 from embedlab.data.training_data import DatasetFiles
 from embedlab.errors import EmbedlabError
 from embedlab.models.spec import ModelSpec
+from embedlab.train.negatives import Oracle
 
 log = logging.getLogger(__name__)
 relay = logging.getLogger("embedlab.train.ranks")
@@ -82,6 +83,15 @@ class TrainingJob:
     threads: int = 0  # torch CPU threads of this process (0: torch's default)
     world: World = World(nodes=1, per_node=1)
     launcher: str = "none (one process)"
+    guide: ModelSpec | None = None  # the GIST losses' guide (train.teachers)
+    teacher: ModelSpec | None = None  # the distillation losses' teacher
+    miner: ModelSpec | None = None  # the model that mines hard negatives (None: the base)
+    oracle: Oracle | None = None  # the cross-encoder that vetoes hard negatives
+
+    @property
+    def helpers(self) -> dict[str, ModelSpec]:
+        """The guide and/or teacher by role, those the loss uses."""
+        return {role: spec for role, spec in (("guide", self.guide), ("teacher", self.teacher)) if spec}
 
     def record(self) -> dict[str, Any]:
         """The job file's JSON object."""
@@ -92,6 +102,10 @@ class TrainingJob:
             datasets=[{k: str(v) for k, v in dataclasses.asdict(d).items()} for d in self.datasets],
             base=dataclasses.asdict(self.base),
             world=dataclasses.asdict(self.world),
+            guide=dataclasses.asdict(self.guide) if self.guide else None,
+            teacher=dataclasses.asdict(self.teacher) if self.teacher else None,
+            miner=dataclasses.asdict(self.miner) if self.miner else None,
+            oracle=dataclasses.asdict(self.oracle) if self.oracle else None,
         )
         return out
 
@@ -105,6 +119,10 @@ class TrainingJob:
                 "datasets": [DatasetFiles(**d) for d in record["datasets"]],
                 "base": ModelSpec(**record["base"]),
                 "world": World(**record["world"]),
+                "guide": ModelSpec(**record["guide"]) if record.get("guide") else None,
+                "teacher": ModelSpec(**record["teacher"]) if record.get("teacher") else None,
+                "miner": ModelSpec(**record["miner"]) if record.get("miner") else None,
+                "oracle": Oracle(**record["oracle"]) if record.get("oracle") else None,
             }
         )
 
@@ -179,31 +197,41 @@ def check_same_on_every_rank(name: str, what: str, value: Any) -> None:
 
 
 def run_facts(
-    world: World, launcher: str, settings: Mapping[str, Any], loss_name: str, device: str
+    world: World, launcher: str, settings: Mapping[str, Any], gathered_loss: str | None, device: str
 ) -> dict[str, Any]:
-    """training.json's `distributed` entry: the world, which loss gathered, the effective batch, and what
-    differs from a single-process run."""
+    """training.json's `distributed` entry: the world, which loss gathered (`gathered_loss`; None for a loss
+    without in-batch negatives), the effective batch, and what differs from a single-process run."""
     size = world.size
+    gathers = size > 1 and gathered_loss is not None
     facts: dict[str, Any] = {
         "world_size": size,
         "nodes": world.nodes,
         "processes_per_node": world.per_node,
         "launcher": launcher,
         "backend": ddp_backend(device) if size > 1 else None,
-        "gather_across_devices": size > 1,
-        "gathered_loss": loss_name if size > 1 else None,
+        "gather_across_devices": gathers,
+        "gathered_loss": gathered_loss if gathers else None,
         "per_device_batch_size": settings["batch_size"],
         "effective_batch_size": settings["batch_size"] * size,
         "differs_from_single_process": [],
     }
     if size == 1:
         return facts
+    sampler = (
+        "the no-false-negatives sampler plans rounds of world_size x batch_size pairs in the same seeded "
+        "order as one process at that batch size, each round free of false negatives as a whole, and rank r "
+        "trains on batch r of each round: one optimizer step covers one round"
+        if settings["batches"] == "no_false_negatives"
+        else "the no-duplicates sampler draws batches of batch_size in the same seeded order as one process; "
+        "rank r trains on batches r, r + world_size, ...: one optimizer step covers world_size consecutive "
+        "batches (duplicates are avoided within each batch, not across the ranks' batches)"
+    )
     facts["differs_from_single_process"] = [
-        "the no-duplicates sampler draws batches of batch_size in the same seeded order as one process; rank "
-        "r trains on batches r, r + world_size, ...: one optimizer step covers world_size consecutive "
-        "batches (duplicates are avoided within each batch, not across the ranks' batches)",
-        f"{loss_name} gathers every rank's embeddings (gather_across_devices): each query is scored against "
-        f"{size} x batch_size in-batch candidates, as in one batch of the effective size",
+        sampler,
+        f"{gathered_loss} gathers every rank's embeddings (gather_across_devices): each query is scored "
+        f"against {size} x batch_size in-batch candidates, as in one batch of the effective size"
+        if gathers
+        else "the loss has no in-batch negatives: nothing is gathered across devices",
         "gradients are averaged over the ranks by DDP; the last incomplete round of batches of each epoch is "
         "dropped so that every rank takes the same number of steps",
         "data preparation (pairs, dev slice, hard negatives) runs identically on every rank before any "

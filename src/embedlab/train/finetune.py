@@ -1,7 +1,8 @@
 """Fine-tuning: a `finetune` config entry -> a model directory that `SentenceTransformer(path)` loads offline.
 
-Backends: `sentence-transformers` (SentenceTransformerTrainer, MultipleNegativesRankingLoss with the
-no-duplicates sampler, optional cached loss, Matryoshka and mined hard negatives), `llamaindex` (the
+Backends: `sentence-transformers` (SentenceTransformerTrainer: MNRL or its cached variant, GIST with a guide
+model or distillation from a teacher (train.teachers), batches without in-batch false negatives or without
+duplicates (train.batches), optional Matryoshka and mined hard negatives), `llamaindex` (the
 tutorial's SentenceTransformersFinetuneEngine) and `autotrain` (export for HuggingFace AutoTrain, run it when
 asked and installed), each in its own module; this one holds the rule's inputs and parameters, the entry
 point and the frame the first two share (before, train, after). All of them pick the checkpoint on a dev
@@ -29,6 +30,7 @@ from embedlab.train.autotrain import autotrain_backend
 from embedlab.train.card import render_model_card
 from embedlab.train.common import (
     CHECKPOINTS,
+    IN_BATCH,
     LOSSES,
     check_pairs,
     facts_head,
@@ -41,8 +43,10 @@ from embedlab.train.common import (
     versions,
 )
 from embedlab.train.llamaindex import LLAMAINDEX_LR, train_llamaindex
-from embedlab.train.negatives import mine_negatives
+from embedlab.train.lora import add_lora, lora_problem, merge_lora
+from embedlab.train.negatives import Oracle, mine_job_negatives
 from embedlab.train.sentence_transformers import train_sentence_transformers
+from embedlab.train.teachers import loss_problem
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +61,40 @@ def finetune(
     base: ModelSpec,
     seed: int,
     threads: int = 0,
+    guide: ModelSpec | None = None,
+    teacher: ModelSpec | None = None,
+    miner: ModelSpec | None = None,
+    oracle: Oracle | None = None,
 ) -> dict[str, Any]:
     """Fine-tune `base` on `datasets` per `settings` (a `finetune` entry, defaults filled) into `output`.
 
     Returns the facts written to `output/training.json`. `threads` caps torch's CPU threads (split between
-    the ranks of a data-parallel run). On a machine with several GPUs, callers outside Snakemake wrap the
-    call in the workflow layer's `gpu.gpu_slot(gpus)` (rules get theirs from `run_rule`).
+    the ranks of a data-parallel run). `guide` (loss gist / cached_gist; None: the base) and `teacher` (loss
+    margin_mse / distill_kl) are the specs the plan resolved from the entry's `guide` / `teacher`; `miner`
+    (None: the base) and `oracle` those of its hard_negatives' `miner` / `oracle`. On a machine with several
+    GPUs, callers outside Snakemake wrap the call in the workflow layer's `gpu.gpu_slot(gpus)` (rules get
+    theirs from `run_rule`).
     """
     backend = settings["backend"]
     if backend not in BACKENDS:
         raise EmbedlabError(f"fine-tune {name}: backend {backend!r} unknown (allowed: {', '.join(BACKENDS)})")
-    problem = distributed.backend_problem(settings)
+    problem = distributed.backend_problem(settings) or loss_problem(settings) or lora_problem(settings)
     if problem:
         raise EmbedlabError(f"fine-tune {name}: {problem}")
     with io.atomic_dir(output) as workdir:
         job = distributed.TrainingJob(
-            name, Path(output), workdir, list(datasets), settings, base, seed, threads
+            name,
+            Path(output),
+            workdir,
+            list(datasets),
+            settings,
+            base,
+            seed,
+            threads,
+            guide=guide,
+            teacher=teacher,
+            miner=miner,
+            oracle=oracle,
         )
         if distributed.world_of(settings).size > 1:
             facts = distributed.launch(job)
@@ -101,8 +123,8 @@ def run_training(job: distributed.TrainingJob) -> dict[str, Any] | None:
     facts = backend(job, data, device)
     if facts is None:
         return None
-    loss = LOSSES[settings["loss"]]
-    facts["distributed"] = distributed.run_facts(job.world, job.launcher, settings, loss, device)
+    gathered = LOSSES[settings["loss"]] if settings["loss"] in IN_BATCH else None
+    facts["distributed"] = distributed.run_facts(job.world, job.launcher, settings, gathered, device)
     facts["total_time_s"] = round(time.monotonic() - started, 2)
     write_outputs(job.workdir, facts)
     return facts
@@ -127,15 +149,18 @@ def _train(job: distributed.TrainingJob, data: TrainingData, device: str) -> dic
         train_len,
         device,
     )
-    neg_counts = _hard_negatives(job, model, data)
+    neg_counts = _hard_negatives(job, model, data, device)
     distributed.check_same_on_every_rank(name, "the training pairs and dev slice", _data_fingerprint(data))
     main = distributed.is_main()
     before = val_metrics(model, data, spec) if main else {}
     if settings["backend"] == "llamaindex":
         model = None  # the engine loads its own copy: free the base's memory first
+    lora = add_lora(model, settings["lora"]) if settings["lora"]["enabled"] else None
     model, run = _run_backend(job, model, data, precision, device, train_len)
     if not main:
         return None
+    if lora:
+        merge_lora(model, job.workdir)
     model.max_seq_length = infer_len  # train short for speed, keep the base's reading length for use
     model.save(str(job.workdir), create_model_card=False)
     after = val_metrics(model, data, spec)
@@ -144,11 +169,17 @@ def _train(job: distributed.TrainingJob, data: TrainingData, device: str) -> dic
     hn = settings["hard_negatives"]
     return {
         **facts,
-        "loss": loss_facts(settings, gathered=distributed.world_size() > 1),
-        "batch_sampler": "no_duplicates"
+        "loss": loss_facts(
+            settings,
+            gathered=distributed.world_size() > 1 and settings["loss"] in IN_BATCH,
+            helpers=job.helpers,
+        ),
+        "batch_sampler": settings["batches"]
         if settings["backend"] == "sentence-transformers"
         else "random (llama-index engine)",
+        "batch_plan": run.get("batch_plan"),
         "hard_negatives": {**hn, "used": neg_counts is not None, **(neg_counts or {})},
+        "lora": lora or {"enabled": False},
         "hyperparameters": _hyperparameters(settings, run, train_len, job.seed),
         "selection": {
             **run["selection"],
@@ -174,10 +205,12 @@ def _data_fingerprint(data: TrainingData) -> dict[str, Any]:
     }
 
 
-def _hard_negatives(job: distributed.TrainingJob, model: Any, data: TrainingData) -> dict[str, int] | None:
-    """Mine hard negatives into the pairs when asked (counts, or None); say what the llamaindex engine
-    ignores."""
-    name, spec, settings = job.name, job.base, job.settings
+def _hard_negatives(
+    job: distributed.TrainingJob, model: Any, data: TrainingData, device: str
+) -> dict[str, Any] | None:
+    """Mine hard negatives into the pairs when asked (counts and miner, or None); say what the llamaindex
+    engine ignores."""
+    name, settings = job.name, job.settings
     hn = settings["hard_negatives"]
     llamaindex = settings["backend"] == "llamaindex"
     if llamaindex and settings["learning_rate"] != LLAMAINDEX_LR:
@@ -196,17 +229,8 @@ def _hard_negatives(job: distributed.TrainingJob, model: Any, data: TrainingData
         )
     if not hn["enabled"] or llamaindex:
         return None
-    return mine_negatives(
-        data.pairs,
-        data.train_chunks,
-        data.dev_corpus,
-        model,
-        hn["num"],
-        hn["margin"],
-        job.seed,
-        spec.query_prefix,
-        spec.passage_prefix,
-        spec.batch_size,
+    return mine_job_negatives(
+        [data.pairs], data, hn, job.seed, model, job.base, job.miner, job.oracle, device
     )
 
 

@@ -1,5 +1,6 @@
-"""The sentence-transformers backend: SentenceTransformerTrainer with MultipleNegativesRankingLoss and the
-no-duplicates sampler (optional cached loss, Matryoshka and mined hard negatives), the dev slice selecting the
+"""The sentence-transformers backend: SentenceTransformerTrainer with the configured loss (MNRL, its cached
+variant, GIST with a guide, or distillation from a teacher's scores: train.teachers), the configured batch
+sampler (train.batches), optional Matryoshka and mined hard negatives, the dev slice selecting the
 checkpoint. Inside a torchrun world (embedlab.train.distributed) the same trainer runs DDP: accelerate deals
 the sampler's batches to the ranks, the loss gathers in-batch negatives across devices, and rank 0 runs
 the dev evaluator (the other ranks help it encode) and saves the checkpoints."""
@@ -12,8 +13,10 @@ import time
 from typing import Any
 
 from embedlab.data.training_data import TrainingData
+from embedlab.errors import EmbedlabError
 from embedlab.models.spec import ModelSpec
 from embedlab.train import distributed
+from embedlab.train.batches import batch_plan_facts, batch_sampler, steps_per_epoch
 from embedlab.train.common import (
     CHECKPOINTS,
     DEFAULT_EVALUATIONS,
@@ -23,6 +26,8 @@ from embedlab.train.common import (
     selection_args,
     trainer_callbacks,
 )
+from embedlab.train.lora import has_lora, load_adapter_checkpoint
+from embedlab.train.teachers import DISTILLED, GUIDED, load_helper, teacher_scores
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +57,24 @@ def train_sentence_transformers(
     from transformers import PrinterCallback
 
     spec, settings = job.base, job.settings
-    dataset = _pairs_dataset(data, spec)
+    guide, labels = _helpers(job, model, data, device)
+    dataset = _pairs_dataset(data, spec, labels)
     bs = settings["batch_size"]
     world = distributed.world_size()
     evaluator = dev_evaluator(data, spec, batch_size=max(bs, spec.batch_size))
+    sampler = batch_sampler(settings["batches"], data.pairs, world)
     # one step takes one batch per rank; under DDP the last incomplete round is dropped (see _training_args)
-    per_epoch = len(dataset) // (bs * world) if world > 1 else math.ceil(len(dataset) / bs)
+    per_epoch = steps_per_epoch(sampler, len(dataset), bs, world, job.seed)
     total = settings["max_steps"] or per_epoch * settings["epochs"]
     eval_steps = settings["eval_steps"] or max(1, math.ceil(total / DEFAULT_EVALUATIONS))
     selecting = evaluator is not None
-    args = _training_args(job, precision, device, total, eval_steps, selecting, world)
+    args = _training_args(job, precision, device, total, eval_steps, selecting, sampler, world)
     progress, at_end = trainer_callbacks()
     trainer = _trainer_class()(
         model=model,
         args=args,
         train_dataset=dataset,
-        loss=build_loss(model, settings, gather=world > 1),
+        loss=build_loss(model, settings, gather=world > 1, guide=guide),
         evaluator=evaluator,
         callbacks=[progress, at_end],
     )
@@ -101,7 +108,31 @@ def train_sentence_transformers(
         },
         "loss_curve": loss_curve,
         "dev_curve": dev_curve,
+        "batch_plan": batch_plan_facts(sampler),
     }
+
+
+def _helpers(
+    job: distributed.TrainingJob, model: Any, data: TrainingData, device: str
+) -> tuple[Any, list[list[float]] | None]:
+    """The loaded guide of the GIST losses (the base when the job names none), and the teacher's scores of
+    the distillation losses (the label column; the teacher is freed before training)."""
+    import torch
+
+    loss, train_len = job.settings["loss"], model.max_seq_length
+    guide = load_helper(job.guide or job.base, "guide", device, train_len) if loss in GUIDED else None
+    if loss not in DISTILLED:
+        return guide, None
+    if job.teacher is None:
+        raise EmbedlabError(
+            f"fine-tune {job.name}: loss {loss} needs a teacher: pass finetune(..., teacher=spec)"
+        )
+    teacher = load_helper(job.teacher, "teacher", device, train_len)
+    labels = teacher_scores(teacher, job.teacher, data.pairs)
+    del teacher
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    return guide, labels
 
 
 def _trainer_class() -> type:
@@ -109,7 +140,8 @@ def _trainer_class() -> type:
 
     transformers 5.24 calls `_save` on every rank and checks `args.should_save` inside its own `_save`
     (huggingface/transformers#48569); sentence-transformers 6.2 overrides `_save` assuming it only runs on
-    process zero, so without this guard every rank of a DDP run writes the same checkpoint files at once."""
+    process zero, so without this guard every rank of a DDP run writes the same checkpoint files at once.
+    With LoRA a checkpoint holds the adapter alone, and the best one is loaded back as such (train.lora)."""
     from sentence_transformers import SentenceTransformerTrainer
 
     class RankZeroSavingTrainer(SentenceTransformerTrainer):
@@ -117,11 +149,19 @@ def _trainer_class() -> type:
             if self.args.should_save:
                 super()._save(output_dir, state_dict)
 
+        def _load_from_checkpoint(self, checkpoint_path: str) -> None:
+            model = getattr(self.model, "_orig_mod", self.model)
+            if has_lora(model):
+                load_adapter_checkpoint(model, checkpoint_path)
+            else:
+                super()._load_from_checkpoint(checkpoint_path)
+
     return RankZeroSavingTrainer
 
 
-def _pairs_dataset(data: TrainingData, spec: ModelSpec) -> Any:
-    """Columns anchor, positive[, negative_1..n], prefixes applied: what MNRL reads."""
+def _pairs_dataset(data: TrainingData, spec: ModelSpec, labels: list[list[float]] | None = None) -> Any:
+    """Columns anchor, positive[, negative_1..n], prefixes applied: what MNRL reads; and `label` (the
+    teacher's scores [positive, negative_1..n]) for the distillation losses."""
     from datasets import Dataset
 
     qp, pp = spec.query_prefix, spec.passage_prefix
@@ -131,6 +171,8 @@ def _pairs_dataset(data: TrainingData, spec: ModelSpec) -> Any:
     }
     for i in range(len(data.pairs[0].negatives)):
         columns[f"negative_{i + 1}"] = [pp + p.negatives[i] for p in data.pairs]
+    if labels is not None:
+        columns["label"] = labels
     return Dataset.from_dict(columns)
 
 
@@ -141,9 +183,11 @@ def _training_args(
     total: int,
     eval_steps: int,
     selecting: bool,
+    sampler: Any,
     world: int = 1,
 ) -> Any:
-    """The trainer's arguments; not `selecting` (no dev slice): no evaluation, the last step is kept.
+    """The trainer's arguments (`sampler`: the `batch_sampler` of train.batches); not `selecting` (no dev
+    slice): no evaluation, the last step is kept.
 
     Under DDP (`world` > 1): the backend of the process group, and drop_last, because accelerate's batch
     sharding (even_batches off in the sentence-transformers trainer) would otherwise give the first ranks
@@ -151,7 +195,6 @@ def _training_args(
     find_unused_parameters, because a BERT's pooler never reaches the loss (transformers' default for a
     model that is not a PreTrainedModel, spelled out)."""
     from sentence_transformers import SentenceTransformerTrainingArguments
-    from sentence_transformers.base.sampler import BatchSamplers
 
     settings = job.settings
     bs = settings["batch_size"]
@@ -165,7 +208,7 @@ def _training_args(
         learning_rate=settings["learning_rate"],
         warmup_steps=float(warmup) if warmup < 1 else int(warmup),
         weight_decay=settings["weight_decay"],
-        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        batch_sampler=sampler,
         fp16=precision == "fp16",
         bf16=precision == "bf16",
         use_cpu=device == "cpu",

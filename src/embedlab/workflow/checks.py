@@ -7,19 +7,24 @@ and names it compares, never the whole config: what is planned from a config liv
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from embedlab.errors import EmbedlabError
+from embedlab.evaluation.metrics import metric_names
 from embedlab.models.spec import registry_spec
 from embedlab.settings import MtebSettings
 from embedlab.train.distributed import backend_problem
+from embedlab.train.lora import lora_problem
+from embedlab.train.negatives import miner_name
+from embedlab.train.teachers import helper_models, loss_problem
 from embedlab.workflow.registry import Registry
 
 
 def finetunes(entries: dict[str, Any], models: dict[str, Any], datasets: list[str]) -> None:
     """Known datasets and base models, no cycle of fine-tunes, a sentence-transformers base, data-parallel
-    only where the backend can (distinct Matryoshka dimensions: the schema's uniqueItems)."""
+    only where the backend can, loss settings that fit together (train.teachers.loss_problem), a known
+    sentence-transformers guide or teacher (distinct Matryoshka dimensions: the schema's uniqueItems)."""
     for name, entry in entries.items():
         where = f"config error at finetune.{name}"
         for ds in entry["datasets"]:
@@ -35,18 +40,148 @@ def finetunes(entries: dict[str, Any], models: dict[str, Any], datasets: list[st
                 raise EmbedlabError(f"{where}.base: fine-tunes form a cycle ({' -> '.join([*seen, base])})")
             seen.append(base)
             base = entries[base]["base"]
-        try:
-            spec = registry_spec(models, base)
-        except EmbedlabError as exc:
-            raise EmbedlabError(f"{where}.base: {exc}") from None
-        if spec.kind != "sentence-transformers":
-            raise EmbedlabError(
-                f"{where}.base: model {base!r} is of kind {spec.kind!r}; fine-tuning needs a "
-                "sentence-transformers model"
-            )
+        _sentence_transformer(models, base, f"{where}.base", "fine-tuning needs")
         problem = backend_problem(entry)
         if problem:
             raise EmbedlabError(f"{where}.gpus: {problem}")
+        problem = loss_problem(entry)
+        if problem:
+            raise EmbedlabError(f"{where}: {problem}")
+        problem = lora_problem(entry)
+        if problem:
+            raise EmbedlabError(f"{where}.lora: {problem}")
+        for role, model in helper_models(entry).items():
+            _helper(entries, models, name, role, model)
+
+
+def _helper(entries: dict[str, Any], models: dict[str, Any], name: str, role: str, model: str) -> None:
+    """A guide or teacher is a sentence-transformers model, or a fine-tune that does not need `name` first."""
+    where = f"config error at finetune.{name}.{role}"
+    if model in entries:
+        if name in _needs(entries, model):
+            raise EmbedlabError(
+                f"{where}: fine-tune {model!r} needs {name} first (a cycle): pick another model"
+            )
+        return
+    _sentence_transformer(models, model, where, f"the {role} must be")
+
+
+def _sentence_transformer(models: dict[str, Any], model: str, where: str, needs: str) -> None:
+    """`model` is a `models` entry of kind sentence-transformers, or a one-line error at `where`."""
+    try:
+        spec = registry_spec(models, model)
+    except EmbedlabError as exc:
+        raise EmbedlabError(f"{where}: {exc}") from None
+    if spec.kind != "sentence-transformers":
+        raise EmbedlabError(
+            f"{where}: model {model!r} is of kind {spec.kind!r}; {needs} a sentence-transformers model"
+        )
+
+
+def _needs(entries: dict[str, Any], start: str) -> set[str]:
+    """`start` and every fine-tune it needs trained first (its base, guide, teacher and hard-negative
+    miner), transitively."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        if name in entries and name not in seen:
+            seen.add(name)
+            todo += [entries[name]["base"], *helper_models(entries[name]).values()]
+            todo += [m for m in [miner_name(entries[name])] if m]
+    return seen
+
+
+def hard_negatives(entries: dict[str, Any], models: dict[str, Any], rerankers: dict[str, Any]) -> None:
+    """Where hard negatives are mined: a window that holds `num` candidates, a miner that is a
+    sentence-transformers model or another fine-tune (never the entry itself nor one that needs it), an
+    oracle that is a `rerankers` entry whose own training does not need the entry."""
+    for name, entry in entries.items():
+        hn, miner = entry["hard_negatives"], miner_name(entry)
+        if miner is None:
+            continue
+        where = f"config error at finetune.{name}.hard_negatives"
+        if hn["range_max"] - hn["range_min"] < hn["num"]:
+            raise EmbedlabError(
+                f"{where}: range_max {hn['range_max']} - range_min {hn['range_min']} leaves fewer than num "
+                f"{hn['num']} candidates: raise range_max"
+            )
+        if miner == name:
+            raise EmbedlabError(
+                f"{where}.miner: {name!r} is this entry itself: mine with base or an earlier fine-tune"
+            )
+        _helper(entries, models, name, "hard_negatives.miner", miner)
+        oracle = hn["oracle"]
+        if oracle is None:
+            continue
+        if oracle not in rerankers:
+            raise EmbedlabError(
+                f"{where}.oracle: {oracle!r} is not in rerankers (known: {', '.join(rerankers) or 'none'})"
+            )
+        retriever = rerankers[oracle]["retriever"]
+        if rerankers[oracle]["datasets"] and name in _needs(entries, retriever):
+            raise EmbedlabError(
+                f"{where}.oracle: reranker {oracle!r} is trained on negatives mined by {retriever!r}, which "
+                f"needs {name} first (a cycle): pick another oracle or retriever"
+            )
+
+
+def finetune_variants(entries: dict[str, Any], datasets: list[str], ks: Sequence[int]) -> None:
+    """seeds, merge and guard of each entry: seed or seeds, guard datasets configured and not trained on, a
+    guard metric the evaluation computes, a dev slice to choose a merge on, a trained model to merge."""
+    known_metrics = metric_names(ks)
+    for name, entry in entries.items():
+        where = f"config error at finetune.{name}"
+        if entry["seeds"] is not None and entry["seed"] is not None:
+            raise EmbedlabError(
+                f"{where}: set seed or seeds, not both ({name} trains with the first of seeds)"
+            )
+        guard = entry["guard"]
+        for ds in guard["datasets"]:
+            if ds in entry["datasets"]:
+                raise EmbedlabError(
+                    f"{where}.guard.datasets: {ds} is also a training dataset; a guard measures forgetting "
+                    "on data the model does not train on: drop it from one of the two lists"
+                )
+            if ds not in datasets:
+                raise EmbedlabError(
+                    f"{where}.guard.datasets: {ds!r} is not a configured corpus/language "
+                    f"(known: {', '.join(sorted(datasets))}): add it under corpora or drop it"
+                )
+        if guard["metric"] not in known_metrics:
+            raise EmbedlabError(
+                f"{where}.guard.metric: {guard['metric']!r} is not an evaluation metric "
+                f"(known: {', '.join(known_metrics)})"
+            )
+        merge = entry["merge"]
+        if merge["choose"] and entry["dev_fraction"] == 0:
+            raise EmbedlabError(
+                f"{where}.merge.choose: the weight is chosen on the dev slice: set dev_fraction above 0"
+            )
+        exported = entry["backend"] == "autotrain" and not entry["autotrain"]["run"]
+        if exported and (merge["weights"] or merge["choose"]):
+            raise EmbedlabError(
+                f"{where}.merge: an AutoTrain export (autotrain.run: false) has no model to merge: set "
+                "autotrain.run: true or drop merge"
+            )
+
+
+def generated(names: list[tuple[str, str]], models: dict[str, Any], finetunes: dict[str, Any]) -> None:
+    """Each model a fine-tune generates (seed replica, merge; `(name, setting)`) has a name of its own."""
+    seen: dict[str, str] = {}
+    for name, key in names:
+        taken = (
+            "a models entry"
+            if name in models
+            else "a finetune entry"
+            if name in finetunes
+            else seen.get(name)
+        )
+        if taken:
+            raise EmbedlabError(
+                f"config error at {key}: it makes model {name}, a name already taken by {taken}: rename one"
+            )
+        seen[name] = key
 
 
 def word2vec_runs(runs: dict[str, Any], datasets: list[str]) -> None:

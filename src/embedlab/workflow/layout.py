@@ -192,6 +192,11 @@ def deploy_csv() -> str:
     return f"{REPORT_DIR}/deploy.csv"
 
 
+def release_csv() -> str:
+    """The release gate's verdict per fine-tune and dataset (summary.md's first table, the published card)."""
+    return f"{REPORT_DIR}/release.csv"
+
+
 def plot(name: str, fmt: str) -> str:
     return f"{REPORT_DIR}/plots/{name}.{fmt}"
 

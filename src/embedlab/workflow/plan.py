@@ -36,9 +36,13 @@ from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.shards import SHARDABLE_KINDS
 from embedlab.models.encoders import needs_gpu
 from embedlab.models.spec import ModelSpec
+from embedlab.report.release import Candidate, Gate
 from embedlab.settings import Settings
-from embedlab.workflow import checks, layout
+from embedlab.train.negatives import Oracle, miner_name
+from embedlab.train.teachers import helper_models
+from embedlab.workflow import checks, layout, variants
 from embedlab.workflow.config import chunking, validate_config
+from embedlab.workflow.merging import MergeChoice, MergeJob
 from embedlab.workflow.registry import Registry
 from embedlab.workflow.report_plan import ReportPlan
 
@@ -108,7 +112,8 @@ class Plan:
     sources: dict[tuple[str, str], Source]  # where each corpus/language is read (or downloaded) from
     question_files: dict[tuple[str, str], str]  # real questions: every (corpus, lang) that has them
     models: dict[str, Any]  # the `models` section
-    finetunes: dict[str, Any]  # the `finetune` section
+    finetunes: dict[str, Any]  # the `finetune` section, seed replicas after their entry (workflow.variants)
+    merges: dict[str, variants.MergeModel]  # merged models by name (finetune.<name>.merge; rule merge_model)
     rerankers: dict[str, Any]
     generators: dict[str, Any]  # the `generators` section
     chunking: dict[str, ChunkingSettings]  # corpus -> its chunking settings (the corpus's overrides applied)
@@ -140,6 +145,11 @@ class Plan:
             if spec.get("questions") or is_beir_folder(sources[key].path)
         }
         checks.finetunes(config["finetune"], config["models"], names)
+        checks.hard_negatives(config["finetune"], config["models"], config["rerankers"])
+        checks.finetune_variants(config["finetune"], names, settings.evaluation.ks)
+        checks.generated(variants.generated(config["finetune"]), config["models"], config["finetune"])
+        finetunes = variants.with_replicas(config["finetune"])
+        merges = variants.merges_of(config["finetune"])
         runs = config["word2vec"]["runs"]
         checks.word2vec_runs(runs, names)
         llm = config["generators"]["llm"]
@@ -149,13 +159,14 @@ class Plan:
         )
         plan = cls(
             settings=settings,
-            registry=Registry.of(config["models"], config["finetune"]),
+            registry=Registry.of(config["models"], finetunes, {m: mm.finetune for m, mm in merges.items()}),
             corpora=corpora,
             corpus_languages=pairs,
             sources=sources,
             question_files=questions,
             models=config["models"],
-            finetunes=config["finetune"],
+            finetunes=finetunes,
+            merges=merges,
             rerankers=config["rerankers"],
             generators=config["generators"],
             chunking={c: chunking(config, c) for c in corpora},
@@ -286,11 +297,12 @@ class Plan:
 
     @cached_property
     def eval_models(self) -> list[str]:
-        """evaluation.models, or every `models` entry, every trained `finetune` entry and its ONNX exports."""
+        """evaluation.models, or every `models` entry, every trained `finetune` entry (seed replicas too), the
+        merges and the ONNX exports."""
         chosen = self.settings.evaluation.models
         if chosen is None:
             trained = [n for n in self.finetunes if n not in self.exported_only]
-            chosen = [*self.models, *trained, *self.registry.exports]
+            chosen = [*self.models, *trained, *self.merges, *self.registry.exports]
         return list(dict.fromkeys(chosen))
 
     @cached_property
@@ -324,7 +336,7 @@ class Plan:
             return [path for m in self.models[name]["of"] for path in self.model_inputs(m)]
         if name in self.registry.exports:
             return [self.registry.spec(name).source]
-        return [layout.model_dir(name)] if name in self.finetunes else []
+        return [layout.model_dir(name)] if name in self.finetunes or name in self.merges else []
 
     def gpus_for(self, name: str) -> int:
         spec = self.registry.spec(name)
@@ -386,6 +398,10 @@ class Plan:
             for name, ft in self.finetunes.items():
                 if name in models and ft["base"] in models:
                     pairs.append((ft["base"], name))
+            for name, merge in self.merges.items():  # a merge against the base it was merged with
+                base = self.finetunes[merge.finetune]["base"]
+                if name in models and base in models:
+                    pairs.append((base, name))
         for name in self.hybrids:  # each hybrid against each evaluated member
             pairs += [(m, name) for m in self.models[name]["of"] if name in models and m in models]
         pairs += [(p.retriever, p.name) for p in self.pipelines.values() if p.retriever in models]
@@ -438,12 +454,97 @@ class Plan:
 
     # --- training ---------------------------------------------------------------------------------------
 
+    def seed_replicas(self, name: str) -> list[str]:
+        """Every seed model of `finetune` entry `name`: first `name` itself (trained with the first of its
+        `seeds`), then `{name}.seed{s}` for each further seed s, in `seeds` order; just [name] without
+        `seeds`. Each is a model of its own (rule finetune_model, evaluated on every dataset, compared with
+        the base, run through MTEB where fine-tunes are), so the report can show a metric's mean ± spread
+        across them: how much of a result is training randomness."""
+        return [name, *variants.replicas_of(name, self.finetunes[name])]
+
+    @cached_property
+    def replicas(self) -> dict[str, str]:
+        """Seed replica -> the `finetune` entry it repeats (replicas are not published: the entry is)."""
+        return {r: name for name, entry in self.finetunes.items() for r in variants.replicas_of(name, entry)}
+
+    def merge_job(self, name: str) -> MergeJob:
+        """What rule merge_model builds for merged model `name`: base and fine-tune specs and the weight, or
+        for `{ft}.merged` how the weight is chosen (candidates, guard, the dev slice the fine-tune held out:
+        its datasets, dev_fraction and seed)."""
+        merge = self.merges[name]
+        entry = self.finetunes[merge.finetune]
+        base, finetuned = self.registry.spec(entry["base"]), self.registry.spec(merge.finetune)
+        if merge.weight is not None:
+            return MergeJob(name, base, finetuned, merge.weight)
+        guard = entry["guard"]
+        choice = MergeChoice(
+            weights=list(entry["merge"]["weights"]),
+            metric=guard["metric"],
+            max_loss=guard["max_loss"],
+            datasets=self.finetune_datasets(merge.finetune),
+            guard=[self.datasets[ds] for ds in guard["datasets"]],
+            dev_fraction=entry["dev_fraction"],
+            max_pairs_per_query=entry["max_pairs_per_query"],
+            seed=_seed(entry, self.settings.seed),
+        )
+        return MergeJob(name, base, finetuned, None, choice)
+
+    def merge_inputs(self, name: str) -> dict[str, list[str] | str]:
+        """A merge's inputs: the fine-tune's folder, the base's if it is a fine-tune, and for the chosen
+        merge the train/val/chunks of the training and guard datasets it scores candidates on."""
+        merge = self.merges[name]
+        entry = self.finetunes[merge.finetune]
+        inputs: dict[str, list[str] | str] = {"finetuned": layout.model_dir(merge.finetune)}
+        if entry["base"] in self.finetunes:
+            inputs["base_model"] = layout.model_dir(entry["base"])
+        if merge.weight is None:
+            files = [
+                *self.finetune_datasets(merge.finetune),
+                *(self.datasets[d] for d in entry["guard"]["datasets"]),
+            ]
+            inputs |= {
+                "train": [str(f.train) for f in files],
+                "val": [str(f.val) for f in files],
+                "chunks": [str(f.chunks) for f in files],
+            }
+        return inputs
+
+    def merge_gpus(self, name: str) -> int:
+        """The chosen merge encodes its candidates (the fine-tune's GPU slot); a fixed merge only adds
+        tensors on the CPU."""
+        merge = self.merges[name]
+        return self.gpus_for(merge.finetune) if merge.weight is None else 0
+
+    @cached_property
+    def guard_runs(self) -> list[tuple[str, str, str]]:
+        """(model, corpus, lang): each fine-tune entry with `guard.datasets`, its seed replicas, its merges
+        and its base on each guard dataset, evaluated like any dataset (its val): the forgetting the report
+        shows. Evaluation targets include them even where evaluation.models leaves one of them out."""
+        out: list[tuple[str, str, str]] = []
+        for name, entry in self.finetunes.items():
+            guard = entry["guard"]["datasets"]
+            if not guard or name in self.replicas or name in self.exported_only:
+                continue
+            merges = [m for m, merge in self.merges.items() if merge.finetune == name]
+            pairs = [tuple(ds.split("/", 1)) for ds in guard]
+            out += [
+                (model, c, lang)
+                for model in [entry["base"], *self.seed_replicas(name), *merges]
+                for c, lang in pairs
+            ]
+        return list(dict.fromkeys(out))
+
+    @cached_property
+    def guard_models(self) -> list[str]:
+        """The models of `guard_runs` (rule evaluate_retrieval's {model} takes them)."""
+        return list(dict.fromkeys(m for m, _, _ in self.guard_runs))
+
     def finetune_datasets(self, name: str) -> list[DatasetFiles]:
         return [self.datasets[ds] for ds in self.finetunes[name]["datasets"]]
 
     def finetune_inputs(self, name: str) -> dict[str, list[str] | str]:
-        """A fine-tune's inputs: train/val/chunks of each dataset, and the base's folder if it is a
-        fine-tune."""
+        """A fine-tune's inputs: train/val/chunks of each dataset, the folder of the base, guide, teacher or
+        hard-negative miner that is a fine-tune, and that of a fine-tuned reranker as the miner's oracle."""
         files = self.finetune_datasets(name)
         inputs: dict[str, list[str] | str] = {
             "train": [f.train for f in files],
@@ -453,17 +554,44 @@ class Plan:
         base = self.finetunes[name]["base"]
         if base in self.finetunes:
             inputs["base_model"] = layout.model_dir(base)
+        for role, model in helper_models(self.finetunes[name]).items():
+            if model in self.finetunes:
+                inputs[f"{role}_model"] = layout.model_dir(model)
+        miner, oracle = self.mining_models(name)
+        if miner and miner.name in self.finetunes and miner.name != base:
+            inputs["miner_model"] = layout.model_dir(miner.name)
+        if oracle and oracle.name in self.trained_rerankers:
+            inputs["oracle_model"] = layout.reranker_dir(oracle.name)
         return inputs
 
     def finetune_args(self, name: str) -> dict[str, Any]:
         """What `train.finetune.finetune` takes besides name, output and datasets: the entry (defaults
-        filled), the base model's spec, and the entry's seed (else the run's)."""
+        filled), the base model's spec, the entry's seed (else the run's), the specs of the guide or
+        teacher its loss uses (`guide` null: the base), and its hard-negative miner and oracle."""
         entry = self.finetunes[name]
+        miner, oracle = self.mining_models(name)
         return {
             "settings": entry,
             "base": self.registry.spec(entry["base"]),
             "seed": _seed(entry, self.settings.seed),
+            **{role: self.registry.spec(model) for role, model in helper_models(entry).items()},
+            "miner": miner,
+            "oracle": oracle,
         }
+
+    def mining_models(self, name: str) -> tuple[ModelSpec | None, Oracle | None]:
+        """The spec of the model that mines a fine-tune's hard negatives (the base's for `base`) and its
+        oracle (a `rerankers` entry: its fine-tuned folder, else its source); (None, None) when it mines
+        none."""
+        miner = miner_name(self.finetunes[name])
+        if miner is None:
+            return None, None
+        oracle = self.finetunes[name]["hard_negatives"]["oracle"]
+        if oracle is None:
+            return self.registry.spec(miner), None
+        entry = self.rerankers[oracle]
+        judge = Oracle(oracle, self.reranker_source(oracle), entry["max_length"], entry["batch_size"])
+        return self.registry.spec(miner), judge
 
     @cached_property
     def trained_rerankers(self) -> list[str]:
@@ -535,12 +663,14 @@ class Plan:
             for m in self.real_question_models:
                 for c, lang in self.real_question_sets:
                     out += [layout.eval_summary(m, c, lang, "real"), layout.eval_queries(m, c, lang, "real")]
+            for m, c, lang in self.guard_runs:  # (already there unless evaluation.models leaves one out)
+                out += [layout.eval_summary(m, c, lang), layout.eval_queries(m, c, lang)]
         if self.settings.mteb.enabled:
             for m in self.mteb_models:
                 out += [*self.mteb_results(m), layout.mteb_card(m)]
-                if m in self.finetunes:  # fine-tuned: its model dir with the MTEB card merged
+                if m in self.finetunes and m not in self.replicas:  # its model dir with the MTEB card merged
                     out.append(layout.published(m))
-        return out
+        return list(dict.fromkeys(out))
 
     @cached_property
     def report(self) -> ReportPlan:
@@ -552,7 +682,9 @@ class Plan:
         runs = [(m, c, lang) for m in models for c, lang in pairs]
         encoders = self.encoder_models if evaluated else []
         runs += [(m, c, f"{a}-{b}") for m in encoders for c, a, b in self.crosslingual_pairs]
+        runs = list(dict.fromkeys([*runs, *(self.guard_runs if evaluated else [])]))
         bases = {m: self.finetunes[m]["base"] for m in models if m in self.finetunes}
+        bases |= {m: self.finetunes[mm.finetune]["base"] for m, mm in self.merges.items() if m in models}
         mteb_of = self.mteb_models if self.settings.mteb.enabled else []
         mteb_files = [path for m in mteb_of for path in self.mteb_results(m)]
         trained = [m for m in self.finetunes if m in models or m in mteb_of]
@@ -572,7 +704,34 @@ class Plan:
             ],
             bases=bases,
             exported=self.exported_only,
+            candidates=[self.release_candidate(m) for m in bases if m not in self.replicas],
+            alternatives=[m for m in models if not self.involves_finetune(m)],
+            gate=Gate(self.settings.report.release.alpha, self.settings.report.release.margin),
         )
+
+    def release_candidate(self, name: str) -> Candidate:
+        """What the release gate needs of fine-tune (or merge) `name`: its base, the datasets its entry
+        trained on, its seed replicas and the entry's forgetting guard."""
+        entry_name = self.merges[name].finetune if name in self.merges else name
+        entry = self.finetunes[entry_name]
+        return Candidate(
+            name,
+            entry["base"],
+            tuple(tuple(ds.split("/", 1)) for ds in entry["datasets"]),
+            tuple(self.seed_replicas(name)) if name == entry_name else (name,),
+            tuple(tuple(ds.split("/", 1)) for ds in entry["guard"]["datasets"]),
+            entry["guard"]["max_loss"],
+            entry["guard"]["metric"],
+        )
+
+    def involves_finetune(self, name: str) -> bool:
+        """Whether a model is, fuses or reranks a fine-tuned model (or uses a trained reranker): the release
+        gate compares fine-tunes with the best option that does not."""
+        if name in self.pipelines:
+            pipeline = self.pipelines[name]
+            return self.involves_finetune(pipeline.retriever) or pipeline.reranker in self.trained_rerankers
+        spec = self.registry.spec(name)
+        return spec.base is not None or any(self.involves_finetune(m) for m in spec.of)
 
     @cached_property
     def targets(self) -> list[str]:
@@ -588,7 +747,7 @@ class Plan:
         return [
             *splits,
             *self.evaluation_targets,
-            *(layout.model_dir(name) for name in self.finetunes),
+            *(layout.model_dir(name) for name in [*self.finetunes, *self.merges]),
             *(layout.reranker_dir(name) for name in self.trained_rerankers),
             *self.report.targets(),
             *self.word2vec_targets,

@@ -1,10 +1,11 @@
 """The model registry of a config: every name a rule or the planner may use -> its `ModelSpec`, built once.
 
-Names are the `models` entries, the `finetune` entries (their base's usage settings, their weights in
-`layout.model_dir`) and the fine-tunes' ONNX exports (`layout.onnx_dir`). Built here, in the workflow layer,
-because the folders are the layout's to say; `models.spec` keeps the pure pieces (`registry_spec`,
-`finetuned_spec`, `onnx_spec`, `onnx_exports`). `Plan.of` builds it after `checks.finetunes`, so every base
-is known and no fine-tune chain is a cycle.
+Names are the `models` entries, the `finetune` entries and their seed replicas (their base's usage settings,
+their weights in `layout.model_dir`), the fine-tunes' merges with their base (workflow.variants; the
+fine-tune's usage settings, `layout.model_dir`) and ONNX exports (`layout.onnx_dir`). Built here, in the
+workflow layer, because the folders are the layout's to say; `models.spec` keeps the pure pieces
+(`registry_spec`, `finetuned_spec`, `onnx_spec`, `onnx_exports`). `Plan.of` builds it after
+`checks.finetunes`, so every base is known and no fine-tune chain is a cycle.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ class Registry:
     exports: list[str]
 
     @classmethod
-    def of(cls, models: dict[str, Any], finetunes: dict[str, Any]) -> Registry:
-        """The registry of a checked config's `models` and `finetune` sections."""
+    def of(
+        cls, models: dict[str, Any], finetunes: dict[str, Any], merges: dict[str, str] | None = None
+    ) -> Registry:
+        """The registry of a checked config's `models` and `finetune` sections (seed replicas expanded, as
+        `Plan.finetunes` holds them); `merges`: merged model -> the fine-tune it merges with its base."""
         specs = {name: registry_spec(models, name) for name in models}
 
         def trained(name: str) -> ModelSpec:
@@ -44,6 +48,8 @@ class Registry:
 
         for name in finetunes:
             trained(name)
+        for name, ft in (merges or {}).items():  # the fine-tune's usage settings, like an ONNX export's
+            specs[name] = finetuned_spec(specs[ft], name, layout.model_dir(name))
         exports = onnx_exports(finetunes)
         for name in exports:
             suffix = next(s for s in ONNX_FILES if name.endswith(s) and name[: -len(s)] in finetunes)

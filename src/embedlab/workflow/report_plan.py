@@ -8,6 +8,7 @@ from typing import Any
 
 from embedlab.report.figures import PLOTS
 from embedlab.report.plots import FORMATS
+from embedlab.report.release import Candidate, Gate
 from embedlab.workflow import layout
 
 
@@ -25,6 +26,9 @@ class ReportPlan:
     compression: list[str]  # compression variant CSVs: rows of the "what to deploy" table
     bases: dict[str, str]
     plots: list[str]
+    candidates: list[Candidate]  # the fine-tunes the release gate judges
+    alternatives: list[str]  # evaluated models that involve no fine-tune (the gate's "best option without")
+    gate: Gate
     notes: list[str] = field(default_factory=list)
 
     @classmethod
@@ -39,6 +43,9 @@ class ReportPlan:
         compression: list[str],
         bases: dict[str, str],
         exported: list[str],
+        candidates: list[Candidate],
+        alternatives: list[str],
+        gate: Gate,
     ) -> ReportPlan:
         """The report of these runs over the datasets `pairs`; `trained`: the fine-tunes whose folders it
         reads (loss curves), `exported`: fine-tunes that only export AutoTrain data (a note each)."""
@@ -77,6 +84,9 @@ class ReportPlan:
             compression=compression,
             bases=bases,
             plots=plots if runs else [],
+            candidates=candidates,
+            alternatives=alternatives,
+            gate=gate,
             notes=notes,
         )
 
@@ -126,4 +136,4 @@ class ReportPlan:
         if not self.runs:
             return []
         plots = [path for name in self.plots for path in self.plot_paths(name).values()]
-        return [layout.summary_csv(), layout.summary_md(), layout.deploy_csv(), *plots]
+        return [layout.summary_csv(), layout.summary_md(), layout.deploy_csv(), layout.release_csv(), *plots]
