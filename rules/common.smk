@@ -64,6 +64,16 @@ def model_files(wildcards):
     return PLAN.model_inputs(wildcards.model)
 
 
+def pipeline_files(wildcards):
+    """A rerank pipeline's retriever files and its reranker's folder when it is trained here."""
+    pipeline = PLAN.pipelines[wildcards.model]
+    trained = pipeline.reranker in PLAN.trained_rerankers
+    return {
+        "model": PLAN.model_inputs(pipeline.retriever),
+        "reranker": [layout.reranker_dir(pipeline.reranker)] if trained else [],
+    }
+
+
 def model_gpus(wildcards):
     return PLAN.gpus_for(wildcards.model)
 

@@ -154,13 +154,9 @@ rule evaluate_compression:
 # cross-encoder; the same output files as any model, with the rerank latency per query.
 rule evaluate_rerank:
     input:
+        unpack(pipeline_files),
         val=layout.val(),
         chunks=layout.chunks(),
-        model=lambda wc: PLAN.model_inputs(PLAN.pipelines[wc.model].retriever),
-        reranker=branch(
-            lambda wc: PLAN.pipelines[wc.model].reranker in PLAN.trained_rerankers,
-            then=lambda wc: layout.reranker_dir(PLAN.pipelines[wc.model].reranker),
-        ),
     output:
         summary=layout.eval_summary(),
         queries=layout.eval_queries(),
@@ -181,6 +177,20 @@ rule evaluate_rerank:
         options=EVAL_OPTIONS,
     script:
         "../scripts/evaluate_rerank.py"
+
+
+# Real questions labelled with chunks (PLAN.real_rerank_runs): the same pipeline on real.json, into
+# {lang}.real.csv, so a trained reranker is judged against its first stage on real data.
+use rule evaluate_rerank as evaluate_rerank_real with:
+    input:
+        unpack(pipeline_files),
+        val=layout.real_set(),
+        chunks=layout.chunks(),
+    output:
+        summary=layout.eval_summary(query_set="real"),
+        queries=layout.eval_queries(query_set="real"),
+    log:
+        layout.log("evaluate_rerank", "{model}", "{corpus}", "{lang}.real"),
 
 
 rule evaluate_crosslingual:
@@ -308,6 +318,8 @@ rule publish_model:
         model=layout.model_dir(),
         card=layout.mteb_card(model="{name}"),
         release=layout.release_csv(),
+        val_base=lambda wc: [layout.eval_summary(b, c, lang) for b, c, lang in PLAN.val_pairs(wc.name)],
+        val_model=lambda wc: [layout.eval_summary(wc.name, c, lang) for _, c, lang in PLAN.val_pairs(wc.name)],
         real_base=lambda wc: [
             layout.eval_summary(b, c, lang, "real") for b, c, lang in PLAN.real_pairs(wc.name)
         ],
@@ -319,7 +331,7 @@ rule publish_model:
     log:
         layout.log("publish_model", "{name}"),
     wildcard_constraints:
-        name=one_of(PLAN.finetunes),
+        name=one_of(PLAN.published_models),
     conda:
         "../envs/eval.yaml"
     threads: threads_of("publish_model", 1)

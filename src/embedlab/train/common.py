@@ -8,8 +8,6 @@ import dataclasses
 import logging
 import os
 import platform
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,50 +136,6 @@ def load_base(spec: ModelSpec, device: str) -> Any:
             f"base model {spec.name}: cannot load {spec.source!r} ({type(exc).__name__}: {exc}); "
             "offline, use a local directory or a pkg: source"
         ) from exc
-
-
-@contextlib.contextmanager
-def quiet_evaluator() -> Iterator[None]:
-    """The IR evaluator logs 15 INFO lines per call; the rule log gets our one-line summary instead."""
-    logger = logging.getLogger("sentence_transformers.sentence_transformer.evaluation.information_retrieval")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def val_metrics(model: Any, data: TrainingData, spec: ModelSpec) -> dict[str, dict[str, float]]:
-    """InformationRetrievalEvaluator on each dataset's val.json (every chunk indexed), prefixes applied."""
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
-
-    out = {}
-    for name, val in data.val.items():
-        if not val["queries"]:
-            out[name] = {}
-            continue
-        evaluator = InformationRetrievalEvaluator(
-            val["queries"],
-            val["corpus"],
-            {q: set(ids) for q, ids in val["relevant_docs"].items()},
-            name="val",
-            query_prompt=spec.query_prefix or None,
-            corpus_prompt=spec.passage_prefix or None,
-            batch_size=spec.batch_size,
-            write_csv=False,
-        )
-        t0 = time.monotonic()
-        with quiet_evaluator():
-            scores = evaluator(model)
-        out[name] = {k.removeprefix("val_"): float(v) for k, v in scores.items()}
-        log.info(
-            "val %s: MRR@10 %.4f (%.1f s)",
-            name,
-            out[name].get(SELECTION_METRIC, float("nan")),
-            time.monotonic() - t0,
-        )
-    return out
 
 
 def build_loss(model: Any, settings: dict[str, Any], gather: bool = False, guide: Any = None) -> Any:

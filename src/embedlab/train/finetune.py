@@ -5,10 +5,11 @@ model or distillation from a teacher (train.teachers), batches without in-batch 
 duplicates (train.batches), optional Matryoshka and mined hard negatives), `llamaindex` (the
 tutorial's SentenceTransformersFinetuneEngine) and `autotrain` (export for HuggingFace AutoTrain, run it when
 asked and installed), each in its own module; this one holds the rule's inputs and parameters, the entry
-point and the frame the first two share (before, train, after). All of them pick the checkpoint on a dev
-slice carved out of train.json by chunk group; val.json only gives the before/after numbers of the model
-card. The directory is built beside its final place and renamed at the end (`io.atomic_dir`), so a killed
-run never leaves a directory that looks finished. With `gpus`/`nodes` above 1 the same training runs in
+point and the frame the first two share (load, mine, train, save). All of them pick the checkpoint on a dev
+slice carved out of train.json by chunk group; val.json only keeps its chunks out of training: its numbers
+are the evaluation's (measured once per model, shown before -> after on the published card). The directory
+is built beside its final place and renamed at the end (`io.atomic_dir`), so a killed run never leaves a
+directory that looks finished. With `gpus`/`nodes` above 1 the same training runs in
 every rank of a torchrun world (`embedlab.train.distributed`), rank 0 writing into that directory.
 """
 
@@ -39,7 +40,6 @@ from embedlab.train.common import (
     loss_facts,
     resolve_precision,
     set_seed,
-    val_metrics,
     versions,
 )
 from embedlab.train.llamaindex import LLAMAINDEX_LR, train_llamaindex
@@ -131,10 +131,11 @@ def run_training(job: distributed.TrainingJob) -> dict[str, Any] | None:
 
 
 def _train(job: distributed.TrainingJob, data: TrainingData, device: str) -> dict[str, Any] | None:
-    """Common frame of the sentence-transformers and llamaindex backends: before, train, after.
+    """Common frame of the sentence-transformers and llamaindex backends: load, mine, train, save.
 
-    In a data-parallel run every rank prepares the same data (checked) and trains; rank 0 alone measures
-    val, saves and returns the facts (None on the other ranks)."""
+    In a data-parallel run every rank prepares the same data (checked) and trains; rank 0 alone saves and
+    returns the facts (None on the other ranks). Val is not measured here: the evaluation scores the base and
+    the fine-tune once each (rule evaluate_retrieval), and the published card reads those numbers."""
     name, spec, settings = job.name, job.base, job.settings
     check_pairs(name, data, settings, distributed.world_size())
     precision = resolve_precision(settings["precision"], device)
@@ -152,7 +153,6 @@ def _train(job: distributed.TrainingJob, data: TrainingData, device: str) -> dic
     neg_counts = _hard_negatives(job, model, data, device)
     distributed.check_same_on_every_rank(name, "the training pairs and dev slice", _data_fingerprint(data))
     main = distributed.is_main()
-    before = val_metrics(model, data, spec) if main else {}
     if settings["backend"] == "llamaindex":
         model = None  # the engine loads its own copy: free the base's memory first
     lora = add_lora(model, settings["lora"]) if settings["lora"]["enabled"] else None
@@ -163,7 +163,6 @@ def _train(job: distributed.TrainingJob, data: TrainingData, device: str) -> dic
         merge_lora(model, job.workdir)
     model.max_seq_length = infer_len  # train short for speed, keep the base's reading length for use
     model.save(str(job.workdir), create_model_card=False)
-    after = val_metrics(model, data, spec)
     facts = facts_head(name, job.final, "trained", spec, data, settings)
     facts["base"]["max_seq_length"] = infer_len
     hn = settings["hard_negatives"]
@@ -186,7 +185,6 @@ def _train(job: distributed.TrainingJob, data: TrainingData, device: str) -> dic
             "dev_queries": len(data.dev_queries),
             "dev_groups": data.dev_groups,
         },
-        "val": {ds: {"before": before[ds], "after": after[ds]} for ds in data.val},
         "training_time_s": round(run["training_time_s"], 2),
         "pairs_per_second": round(run["epochs_run"] * len(data.pairs) / max(run["training_time_s"], 1e-9), 2),
         "hardware": hardware(device, run["precision"]),

@@ -24,6 +24,7 @@ from embedlab import filenames, io
 from embedlab.errors import EmbedlabError
 from embedlab.models.sources import resolve_model_source
 from embedlab.models.spec import ModelSpec
+from embedlab.train.card import render_merge_card
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ def merge_models(
     with io.atomic_dir(out) as workdir:
         ends.write(weight, workdir)
         io.write_json(workdir / filenames.MERGE_FACTS, facts)
+        io.write_text(workdir / filenames.MODEL_CARD, render_merge_card(facts))
     finetune = ends.facts["finetuned"]["name"]
     log.info("merge %s: weight %s of %s -> %s", name, weight_label(weight), finetune, out)
     return facts
@@ -219,5 +221,6 @@ def choose_merge(
         facts = _facts(name, ends, chosen, choice)
         ends.write(chosen, workdir)
         io.write_json(workdir / filenames.MERGE_FACTS, facts)
+        io.write_text(workdir / filenames.MODEL_CARD, render_merge_card(facts))
     log.info("merge %s: chose weight %s of %d candidates -> %s", name, weight_label(chosen), len(grid), out)
     return facts

@@ -72,6 +72,11 @@ def dataset_files(name: str) -> DatasetFiles:
     )
 
 
+def _dataset_pairs(names: list[str]) -> tuple[tuple[str, ...], ...]:
+    """`corpus/lang` dataset names as (corpus, lang) pairs."""
+    return tuple(tuple(ds.split("/", 1)) for ds in names)
+
+
 def _seed(entry: dict[str, Any], seed: int) -> int:
     """An entry's own seed (fine-tune, reranker, word2vec run), else the run's."""
     return seed if entry.get("seed") is None else entry["seed"]
@@ -262,19 +267,47 @@ class Plan:
 
     @cached_property
     def real_question_models(self) -> list[str]:
-        """The models scored on real questions: every evaluated encoder and hybrid (rerank pipelines: not
-        yet)."""
+        """The models scored on real questions: every evaluated encoder and hybrid (rerank pipelines:
+        `real_rerank_runs`)."""
         return self.eval_models if self.settings.evaluation.enabled else []
 
+    @cached_property
+    def real_rerank_runs(self) -> list[tuple[str, str, str]]:
+        """(pipeline, corpus, lang) scored on real questions: every rerank pipeline on each real set labelled
+        with chunks (a BEIR folder's labels name documents, which a reranker of chunks does not rank)."""
+        if not self.settings.evaluation.enabled:
+            return []
+        chunk_sets = [key for key, path in self.question_files.items() if not is_beir_folder(Path(path))]
+        return [(p, c, lang) for p in self.pipelines for c, lang in chunk_sets]
+
+    def val_pairs(self, name: str) -> list[tuple[str, str, str]]:
+        """(base, corpus, lang) for each dataset fine-tune (or merge) `name` trained on where it and its base
+        are both evaluated (the published card's before -> after on val, summary.csv's numbers)."""
+        base = self.base_of(name)
+        entry = self.merges[name].finetune if name in self.merges else name
+        if name not in self.eval_models or base not in self.eval_models:
+            return []
+        return [(base, *ds.split("/", 1)) for ds in self.finetunes[entry]["datasets"]]
+
     def real_pairs(self, name: str) -> list[tuple[str, str, str]]:
-        """(base, corpus, lang) for each dataset with real questions on which fine-tune `name` and its base
-        are both scored (the published card's before -> after)."""
-        base = self.finetunes[name]["base"]
+        """(base, corpus, lang) for each dataset with real questions on which fine-tune (or merge) `name`
+        and its base are both scored (the published card's before -> after)."""
+        base = self.base_of(name)
         if name not in self.real_question_models or base not in self.real_question_models:
             return []
         return [(base, c, lang) for c, lang in self.real_question_sets]
 
     # --- models -----------------------------------------------------------------------------------------
+
+    def base_of(self, name: str) -> str:
+        """The model a fine-tune (or seed replica) started from; a merge's is its fine-tune's."""
+        return self.finetunes[self.merges[name].finetune if name in self.merges else name]["base"]
+
+    @cached_property
+    def published_models(self) -> list[str]:
+        """Models published with their cards (rule publish_model): each fine-tune entry (its replicas are
+        judged with it) and each merge."""
+        return [*(m for m in self.finetunes if m not in self.replicas), *self.merges]
 
     @cached_property
     def exported_only(self) -> list[str]:
@@ -398,10 +431,9 @@ class Plan:
             for name, ft in self.finetunes.items():
                 if name in models and ft["base"] in models:
                     pairs.append((ft["base"], name))
-            for name, merge in self.merges.items():  # a merge against the base it was merged with
-                base = self.finetunes[merge.finetune]["base"]
-                if name in models and base in models:
-                    pairs.append((base, name))
+            for name in self.merges:  # a merge against the base it was merged with
+                if name in models and self.base_of(name) in models:
+                    pairs.append((self.base_of(name), name))
         for name in self.hybrids:  # each hybrid against each evaluated member
             pairs += [(m, name) for m in self.models[name]["of"] if name in models and m in models]
         pairs += [(p.retriever, p.name) for p in self.pipelines.values() if p.retriever in models]
@@ -660,15 +692,15 @@ class Plan:
                     out += [layout.eval_summary(p.name, c, lang), layout.eval_queries(p.name, c, lang)]
             for a, b in self.compare_pairs:
                 out += [layout.comparison(a, b, c, lang) for c, lang in pairs]
-            for m in self.real_question_models:
-                for c, lang in self.real_question_sets:
-                    out += [layout.eval_summary(m, c, lang, "real"), layout.eval_queries(m, c, lang, "real")]
+            real = [(m, c, lang) for m in self.real_question_models for c, lang in self.real_question_sets]
+            for m, c, lang in [*real, *self.real_rerank_runs]:
+                out += [layout.eval_summary(m, c, lang, "real"), layout.eval_queries(m, c, lang, "real")]
             for m, c, lang in self.guard_runs:  # (already there unless evaluation.models leaves one out)
                 out += [layout.eval_summary(m, c, lang), layout.eval_queries(m, c, lang)]
         if self.settings.mteb.enabled:
             for m in self.mteb_models:
                 out += [*self.mteb_results(m), layout.mteb_card(m)]
-                if m in self.finetunes and m not in self.replicas:  # its model dir with the MTEB card merged
+                if m in self.published_models:  # its model dir with the MTEB card merged
                     out.append(layout.published(m))
         return list(dict.fromkeys(out))
 
@@ -683,8 +715,12 @@ class Plan:
         encoders = self.encoder_models if evaluated else []
         runs += [(m, c, f"{a}-{b}") for m in encoders for c, a, b in self.crosslingual_pairs]
         runs = list(dict.fromkeys([*runs, *(self.guard_runs if evaluated else [])]))
-        bases = {m: self.finetunes[m]["base"] for m in models if m in self.finetunes}
-        bases |= {m: self.finetunes[mm.finetune]["base"] for m, mm in self.merges.items() if m in models}
+        bases = {m: self.base_of(m) for m in models if m in self.finetunes or m in self.merges}
+        bases |= {
+            m: p.retriever
+            for m, p in self.pipelines.items()
+            if m in models and p.reranker in self.trained_rerankers
+        }
         mteb_of = self.mteb_models if self.settings.mteb.enabled else []
         mteb_files = [path for m in mteb_of for path in self.mteb_results(m)]
         trained = [m for m in self.finetunes if m in models or m in mteb_of]
@@ -692,7 +728,8 @@ class Plan:
             models=list(dict.fromkeys([*models, *mteb_of])),
             runs=runs,
             real_runs=[
-                (m, c, lang) for m in self.real_question_models for c, lang in self.real_question_sets
+                *((m, c, lang) for m in self.real_question_models for c, lang in self.real_question_sets),
+                *self.real_rerank_runs,
             ],
             pairs=pairs,
             trained=trained,
@@ -711,15 +748,25 @@ class Plan:
 
     def release_candidate(self, name: str) -> Candidate:
         """What the release gate needs of fine-tune (or merge) `name`: its base, the datasets its entry
-        trained on, its seed replicas and the entry's forgetting guard."""
+        trained on, its seed replicas and the entry's forgetting guard; of a rerank pipeline with a trained
+        reranker: its first stage and the reranker's datasets."""
+        if name in self.pipelines:
+            pipeline = self.pipelines[name]
+            datasets = self.rerankers[pipeline.reranker]["datasets"]
+            return Candidate(
+                name,
+                pipeline.retriever,
+                _dataset_pairs(datasets),
+                base_role="first stage",
+            )
         entry_name = self.merges[name].finetune if name in self.merges else name
         entry = self.finetunes[entry_name]
         return Candidate(
             name,
             entry["base"],
-            tuple(tuple(ds.split("/", 1)) for ds in entry["datasets"]),
+            _dataset_pairs(entry["datasets"]),
             tuple(self.seed_replicas(name)) if name == entry_name else (name,),
-            tuple(tuple(ds.split("/", 1)) for ds in entry["guard"]["datasets"]),
+            _dataset_pairs(entry["guard"]["datasets"]),
             entry["guard"]["max_loss"],
             entry["guard"]["metric"],
         )
