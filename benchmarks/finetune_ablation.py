@@ -21,6 +21,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "ablation.yaml"
@@ -51,12 +55,42 @@ def lever_of(model: str) -> tuple[str, str]:
     return (lever, f"seed{rest}") if rest else (model, "first")
 
 
-def table(workdir: Path) -> str:
-    """The ablation table in Markdown, from the run's summary.csv and release.csv."""
+def partial_summary(workdir: Path) -> pd.DataFrame:
+    """What a stopped run has scored so far, in summary.csv's columns the table reads: each evaluation CSV
+    (`{lang}.csv` val, `{lang}.real.csv` real questions) with its model's training seconds."""
+    import json
+
     import pandas as pd
 
-    summary = pd.read_csv(workdir / "results/report/summary.csv", keep_default_na=False, na_values=[""])
-    release = pd.read_csv(workdir / "results/report/release.csv", keep_default_na=False)
+    frames = []
+    for path in sorted((workdir / "results/eval").glob("*/*/*.csv")):
+        if path.name.endswith(".queries.csv") or "-" in path.name.split(".")[0]:
+            continue  # per-query files, cross-lingual runs
+        row = (
+            pd.read_csv(path).iloc[:1].assign(query_set="real" if path.name.endswith(".real.csv") else "val")
+        )
+        facts = workdir / "results/models" / str(row["model"].iloc[0]) / "training.json"
+        seconds = json.loads(facts.read_text())["training_time_s"] if facts.is_file() else None
+        frames.append(row.assign(training_seconds=seconds, crosslingual=False))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def table(workdir: Path) -> str:
+    """The ablation table in Markdown, from the run's summary.csv and release.csv; from the evaluation CSVs
+    written so far when the run has not reached its report (no verdicts then)."""
+    import pandas as pd
+
+    report = workdir / "results/report"
+    if (report / "summary.csv").is_file():
+        summary = pd.read_csv(report / "summary.csv", keep_default_na=False, na_values=[""])
+        release = pd.read_csv(report / "release.csv", keep_default_na=False)
+    else:
+        summary, release = (
+            partial_summary(workdir),
+            pd.DataFrame(columns=["model", "corpus", "lang", "verdict"]),
+        )
+        if summary.empty:
+            return "(no evaluation written yet)"
     summary = summary[~summary["crosslingual"].astype(str).str.lower().eq("true")]
     summary[["lever", "seed"]] = [lever_of(m) for m in summary["model"]]
     verdicts = {(r.model, r.corpus, r.lang): r.verdict for r in release.itertuples()}
@@ -68,7 +102,8 @@ def table(workdir: Path) -> str:
             if part.empty:
                 cells.append("–")
                 continue
-            first = part[part["seed"] == "first"].iloc[0]
+            firsts = part[part["seed"] == "first"]  # a stopped run may lack it: then another seed's
+            first = (firsts if len(firsts) else part).iloc[0]
             ci = f"{first['mrr@10']:.3f} [{first['mrr@10_lo']:.3f}, {first['mrr@10_hi']:.3f}]"
             spread = f" · {part['mrr@10'].mean():.3f} ± {part['mrr@10'].std():.3f} ({len(part)} seeds)"
             cells.append(ci + (spread if len(part) > 1 else ""))

@@ -80,6 +80,10 @@ def test_tune_weights_uses_only_dev_input():
     assert tuned.score == 1.0 and tuned.n_queries == 2 and len(tuned.grid) == 11
     assert tuned.weights[0] > 0.5 and sum(tuned.weights) == pytest.approx(1.0)
     assert (0.5, 0.5) not in [w for w, s in tuned.grid if s == 1.0]
+    alone = fu.member_scores(tuned, ["a", "b"])  # each member's one-hot grid point: what the mix had to beat
+    assert (
+        alone == {"a": dict(tuned.grid)[(1.0, 0.0)], "b": dict(tuned.grid)[(0.0, 1.0)]} and alone["a"] == 1.0
+    )
     assert list(inspect.signature(fu.tune_weights).parameters) == [
         "dev_rankings",
         "dev_relevant",
@@ -183,8 +187,11 @@ def test_convex_weights_never_see_val(data, tmp_path):
     assert row2["n_queries"] == len(keep)
     assert row2["fusion_weights"] == row["fusion_weights"]
     assert row2["fusion_dev_mrr@10"] == row["fusion_dev_mrr@10"]
+    alone = json.loads(row["fusion_dev_members"])  # the members' own dev scores, beside the mix's
+    assert list(alone) == ["bm25", "minilm"] and max(alone.values()) <= row["fusion_dev_mrr@10"]
     fixed = hybrid(data, tmp_path / "b", "convex", weights=[0.5, 0.5])
     assert fixed["fusion_weights"] == "[0.5, 0.5]" and fixed["fusion_dev_queries"] is None
+    assert fixed["fusion_dev_members"] is None
 
 
 def test_val_overlapping_train_is_refused(data, tmp_path):

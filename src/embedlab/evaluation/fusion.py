@@ -59,6 +59,12 @@ class Tuning:
     grid: list[tuple[tuple[float, ...], float]]
 
 
+def member_scores(tuning: Tuning, names: Sequence[str]) -> dict[str, float]:
+    """Each member's dev score alone (its one-hot grid point): what the chosen mix had to beat on dev."""
+    alone = {w.index(1.0): score for w, score in tuning.grid if sorted(w)[-1] == 1.0}
+    return {name: alone[i] for i, name in enumerate(names) if i in alone}
+
+
 def top_candidates(q: object, d: object, ties: np.ndarray, n: int, block: int = 256) -> Ranking:
     """The best `n` chunks per query by dot product (scores as `metrics.relevant_ranks` computes them),
     exact, ties at the cut and within the list resolved by chunk id order."""

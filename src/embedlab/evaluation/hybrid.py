@@ -239,6 +239,9 @@ def evaluate_hybrid(
         "fusion_candidates": candidates,
         "fusion_dev_queries": tuning.n_queries if tuning is not None else None,
         f"fusion_dev_{fu.TUNE_METRIC}": tuning.score if tuning is not None else None,
+        "fusion_dev_members": json.dumps(fu.member_scores(tuning, [s.name for s in specs]))
+        if tuning is not None
+        else None,
         "fusion_seconds": fusion_seconds,
         "members": json.dumps([s.name for s in specs]),
     }

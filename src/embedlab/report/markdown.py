@@ -31,7 +31,8 @@ def render_markdown(
 ) -> str:
     """summary.md: the release verdicts (`sections["release"]`, report.release), datasets, how far to trust
     them (`sections["trust"]`, report.trust), the tutorial's table, every metric, what to deploy
-    (`sections["deploy"]`, report.deploy), fine-tuned vs base, per generator, cross-lingual, MTEB, training,
+    (`sections["deploy"]`, report.deploy), fine-tuned vs base, hybrids against their members
+    (`sections["hybrids"]`, report.hybrids), per generator, cross-lingual, MTEB, training,
     notes."""
     metric = facts["metric"]
     mono = df[~df["crosslingual"]]
@@ -46,6 +47,7 @@ def render_markdown(
         *metrics_section(df, metric),
         *sections["deploy"],
         *finetune_section(df, facts),
+        *sections.get("hybrids", []),
         *generator_section(mono, per_query, prov, metric),
         *crosslingual_section(df, metric),
         *mteb_lines,

@@ -30,6 +30,7 @@ from embedlab.evaluation import metrics
 from embedlab.report import deploy, trust
 from embedlab.report import real as real_report
 from embedlab.report import release as release_gate
+from embedlab.report.hybrids import hybrid_section
 from embedlab.report.markdown import render_markdown
 from embedlab.settings import schema_default
 
@@ -197,6 +198,7 @@ def summarize(
         + real_report.lexical_section(query_sets, df, df_real, metric),
         "trust": trust_lines,
         "deploy": deploy_section(table, metric, real_sets),
+        "hybrids": hybrid_section(decisions, metric, real_sets),
     }
     io.write_text(
         out_md, render_markdown(df, per_query, prov, training, mteb_docs, facts, [*notes], sections)
