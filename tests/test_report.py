@@ -395,7 +395,7 @@ def test_snakemake_report_is_one_self_contained_html(html):
     files = {cat: sorted(f for sub in subs.values() for f in sub) for cat, subs in categories.items()}
     plots = "results/report/plots/{}.png".format
     assert files == {
-        "Tables": ["results/report/deploy.csv", "results/report/summary.csv", "results/report/summary.md"],
+        "Tables": [f"results/report/{n}" for n in ("deploy.csv", "release.csv", "summary.csv", "summary.md")],
         "Retrieval": [plots("mrr_heatmap"), plots("rank_distribution")],
         "Deployment": [plots("deploy_frontier")],
         "Fine-tuning": [plots("finetune_vs_base"), plots("loss_curves")],
