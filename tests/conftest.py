@@ -39,6 +39,23 @@ def run_snakemake(
     return res
 
 
+def dry_run_config(cfg: dict, workdir: Path, targets: list[str]) -> str:
+    """Validate `cfg` as the workflow would, write it into `workdir` (documents from the test corpora) and
+    plan `targets` with `snakemake -n`; returns the plan's output (one block per job)."""
+    import yaml
+
+    from embedlab.workflow.config import validate_config
+
+    validate_config(cfg, REPO)
+    path = Path(workdir) / "config.yaml"
+    path.write_text(
+        yaml.safe_dump({**cfg, "corpus_root": str(CORPORA)}, allow_unicode=True), encoding="utf-8"
+    )
+    res = run_snakemake(workdir, "-n", *targets, configfile=path, timeout=300)
+    assert res.returncode == 0, res.output[-3000:]
+    return res.output
+
+
 def broken_pdf_config(workdir: Path) -> Path:
     """A config in `workdir` whose one corpus (bad/en) is a corrupt PDF; returns that PDF's path."""
     import yaml

