@@ -179,7 +179,7 @@ rule evaluate_rerank:
         "../scripts/evaluate_rerank.py"
 
 
-# Real questions labelled with chunks (PLAN.real_rerank_runs): the same pipeline on real.json, into
+# Real questions labelled with chunks (PLAN.real_runs): the same pipeline on real.json, into
 # {lang}.real.csv, so a trained reranker is judged against its first stage on real data.
 use rule evaluate_rerank as evaluate_rerank_real with:
     input:

@@ -267,27 +267,31 @@ class Plan:
 
     @cached_property
     def real_question_models(self) -> list[str]:
-        """The models scored on real questions: every evaluated encoder and hybrid (rerank pipelines:
-        `real_rerank_runs`)."""
+        """The models scored on real questions: every evaluated encoder and hybrid (with the rerank pipelines:
+        `real_runs`)."""
         return self.eval_models if self.settings.evaluation.enabled else []
 
     @cached_property
-    def real_rerank_runs(self) -> list[tuple[str, str, str]]:
-        """(pipeline, corpus, lang) scored on real questions: every rerank pipeline on each real set labelled
-        with chunks (a BEIR folder's labels name documents, which a reranker of chunks does not rank)."""
+    def real_runs(self) -> list[tuple[str, str, str]]:
+        """(model, corpus, lang) scored on real questions: every model of `real_question_models` on every real
+        set, and every rerank pipeline on each set labelled with chunks (a BEIR folder's labels name
+        documents, which a reranker of chunks does not rank)."""
         if not self.settings.evaluation.enabled:
             return []
         chunk_sets = [key for key, path in self.question_files.items() if not is_beir_folder(Path(path))]
-        return [(p, c, lang) for p in self.pipelines for c, lang in chunk_sets]
+        return [
+            *((m, c, lang) for m in self.real_question_models for c, lang in self.real_question_sets),
+            *((p, c, lang) for p in self.pipelines for c, lang in chunk_sets),
+        ]
 
     def val_pairs(self, name: str) -> list[tuple[str, str, str]]:
         """(base, corpus, lang) for each dataset fine-tune (or merge) `name` trained on where it and its base
         are both evaluated (the published card's before -> after on val, summary.csv's numbers)."""
         base = self.base_of(name)
-        entry = self.merges[name].finetune if name in self.merges else name
         if name not in self.eval_models or base not in self.eval_models:
             return []
-        return [(base, *ds.split("/", 1)) for ds in self.finetunes[entry]["datasets"]]
+        trained_on = _dataset_pairs(self.finetunes[self.entry_of(name)]["datasets"])
+        return [(base, c, lang) for c, lang in trained_on]
 
     def real_pairs(self, name: str) -> list[tuple[str, str, str]]:
         """(base, corpus, lang) for each dataset with real questions on which fine-tune (or merge) `name`
@@ -299,9 +303,13 @@ class Plan:
 
     # --- models -----------------------------------------------------------------------------------------
 
+    def entry_of(self, name: str) -> str:
+        """The `finetune` entry a fine-tune (or seed replica) is, or a merge was made from."""
+        return self.merges[name].finetune if name in self.merges else name
+
     def base_of(self, name: str) -> str:
         """The model a fine-tune (or seed replica) started from; a merge's is its fine-tune's."""
-        return self.finetunes[self.merges[name].finetune if name in self.merges else name]["base"]
+        return self.finetunes[self.entry_of(name)]["base"]
 
     @cached_property
     def published_models(self) -> list[str]:
@@ -692,8 +700,7 @@ class Plan:
                     out += [layout.eval_summary(p.name, c, lang), layout.eval_queries(p.name, c, lang)]
             for a, b in self.compare_pairs:
                 out += [layout.comparison(a, b, c, lang) for c, lang in pairs]
-            real = [(m, c, lang) for m in self.real_question_models for c, lang in self.real_question_sets]
-            for m, c, lang in [*real, *self.real_rerank_runs]:
+            for m, c, lang in self.real_runs:
                 out += [layout.eval_summary(m, c, lang, "real"), layout.eval_queries(m, c, lang, "real")]
             for m, c, lang in self.guard_runs:  # (already there unless evaluation.models leaves one out)
                 out += [layout.eval_summary(m, c, lang), layout.eval_queries(m, c, lang)]
@@ -727,10 +734,7 @@ class Plan:
         return ReportPlan.of(
             models=list(dict.fromkeys([*models, *mteb_of])),
             runs=runs,
-            real_runs=[
-                *((m, c, lang) for m in self.real_question_models for c, lang in self.real_question_sets),
-                *self.real_rerank_runs,
-            ],
+            real_runs=self.real_runs,
             pairs=pairs,
             trained=trained,
             mteb=mteb_files,
@@ -759,7 +763,7 @@ class Plan:
                 _dataset_pairs(datasets),
                 base_role="first stage",
             )
-        entry_name = self.merges[name].finetune if name in self.merges else name
+        entry_name = self.entry_of(name)
         entry = self.finetunes[entry_name]
         return Candidate(
             name,
