@@ -70,7 +70,7 @@ def partial_summary(workdir: Path) -> pd.DataFrame:
             pd.read_csv(path).iloc[:1].assign(query_set="real" if path.name.endswith(".real.csv") else "val")
         )
         facts = workdir / "results/models" / str(row["model"].iloc[0]) / "training.json"
-        seconds = json.loads(facts.read_text())["training_time_s"] if facts.is_file() else None
+        seconds = json.loads(facts.read_text())["training_time_s"] if facts.is_file() else float("nan")
         frames.append(row.assign(training_seconds=seconds, crosslingual=False))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
