@@ -147,12 +147,38 @@ def worker(name: str, path: Path) -> dict:
     }
 
 
+def outweighed_table(
+    rows: list[dict[str, str]], shares: tuple[float, ...] = (0.2, 0.3, 0.35, 0.4, 0.5)
+) -> None:
+    """The LLM questions' language rule (`text_language.outweighed`) at several shares: per text language and
+    asked language, the share of query-length texts called another language (a false drop on the diagonal,
+    a catch elsewhere)."""
+    from embedlab.text_language import _confidences
+
+    short = [r for r in rows if r["kind"] == "short"]
+    ratios: dict[tuple[str, str], list[float]] = {}
+    for lang in SOURCES:
+        for code in SOURCES:
+            texts = [r["text"] for r in short if r["lang"] == lang]
+            ratios[(lang, code)] = [
+                1.0 if top is None or top.language == own else value / top.value
+                for top, value, own in _confidences(texts, code)
+            ]
+    pairs = sorted(ratios)
+    print("| share | " + " | ".join(f"{a} asked {b}" for a, b in pairs) + " |")
+    print("|---" * (len(pairs) + 1) + "|")
+    for share in shares:
+        cells = [f"{sum(x < share for x in ratios[p]) / len(ratios[p]):.2f}" for p in pairs]
+        print(f"| {share} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpora", type=Path, default=REPO / "tests" / "corpora")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--only", default=",".join(CANDIDATES))
+    ap.add_argument("--outweighed", action="store_true", help="the LLM questions' rule at several shares")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--rows", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -160,6 +186,9 @@ def main() -> None:
         print(json.dumps(worker(args.worker, args.rows)))
         return
     rows = samples(args.corpora, args.n, args.seed)
+    if args.outweighed:
+        outweighed_table(rows)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "rows.json"
         path.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")

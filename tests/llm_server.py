@@ -41,6 +41,8 @@ def _lang(prompt: str) -> str:
     cjk = sum(1 for ch in prompt if "\u4e00" <= ch <= "\u9fff")
     if cjk > len(prompt) * 0.2:
         return "zh"
+    if "Write the questions in Polish" in prompt:  # the generic prompt, naming the language
+        return "pl"
     return "fr" if len(_FR_HINTS.findall(prompt)) > 8 else "en"
 
 
@@ -89,6 +91,13 @@ def realistic_reply(prompt: str, style: str | None = None) -> str:
             "answers": f"1) {q1}\nRéponse : Le texte prévoit des obligations.\n2) {q2}\nRéponse : "
             "Dans certains cas.",
             "bullets": f"* « {q1} »\n* « {q2} »\n* {q3}",
+        }
+    elif lang == "pl":
+        q1 = f"Jakie obowiązki przewiduje rozporządzenie w odniesieniu do {a}?"
+        q2 = f"W jakich przypadkach przepisy mają zastosowanie do {b}?"
+        styles = {
+            "numbered": f"1. {q1}\n2. {q2}",
+            "preamble": f"Oto dwa pytania oparte na kontekście:\n\n1. {q1}\n2. {q2}",
         }
     else:
         q1 = f"What does the regulation require regarding {a}?"

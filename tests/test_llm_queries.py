@@ -161,6 +161,7 @@ def test_generic_prompt_for_a_language_without_a_tuned_one(server, chunks):
     assert any(chunks["en"][0]["text"][:60] in p for p in prompts)
     template = GENERIC_PROMPT.replace("{language_name}", "Polish")
     assert {q.prompt_hash for q in result.queries} == {prompt_hash(template)} and result.queries
+    assert all(language_ok(q.text, "pl") for q in result.queries)  # the stand-in answers in Polish
     # tuned prompts keep their text, so their hashes (and checkpoints) stay valid
     assert gen.template("en") == DEFAULT_PROMPTS["en"] and gen.template("zh") == DEFAULT_PROMPTS["zh"]
     assert LlmGenerator(prompts={"pl": "Pytania: {context_str}"}).template("pl") == "Pytania: {context_str}"
@@ -637,6 +638,24 @@ def test_language_check():
     assert language_ok("AIシステムとは何ですか？", "ja") and not language_ok("What is an AI system?", "ja")
     assert language_ok("인공지능 시스템이란 무엇입니까?", "ko")
     assert not language_ok("인공지능 시스템이란 무엇입니까?", "en")
+    # lingua's confidences, not a word list: any language it knows (German, Polish here), and short technical
+    # English that lingua's top guess alone would call Dutch stays English
+    assert language_ok("Welche Pflichten haben Anbieter von Hochrisiko-KI-Systemen?", "de")
+    assert not language_ok("What duties do providers of high-risk AI systems have?", "de")
+    assert language_ok("Jakie obowiązki mają dostawcy systemów AI wysokiego ryzyka?", "pl")
+    assert not language_ok("What duties do providers of high-risk AI systems have?", "pl")
+    assert not language_ok("Welche Pflichten haben Anbieter von Hochrisiko-KI-Systemen?", "pl")
+    assert language_ok("How do I add a login link to the browsable API?", "en")
+
+
+def test_replies_in_another_language_are_dropped_for_any_language_lingua_knows():
+    """Not only the tutorial's languages: a Polish or German request answered in English loses those lines."""
+    reply = "1. What duties do providers of high-risk AI systems have?\n2. Jakie obowiązki mają dostawcy?"
+    pl = clean_reply(reply, "pl", 2)
+    assert pl.questions == ["Jakie obowiązki mają dostawcy?"] and pl.drops["wrong_language"] == 1
+    reply = "- Welche Pflichten haben Anbieter?\n- Who supervises the providers of AI systems?"
+    de = clean_reply(reply, "de", 2)
+    assert de.questions == ["Welche Pflichten haben Anbieter?"] and de.drops["wrong_language"] == 1
 
 
 def test_japanese_and_korean_replies_are_cleaned_as_cjk():
