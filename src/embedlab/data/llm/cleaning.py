@@ -90,7 +90,6 @@ _PREAMBLE = re.compile(
     r")",
     re.IGNORECASE,
 )
-_WORDS = re.compile(r"[^\W\d_]+", re.UNICODE)
 _WORD_RUN = re.compile(r"[^\W_]+", re.UNICODE)
 
 
