@@ -113,8 +113,9 @@ def realistic_reply(prompt: str, style: str | None = None) -> str:
             "wrong_language": f"1. {q1}\n2. Quelles sont les obligations des fournisseurs de {b} ?",
             "duplicate": f"1. {q1}\n2. {q1[:-1]} ?\n3. {q2}",
         }
-    if style is None:
-        style = sorted(styles)[int(prompt_key(prompt), 16) % len(styles)]
+    if style is None:  # a well-behaved model's noise; a reply in the wrong language is asked for by name
+        usual = sorted(set(styles) - {"wrong_language"})
+        style = usual[int(prompt_key(prompt), 16) % len(usual)]
     return styles.get(style, styles["numbered"])
 
 
@@ -129,6 +130,7 @@ class FakeLLMServer:
     def __init__(self, latency: float = 0.0, style: str | None = None, hang_s: float = 30.0) -> None:
         self.latency = latency
         self.style = style
+        self.stubborn = False  # True: a re-asked prompt's language reminder is ignored
         self.hang_s = hang_s
         self.models = list(OLLAMA_MODELS)
         self.require_key: str | None = None  # 401 unless "Authorization: Bearer <key>"
@@ -247,7 +249,8 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             if tagged not in server.models and self.path.startswith("/api/"):
                 self._send(404, {"error": f"model '{model}' not found"})
                 return
-            reply = realistic_reply(prompt, server.style)
+            listens = not server.stubborn and "Write every question in" in prompt  # the language reminder
+            reply = realistic_reply(prompt, "numbered" if listens else server.style)
             self._send(200, _reply_body(self.path, model, reply))
 
         def _fault(self, fault: str, body: dict[str, Any]) -> bool:

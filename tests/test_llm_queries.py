@@ -21,7 +21,7 @@ from embedlab.data.chunking import ChunkingSettings, chunk_corpus
 from embedlab.data.llm.checkpoint import Checkpoint
 from embedlab.data.llm.cleaning import DROP_REASONS, cjk_ratio, clean_reply, language_ok, unwrap
 from embedlab.data.llm.generation import LlmGenerator, generate_llm_queries
-from embedlab.data.llm.prompts import DEFAULT_PROMPTS, GENERIC_PROMPT, prompt_hash
+from embedlab.data.llm.prompts import DEFAULT_PROMPTS, GENERIC_PROMPT, prompt_hash, reminded
 from embedlab.data.llm.providers import parse_retry_after, redact, uses_gpu
 from embedlab.data.queries import build_dataset, make_generator
 from embedlab.errors import EmbedlabError
@@ -165,6 +165,28 @@ def test_generic_prompt_for_a_language_without_a_tuned_one(server, chunks):
     # tuned prompts keep their text, so their hashes (and checkpoints) stay valid
     assert gen.template("en") == DEFAULT_PROMPTS["en"] and gen.template("zh") == DEFAULT_PROMPTS["zh"]
     assert LlmGenerator(prompts={"pl": "Pytania: {context_str}"}).template("pl") == "Pytania: {context_str}"
+
+
+@pytest.mark.parametrize("stubborn", [False, True])
+def test_a_reply_in_another_language_is_asked_once_more_then_dropped_and_counted(tmp_path, chunks, stubborn):
+    """Each English chunk's reply has a French line: the chunk is asked again with the language reminder,
+    once; a model that listens then gives two English questions, one that does not loses the line for good."""
+    chunk_list, ckpt = chunks["en"][:4], tmp_path / "llm.checkpoint.jsonl"
+    with FakeLLMServer(style="wrong_language") as srv:
+        srv.stubborn = stubborn
+        gen = LlmGenerator(provider="ollama", base_url=srv.url, checkpoint=str(ckpt), **FAST)
+        result = gen.generate(chunk_list, "en", 42)
+        assert sorted(srv.counts.values()) == [1] * 8  # each chunk: its prompt, then the reminded one
+        retry = prompt_hash(reminded(DEFAULT_PROMPTS["en"], "en"))
+        assert "Write every question in English only" in srv.bodies[-1]["messages"][-1]["content"]
+        assert result.stats["chunks_reasked"] == 4 and gen.report["chunks"]["chunks_reasked"] == 4
+        assert {q.prompt_hash for q in result.queries} == {retry}
+        assert result.stats.get("dropped_wrong_language", 0) == (4 if stubborn else 0)
+        assert len(result.queries) == (4 if stubborn else 8)
+        again = LlmGenerator(provider="ollama", base_url=srv.url, checkpoint=str(ckpt), **FAST)
+        resumed = again.generate(chunk_list, "en", 42)
+        assert [q.text for q in resumed.queries] == [q.text for q in result.queries]
+        assert sum(srv.counts.values()) == 8  # resumed from the checkpoint: nothing asked twice
 
 
 def test_rule_writes_queries_report_and_dataset_input(tmp_path, server, chunk_files):

@@ -34,7 +34,7 @@ from embedlab.data.llm import roundtrip
 from embedlab.data.llm.asking import Asking, RetryPolicy, RunState, ask_chunks
 from embedlab.data.llm.checkpoint import Checkpoint
 from embedlab.data.llm.cleaning import DROP_REASONS, QuestionIndex, clean_reply, ordered_counts, words
-from embedlab.data.llm.prompts import prompt_hash, prompt_template, render
+from embedlab.data.llm.prompts import prompt_hash, prompt_template, reminded, render
 from embedlab.data.llm.providers import Endpoint, resolve_endpoint
 from embedlab.errors import EmbedlabError
 from embedlab.models.spec import ModelSpec
@@ -83,6 +83,7 @@ class LlmGenerator:
     retriever_spec: ModelSpec | None = None
     progress: bool = True
     report: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    reasked: set[str] = field(default_factory=set, init=False, repr=False)  # chunks asked twice (language)
     timing: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def template(self, lang: str) -> str:
@@ -113,8 +114,10 @@ class LlmGenerator:
         seed_used = self.seed if self.seed is not None else seed
         endpoint = resolve_endpoint(self.provider, self.model, self.base_url, self.api_key_env)
         key = {"prompt_hash": p_hash, "model": endpoint.label, "options": self.options_hash(seed_used)}
+        retry = reminded(template, lang)
+        retry_key = {**key, "prompt_hash": prompt_hash(retry)}
         ckpt = Checkpoint(self.checkpoint) if self.checkpoint else None
-        done = self._resume(ckpt, key)
+        done, retried = self._resume(ckpt, [key, retry_key])
         todo = [c for c in chunks if c["id"] not in done]
         log.info(
             "llm %s (%s): %d chunks, %d already answered in the checkpoint, %d to ask, %d at a time",
@@ -126,27 +129,33 @@ class LlmGenerator:
             self.workers(),
         )
         state = RunState(allowed_failures=int(self.max_failed_fraction * len(chunks)))
+        llm_options = {
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+            "seed": seed_used,
+            "timeout_s": self.timeout_s,
+            "context_window": self.context_window,
+            "is_chat_model": self.is_chat_model,
+        }
+        policy = RetryPolicy(self.retries, self.timeout_s, self.backoff_initial_s, self.backoff_max_s)
+        n = self.num_questions_per_chunk
         try:
             if todo:
-                prompts = {c["id"]: render(template, c["text"], self.num_questions_per_chunk) for c in todo}
-                llm_options = {
-                    "temperature": self.temperature,
-                    "max_tokens": self.max_tokens,
-                    "seed": seed_used,
-                    "timeout_s": self.timeout_s,
-                    "context_window": self.context_window,
-                    "is_chat_model": self.is_chat_model,
-                }
-                policy = RetryPolicy(self.retries, self.timeout_s, self.backoff_initial_s, self.backoff_max_s)
+                prompts = {c["id"]: render(template, c["text"], n) for c in todo}
                 asking = Asking(endpoint, key, llm_options, policy, self.workers())
-                done.update(
-                    ask_chunks(
-                        asking, prompts, len(chunks), f"llm questions ({lang})", self.progress, ckpt, state
-                    )
-                )
+                done.update(ask_chunks(asking, prompts, len(chunks), f"llm questions ({lang})", self.progress,
+                                       ckpt, state))  # fmt: skip
+            strayed = [c for c in chunks if c["id"] in done and self._strayed(done[c["id"]], lang)]
+            again = {c["id"]: render(retry, c["text"], n) for c in strayed if c["id"] not in retried}
+            if again:  # once, with a reminder of the language; what still strays is dropped and counted
+                asking = Asking(endpoint, retry_key, llm_options, policy, self.workers())
+                desc = f"llm re-asked ({lang})"
+                retried.update(ask_chunks(asking, again, len(strayed), desc, self.progress, ckpt, state))
         finally:
             if ckpt:
                 ckpt.close()
+        self.reasked = {c["id"] for c in strayed if c["id"] in retried}
+        done = {**done, **{cid: retried[cid] for cid in self.reasked}}
         self._check_failures([c["id"] for c in chunks], done, state, ckpt is not None)
         t_clean = time.perf_counter()
         result = self._assemble(chunks, done, lang, endpoint, p_hash, template, state)
@@ -175,25 +184,32 @@ class LlmGenerator:
         )
         return result
 
-    def _resume(self, ckpt: Checkpoint | None, key: dict[str, str]) -> dict[str, dict[str, Any]]:
-        """The answers of the checkpoint made with this prompt, model and options: {chunk id: record}."""
-        done: dict[str, dict[str, Any]] = {}
+    def _resume(self, ckpt: Checkpoint | None, keys: list[dict[str, str]]) -> list[dict[str, dict[str, Any]]]:
+        """Per key (prompt, model and options), the checkpoint's answers made with it: {chunk id: record}."""
+        found: list[dict[str, dict[str, Any]]] = [{} for _ in keys]
         if ckpt is None:
-            return done
+            return found
         stale = 0
         ckpt.open()  # lock first, then read: nobody else appends meanwhile
         for rec in ckpt.read():
-            if all(rec.get(k) == v for k, v in key.items()):
-                done.setdefault(rec["chunk_id"], rec)
-            else:
+            i = next((i for i, key in enumerate(keys) if all(rec.get(k) == v for k, v in key.items())), None)
+            if i is None:
                 stale += 1
+            else:
+                found[i].setdefault(rec["chunk_id"], rec)
         if ckpt.bad_lines:
             log.warning("%s: skipped %d incomplete line(s) (a killed run)", ckpt.path, ckpt.bad_lines)
         if stale:
             log.info(
                 "%s: %d answer(s) for another prompt/model/options are kept but not reused", ckpt.path, stale
             )
-        return done
+        return found
+
+    def _strayed(self, rec: dict[str, Any], lang: str) -> bool:
+        """Whether a reply lost a line to another language (the chunk is asked once more)."""
+        cleaned = clean_reply(rec["raw_text"], lang, self.num_questions_per_chunk, self.min_words,
+                              self.max_words, self.near_duplicate_ratio)  # fmt: skip
+        return cleaned.drops["wrong_language"] > 0
 
     def _check_failures(
         self, ids: list[str], done: dict[str, dict[str, Any]], state: RunState, resumable: bool
@@ -244,6 +260,7 @@ class LlmGenerator:
             "chunks_without_questions": sum(
                 1 for c in chunks if c["id"] in done and c["id"] not in with_questions
             ),
+            "chunks_reasked": len(self.reasked),
             "queries": len(queries),
             **{f"dropped_{r}": n for r, n in ordered_counts(drops).items()},
         }
@@ -260,7 +277,13 @@ class LlmGenerator:
             "num_questions_per_chunk": self.num_questions_per_chunk,
             "chunks": {
                 k: stats[k]
-                for k in ("chunks", "chunks_answered", "chunks_failed", "chunks_without_questions")
+                for k in (
+                    "chunks",
+                    "chunks_answered",
+                    "chunks_failed",
+                    "chunks_without_questions",
+                    "chunks_reasked",
+                )
             },
             "queries": len(queries),
             "dropped": ordered_counts(drops),
@@ -323,7 +346,7 @@ class LlmGenerator:
                         chunk_ids=[chunk["id"]],
                         generator="llm",
                         llm_model=endpoint.label,
-                        prompt_hash=p_hash,
+                        prompt_hash=rec.get("prompt_hash", p_hash),  # a re-asked chunk: the reminder's
                         raw_text=rec["raw_text"],
                     )
                 )

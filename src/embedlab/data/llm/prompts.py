@@ -67,6 +67,15 @@ GENERIC_PROMPT = (
 )
 
 
+# Appended to a chunk's prompt when its reply had a line in another language: asked once more, with this.
+LANGUAGE_REMINDER = "\nWrite every question in {language_name} only, the language of the context above.\n"
+
+
+def reminded(template: str, lang: str) -> str:
+    """The prompt asked again for a chunk whose reply strayed from `lang` (named in English, by langcodes)."""
+    return template + LANGUAGE_REMINDER.replace("{language_name}", language(lang).name)
+
+
 def prompt_hash(template: str) -> str:
     """sha256 of the prompt template (docs/formats.md): which instructions produced a query."""
     return hashlib.sha256(template.encode("utf-8")).hexdigest()
