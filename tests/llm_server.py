@@ -80,6 +80,7 @@ def realistic_reply(prompt: str, style: str | None = None) -> str:
             "preamble": f"以下是根据上下文设计的两个问题：\n\n1. {q1}\n2. {q2}\n\n希望这些问题对您有帮助！",
             "answers": f"问题1：{q1}\n答：根据本法规定，应当依法处理。\n问题2：{q2}\n答案：依法承担责任。",
             "bullets": f"- {q1}\n- {q2}\n- {q3}",
+            "wrong_language": f"1. {q1}\n2. What does the law provide about {b}?",
         }
     elif lang == "fr":
         q1 = f"Quelles sont les obligations prévues concernant « {a} » ?"
@@ -98,6 +99,7 @@ def realistic_reply(prompt: str, style: str | None = None) -> str:
         styles = {
             "numbered": f"1. {q1}\n2. {q2}",
             "preamble": f"Oto dwa pytania oparte na kontekście:\n\n1. {q1}\n2. {q2}",
+            "wrong_language": f"1. {q1}\n2. What does the regulation require regarding {b}?",
         }
     else:
         q1 = f"What does the regulation require regarding {a}?"

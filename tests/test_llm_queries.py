@@ -167,24 +167,28 @@ def test_generic_prompt_for_a_language_without_a_tuned_one(server, chunks):
     assert LlmGenerator(prompts={"pl": "Pytania: {context_str}"}).template("pl") == "Pytania: {context_str}"
 
 
-@pytest.mark.parametrize("stubborn", [False, True])
-def test_a_reply_in_another_language_is_asked_once_more_then_dropped_and_counted(tmp_path, chunks, stubborn):
-    """Each English chunk's reply has a French line: the chunk is asked again with the language reminder,
-    once; a model that listens then gives two English questions, one that does not loses the line for good."""
-    chunk_list, ckpt = chunks["en"][:4], tmp_path / "llm.checkpoint.jsonl"
+@pytest.mark.parametrize(("lang", "stubborn"), [("en", False), ("en", True), ("zh", True), ("pl", True)])
+def test_a_reply_in_another_language_is_asked_once_more_then_dropped_and_counted(
+    tmp_path, chunks, lang, stubborn
+):
+    """Each chunk's reply has a line in another language (French in English, English in Chinese and Polish):
+    the chunk is asked again with the language reminder, once; a model that listens then gives two questions
+    in the language, one that does not loses the line for good (dropped and counted)."""
+    chunk_list, ckpt = chunks["zh" if lang == "zh" else "en"][:4], tmp_path / "llm.checkpoint.jsonl"
     with FakeLLMServer(style="wrong_language") as srv:
         srv.stubborn = stubborn
         gen = LlmGenerator(provider="ollama", base_url=srv.url, checkpoint=str(ckpt), **FAST)
-        result = gen.generate(chunk_list, "en", 42)
+        result = gen.generate(chunk_list, lang, 42)
         assert sorted(srv.counts.values()) == [1] * 8  # each chunk: its prompt, then the reminded one
-        retry = prompt_hash(reminded(DEFAULT_PROMPTS["en"], "en"))
-        assert "Write every question in English only" in srv.bodies[-1]["messages"][-1]["content"]
+        retry = prompt_hash(reminded(gen.template(lang), lang))
+        name = {"en": "English", "zh": "Chinese", "pl": "Polish"}[lang]
+        assert f"Write every question in {name} only" in srv.bodies[-1]["messages"][-1]["content"]
         assert result.stats["chunks_reasked"] == 4 and gen.report["chunks"]["chunks_reasked"] == 4
         assert {q.prompt_hash for q in result.queries} == {retry}
         assert result.stats.get("dropped_wrong_language", 0) == (4 if stubborn else 0)
         assert len(result.queries) == (4 if stubborn else 8)
         again = LlmGenerator(provider="ollama", base_url=srv.url, checkpoint=str(ckpt), **FAST)
-        resumed = again.generate(chunk_list, "en", 42)
+        resumed = again.generate(chunk_list, lang, 42)
         assert [q.text for q in resumed.queries] == [q.text for q in result.queries]
         assert sum(srv.counts.values()) == 8  # resumed from the checkpoint: nothing asked twice
 
