@@ -218,3 +218,56 @@ def test_ties_count_against_the_positive():
     # query 0 scores 0 everywhere: last, whatever the chunk ids; query 1 ties with chunk 0
     assert pessimistic_ranks(q, d, [[0], [2]]).tolist() == [3.0, 2.0]
     assert pessimistic_ranks(q, d, [[0, 1], [0, 2]]).tolist() == [2.0, 1.0]  # positives never push each other
+
+
+def _dedup(config: dict) -> dict:
+    """The semantic dedup part of the llm generator's settings as its rule gets them (`Plan.llm`)."""
+    corpora = {"eu_ai_act": {"languages": {"en": {"file": "eu_ai_act/EN.md"}}}}
+    llm = Plan.of({"corpus_root": str(CORPORA), "corpora": corpora, **config}, REPO).llm
+    return {key: llm[key] for key in ("semantic_dedup", "dedup_spec")}
+
+
+def test_semantic_dedup_drops_what_an_independent_cosine_pass_drops(server, chunks):  # noqa: F811
+    """Paraphrases across chunks: the count and the questions dropped equal the rule applied here to
+    sentence-transformers' own normalised vectors (questions in document order; another chunk's earlier kept
+    question at cosine >= threshold drops it)."""
+    from sentence_transformers import SentenceTransformer
+
+    from embedlab.models.sources import resolve_model_source
+
+    chunk_list = chunks["en"][:12]
+    config = {
+        "generators": {"llm": {"semantic_dedup": {"enabled": True, "threshold": 0.75}}},
+        "models": {"minilm": {"source": MINILM, "max_seq_length": 256}},
+        "finetune": {"ft": {"base": "minilm", "datasets": ["eu_ai_act/en"]}},
+    }
+    settings = _dedup(config)
+    assert settings["dedup_spec"].name == "minilm"  # model null: the first fine-tune's base
+    plain = _gen(server).generate(chunk_list, "en", 42).queries
+    gen = _gen(server, **settings)
+    deduped = gen.generate(chunk_list, "en", 42)
+
+    model = SentenceTransformer(resolve_model_source(MINILM), device="cpu")
+    model.max_seq_length = 256
+    v = model.encode([q.text for q in plain], normalize_embeddings=True)
+    kept: list[int] = []
+    for i, q in enumerate(plain):
+        others = [k for k in kept if plain[k].chunk_ids != q.chunk_ids]
+        if not others or float((v[others] @ v[i]).max()) < 0.75:
+            kept.append(i)
+    assert 0 < len(kept) < len(plain)
+    assert [q.id for q in deduped.queries] == [plain[i].id for i in kept]
+    assert gen.report["dropped"]["semantic_duplicate_across_chunks"] == len(plain) - len(kept)
+    assert deduped.stats["dropped_semantic_duplicate_across_chunks"] == len(plain) - len(kept)
+
+
+def test_semantic_dedup_model_mistakes_are_one_line_config_errors():
+    on = {"generators": {"llm": {"semantic_dedup": {"enabled": True}}}}
+    on["models"] = {"minilm": {"source": MINILM}}
+    with pytest.raises(EmbedlabError, match=r"semantic_dedup\.model: name a `models` entry \(no `finetune`"):
+        _dedup(on)
+    on["generators"]["llm"]["semantic_dedup"]["model"] = "e5"
+    with pytest.raises(EmbedlabError, match=r"'e5' is not a `models` entry .*: use one of minilm$"):
+        _dedup(on)
+    on["generators"]["llm"]["semantic_dedup"]["enabled"] = False
+    assert _dedup(on)["dedup_spec"] is None  # off: nothing resolved

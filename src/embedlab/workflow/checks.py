@@ -184,6 +184,21 @@ def generated(names: list[tuple[str, str]], models: dict[str, Any], finetunes: d
         seen[name] = key
 
 
+def dedup_spec(dedup: dict[str, Any], finetunes: dict[str, Any], models: dict[str, Any]) -> Any:
+    """generators.llm.semantic_dedup's model as a spec: its `model`, else the first fine-tune's base; a
+    `models` entry (a fine-tune is trained on these very questions)."""
+    where = "config error at generators.llm.semantic_dedup.model"
+    name = dedup["model"] or next((entry["base"] for entry in finetunes.values()), None)
+    if name is None:
+        raise EmbedlabError(f"{where}: name a `models` entry (no `finetune` entry to take the base from)")
+    if name not in models:
+        raise EmbedlabError(
+            f"{where}: {name!r} is not a `models` entry (fine-tunes are trained on these questions): use "
+            f"one of {', '.join(sorted(models))}"
+        )
+    return registry_spec(models, name)
+
+
 def word2vec_runs(runs: dict[str, Any], datasets: list[str]) -> None:
     """Each run reads exactly one of the toy preset or a configured corpus/language's chunks."""
     for name, run in runs.items():

@@ -123,7 +123,7 @@ class Plan:
     generators: dict[str, Any]  # the `generators` section
     chunking: dict[str, ChunkingSettings]  # corpus -> its chunking settings (the corpus's overrides applied)
     word2vec_runs: dict[str, dict[str, Any]]  # name -> run_word2vec's settings (seed filled)
-    llm: dict[str, Any]  # generators.llm + `retriever_spec`, the round-trip retriever (None when off)
+    llm: dict[str, Any]  # generators.llm + the round-trip retriever and the dedup model, resolved (or None)
 
     @classmethod
     def of(cls, config: dict[str, Any], workflow_dir: str | Path) -> Plan:
@@ -162,6 +162,10 @@ class Plan:
         retriever = (
             resolve_retriever(round_trip["retriever"], config["models"]) if round_trip["enabled"] else None
         )
+        dedup = llm["semantic_dedup"]
+        dedup_spec = (
+            checks.dedup_spec(dedup, config["finetune"], config["models"]) if dedup["enabled"] else None
+        )
         plan = cls(
             settings=settings,
             registry=Registry.of(config["models"], finetunes, {m: mm.finetune for m, mm in merges.items()}),
@@ -176,7 +180,7 @@ class Plan:
             generators=config["generators"],
             chunking={c: chunking(config, c) for c in corpora},
             word2vec_runs={name: {**run, "seed": _seed(run, settings.seed)} for name, run in runs.items()},
-            llm={**llm, "retriever_spec": retriever},
+            llm={**llm, "retriever_spec": retriever, "dedup_spec": dedup_spec},
         )
         plan._check()
         return plan
@@ -234,8 +238,9 @@ class Plan:
     @cached_property
     def llm_gpu(self) -> int:
         """The llm generator's GPU slot: a model computing here (a local server, a neural round-trip
-        retriever) takes one."""
-        return int(uses_gpu(self.llm) or retriever_needs_gpu(self.llm["retriever_spec"]))
+        retriever or dedup model) takes one."""
+        here = [self.llm["retriever_spec"], self.llm["dedup_spec"]]
+        return int(uses_gpu(self.llm) or any(retriever_needs_gpu(spec) for spec in here))
 
     @cached_property
     def bm25(self) -> ModelSpec:

@@ -34,6 +34,7 @@ DROP_REASONS = (
     "over_quota",
     "duplicate_across_chunks",
     "near_duplicate_across_chunks",
+    "semantic_duplicate_across_chunks",  # not cleaning either (data.llm.dedup)
     "round_trip_miss",  # not cleaning (data.llm.roundtrip): listed so that every report shows one order
 )
 QUESTION_END = ("?", "？", "؟")

@@ -13,6 +13,10 @@ preambles kept as questions) it
   (`embedlab.data.llm.roundtrip`), counting every dropped line by reason in a report.
 Keys come only from environment variables and are redacted from every message. Prompts:
 `embedlab.data.llm.prompts`.
+
+Why this long: asking, resuming, asking once more (a reply in another language) and the filters (cleaning,
+semantic dedup, round trip) share one run's state (checkpoint keys, drop counts and examples, timings); the
+work itself lives in the modules named above.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from embedlab.data.llm import roundtrip
 from embedlab.data.llm.asking import Asking, RetryPolicy, RunState, ask_chunks
 from embedlab.data.llm.checkpoint import Checkpoint
 from embedlab.data.llm.cleaning import DROP_REASONS, QuestionIndex, clean_reply, ordered_counts, words
+from embedlab.data.llm.dedup import semantic_duplicates
 from embedlab.data.llm.prompts import prompt_hash, prompt_template, reminded, render
 from embedlab.data.llm.providers import Endpoint, resolve_endpoint
 from embedlab.errors import EmbedlabError
@@ -78,9 +83,11 @@ class LlmGenerator:
     near_duplicate_ratio: float = _default("near_duplicate_ratio")
     uses_gpu: bool | None = _default("uses_gpu")
     round_trip: dict[str, Any] = field(default_factory=lambda: _default("round_trip"))
+    semantic_dedup: dict[str, Any] = field(default_factory=lambda: _default("semantic_dedup"))
     checkpoint: str | None = None  # set by the rule (a path beside the output); None: no resume
     # set by the rule: round_trip.retriever resolved in the config's models (None: plain BM25 for `bm25`)
     retriever_spec: ModelSpec | None = None
+    dedup_spec: ModelSpec | None = None  # set by the rule: semantic_dedup's model resolved (None: off)
     progress: bool = True
     report: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     reasked: set[str] = field(default_factory=set, init=False, repr=False)  # chunks asked twice (language)
@@ -250,6 +257,7 @@ class LlmGenerator:
         drops: Counter[str] = Counter()
         examples: dict[str, list[str]] = {}
         queries = self._clean_answers(chunks, done, lang, endpoint, p_hash, drops, examples)
+        queries = self._semantic_dedup(queries, drops, examples)
         queries, rt_report = self._round_trip(queries, chunks, drops, examples)
         with_questions = {q.chunk_ids[0] for q in queries}
         answered = sum(1 for c in chunks if c["id"] in done)
@@ -353,6 +361,21 @@ class LlmGenerator:
                 k += 1
         return queries
 
+    def _semantic_dedup(
+        self, queries: list[Query], drops: Counter[str], examples: dict[str, list[str]]
+    ) -> list[Query]:
+        """Paraphrases across chunks dropped by the dedup model (data.llm.dedup), when it is on."""
+        settings = {**_default("semantic_dedup"), **(self.semantic_dedup or {})}
+        if not settings["enabled"]:
+            return queries
+        if self.dedup_spec is None:
+            raise EmbedlabError("semantic_dedup is on but no model was resolved: set semantic_dedup.model")
+        t0 = time.perf_counter()
+        texts, owners = [q.text for q in queries], [q.chunk_ids[0] for q in queries]
+        dropped = semantic_duplicates(texts, owners, self.dedup_spec, settings["threshold"])
+        self.timing["semantic_dedup_s"] = time.perf_counter() - t0
+        return _without(queries, dropped, "semantic_duplicate_across_chunks", drops, examples)
+
     def _round_trip(
         self,
         queries: list[Query],
@@ -368,11 +391,23 @@ class LlmGenerator:
         res, report = roundtrip.filter_questions(
             [q.text for q in queries], [q.chunk_ids for q in queries], chunks, settings, self.retriever_spec
         )
-        for i in res.missed:
-            drops["round_trip_miss"] += 1
-            _example(examples, "round_trip_miss", queries[i].text)
         self.timing["round_trip_s"] = time.perf_counter() - t0
-        return [queries[i] for i in res.kept], report
+        return _without(queries, res.missed, "round_trip_miss", drops, examples), report
+
+
+def _without(
+    queries: list[Query],
+    dropped: Sequence[int],
+    reason: str,
+    drops: Counter[str],
+    examples: dict[str, list[str]],
+) -> list[Query]:
+    """`queries` but the `dropped` indices, each counted under `reason` (a few kept as examples)."""
+    for i in dropped:
+        drops[reason] += 1
+        _example(examples, reason, queries[i].text)
+    gone = set(dropped)
+    return [q for i, q in enumerate(queries) if i not in gone]
 
 
 def _without_userinfo(url: str) -> str:
@@ -398,10 +433,11 @@ def generate_llm_queries(
     seed: int,
 ) -> dict[str, Any]:
     """The rule: ask (or resume), clean, filter, then write the queries file (docs/formats.md) and the drop
-    report. `settings` may hold `retriever_spec` (the workflow's plan resolves it: `Plan.llm`)."""
+    report. `settings` may hold `retriever_spec` and `dedup_spec` (the workflow's plan resolves them:
+    `Plan.llm`)."""
     chunks_doc = io.read_json(chunks_path)
     settings = dict(settings)
-    spec = settings.get("retriever_spec")
+    specs = {k: settings.get(k) for k in ("retriever_spec", "dedup_spec")}
     gen = LlmGenerator(**settings, checkpoint=str(checkpoint))
     result = gen.generate(chunks_doc["chunks"], chunks_doc["lang"], seed)
     where = f"{chunks_doc['corpus']}/{chunks_doc['lang']}"
@@ -419,7 +455,7 @@ def generate_llm_queries(
         "corpus": chunks_doc["corpus"],
         "lang": chunks_doc["lang"],
         "generator": "llm",
-        "settings": {**settings, "retriever_spec": spec and asdict(spec)},
+        "settings": {**settings, **{k: spec and asdict(spec) for k, spec in specs.items()}},
         "seed": seed,
         "stats": result.stats,
         "queries": [asdict(q) for q in result.queries],
