@@ -49,18 +49,25 @@ def render_model_card(facts: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _header(facts: dict[str, Any]) -> list[str]:
-    """YAML front matter, title, and what the model is (or that it is not trained yet)."""
-    base = facts["base"]
-    tags = dict.fromkeys(["sentence-transformers", "sentence-similarity", "embedlab", facts["backend"]])
-    out = [
+def _front_matter(base_source: str, kind: str) -> list[str]:
+    """The Hugging Face YAML header every embedlab card starts with; `kind`: the backend, or "merge"."""
+    tags = dict.fromkeys(["sentence-transformers", "sentence-similarity", "embedlab", kind])
+    return [
         "---",
         "library_name: sentence-transformers",
         "pipeline_tag: sentence-similarity",
-        f"base_model: {base['source']}",
+        f"base_model: {base_source}",
         "tags: [" + ", ".join(tags) + "]",
         "---",
         "",
+    ]
+
+
+def _header(facts: dict[str, Any]) -> list[str]:
+    """YAML front matter, title, and what the model is (or that it is not trained yet)."""
+    base = facts["base"]
+    out = [
+        *_front_matter(base["source"], facts["backend"]),
         f"# {facts['name']}",
         "",
     ]
@@ -329,13 +336,7 @@ def render_merge_card(facts: dict[str, Any]) -> str:
     the candidates' dev and guard scores, so the folder explains itself when published or copied."""
     base, ft, weight = facts["base"], facts["finetuned"], facts["weight"]
     out = [
-        "---",
-        "library_name: sentence-transformers",
-        "pipeline_tag: sentence-similarity",
-        f"base_model: {base['source']}",
-        "tags: [sentence-transformers, sentence-similarity, embedlab, merge]",
-        "---",
-        "",
+        *_front_matter(base["source"], "merge"),
         f"# {facts['name']}",
         "",
         f"Merged by embedlab: every floating-point parameter is {1 - weight:g} × `{base['name']}` "
