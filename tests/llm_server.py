@@ -69,6 +69,10 @@ def realistic_reply(prompt: str, style: str | None = None) -> str:
         return "\n".join(f"{i}. {ln}" for i, ln in enumerate(lines, 1))
     lang = _lang(prompt)
     a, b, c = _topics(prompt, lang)
+    if "search box" in prompt:  # the keyword question type: short search queries, no question mark
+        if lang == "zh":
+            return f"1. {a} {b} 规定\n2. {c} {a} 义务"
+        return f"1. {a} {b} rules\n2. {c} {a} obligations"
     if lang == "zh":
         q1, q2, q3 = (
             f"关于“{a}”，本法作了哪些规定？",

@@ -78,6 +78,12 @@ def test_config_runs_to_the_end(name: str, corpora: Path, tmp_path: Path) -> Non
         assert io.read_json(qa / "split.json")["queries"]["val"] > 0, f"{corpus}/{lang}"
         made = {p["generator"] for p in io.read_json(qa / "provenance.json")["queries"].values()}
         assert made == set(plan.query_generators(corpus)), f"{corpus}/{lang}: queries from {made}"
+    if name == "llm.yaml":  # question types and personas: recorded per question, scored per type
+        queries = io.read_json(tmp_path / "results/qa/fastapi_security/zh/queries/llm.json")["queries"]
+        assert {q["query_type"] for q in queries} == {"specific", "keyword"}
+        assert {q["persona"] for q in queries} == {"a new developer", "a security auditor"}
+        md = (tmp_path / "results/report/summary.md").read_text(encoding="utf-8")
+        assert "| llm · keyword |" in md and "| llm · specific |" in md
     if name == "evaluate.yaml":  # hand-written real questions: mapped, scored by every model, reported first
         mapping = io.read_json(tmp_path / "results/qa/drf_tutorial/en/real.mapping.json")
         assert mapping["stats"]["mapped"] == mapping["stats"]["questions"] == 17

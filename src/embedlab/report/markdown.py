@@ -223,6 +223,12 @@ def finetune_section(df: pd.DataFrame, facts: dict[str, Any]) -> list[str]:
     return lines
 
 
+def query_kind(provenance: dict[str, Any]) -> str:
+    """A query's generator, with its question type when it has one (`llm · keyword`)."""
+    kind = provenance.get("generator", "unknown")
+    return f"{kind} · {provenance['query_type']}" if provenance.get("query_type") else kind
+
+
 def generator_section(
     mono: pd.DataFrame,
     per_query: dict[tuple[str, str, str], pd.DataFrame],
@@ -234,7 +240,7 @@ def generator_section(
     for _, r in mono.iterrows():
         q = per_query[(r["model"], r["corpus"], r["lang"])]
         gens = prov.get((r["corpus"], r["lang"]), {}).get("queries", {})
-        by = q.groupby([gens.get(qid, {}).get("generator", "unknown") for qid in q.index])[metric]
+        by = q.groupby([query_kind(gens.get(qid, {})) for qid in q.index], sort=False)[metric]
         if by.ngroups > 1:
             gen_rows += [[r["corpus"], r["lang"], r["model"], g, f"{v.mean():.3f}", len(v)] for g, v in by]
     if not gen_rows:
@@ -243,7 +249,8 @@ def generator_section(
         "## By query generator",
         "",
         f"{metric} per generator: ICT queries copy a sentence of the chunk and heading queries are "
-        "titles, so their scores differ in kind, not only in degree.",
+        "titles, so their scores differ in kind, not only in degree. LLM questions are split by their type "
+        "(`generators.llm.types`): which kinds of question each model fails.",
         "",
     ]
     lines += md_table(["corpus", "language", "model", "generator", metric, "queries"], gen_rows)

@@ -27,6 +27,7 @@ from typing import Any
 from embedlab.data.beir import is_beir_folder
 from embedlab.data.chunking import ChunkingSettings
 from embedlab.data.corpus import Source, resolve_source
+from embedlab.data.llm.prompts import type_instructions
 from embedlab.data.llm.providers import uses_gpu
 from embedlab.data.llm.roundtrip import resolve_retriever, retriever_needs_gpu
 from embedlab.data.training_data import DatasetFiles
@@ -158,6 +159,7 @@ class Plan:
         runs = config["word2vec"]["runs"]
         checks.word2vec_runs(runs, names)
         llm = config["generators"]["llm"]
+        type_instructions(llm["types"], llm["type_prompts"])  # a type without an instruction stops here
         round_trip = llm["round_trip"]  # its retriever resolved now: a bad name stops the run before any job
         retriever = (
             resolve_retriever(round_trip["retriever"], config["models"]) if round_trip["enabled"] else None

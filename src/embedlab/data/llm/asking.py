@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from tqdm import tqdm
 
@@ -65,13 +65,20 @@ class RetryPolicy:
         return ceiling * random.uniform(0.5, 1.0)
 
 
+class Ask(NamedTuple):
+    """One chunk's request: the hash of its template (the checkpoint key's prompt part) and the prompt."""
+
+    prompt_hash: str
+    prompt: str
+
+
 @dataclass(frozen=True)
 class Asking:
     """One run's requests: where to, what identifies an answer in the checkpoint, the LLM's options
     (`build_llm` keywords), the retry policy and how many requests may be in flight."""
 
     endpoint: Endpoint
-    key: dict[str, str]  # prompt_hash, model, options: the checkpoint key of every answer
+    key: dict[str, str]  # model, options: with each Ask's prompt_hash, the checkpoint key of an answer
     llm_options: dict[str, Any]
     policy: RetryPolicy
     workers: int
@@ -79,14 +86,14 @@ class Asking:
 
 def ask_chunks(
     asking: Asking,
-    prompts: dict[str, str],
+    prompts: dict[str, Ask],
     total: int,
     desc: str,
     progress: bool,
     ckpt: Checkpoint | None,
     state: RunState,
 ) -> dict[str, dict[str, Any]]:
-    """Ask for every chunk of `prompts` ({chunk id: prompt}; {chunk id: checkpoint record} out), with a
+    """Ask for every chunk of `prompts` ({chunk id: Ask}; {chunk id: checkpoint record} out), with a
     progress bar over all `total` chunks of the run; failed chunks are in `state.failures` instead."""
     preflight(asking.endpoint, timeout_s=min(10.0, asking.policy.timeout_s))
     bar = tqdm(
@@ -105,12 +112,12 @@ def ask_chunks(
 
 
 async def _ask_all(
-    asking: Asking, prompts: dict[str, str], ckpt: Checkpoint | None, state: RunState, bar: tqdm
+    asking: Asking, prompts: dict[str, Ask], ckpt: Checkpoint | None, state: RunState, bar: tqdm
 ) -> dict[str, dict[str, Any]]:
     """`asking.workers` requests at a time. The client lives inside the event loop that uses it; it is
     closed, and the checkpoint synced, whatever happens."""
     llm, client = build_llm(asking.endpoint, **asking.llm_options)
-    queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[str, Ask]] = asyncio.Queue()
     for item in prompts.items():
         queue.put_nowait(item)
     answers: dict[str, dict[str, Any]] = {}
@@ -118,10 +125,10 @@ async def _ask_all(
     async def worker() -> None:
         while not state.stop:
             try:
-                chunk_id, prompt = queue.get_nowait()
+                chunk_id, ask = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            rec = await ask_one(llm, asking, chunk_id, prompt, state)
+            rec = await ask_one(llm, asking, chunk_id, ask, state)
             if rec is not None:
                 t0 = time.perf_counter()
                 if ckpt:
@@ -144,7 +151,7 @@ async def _ask_all(
 
 
 async def ask_one(
-    llm: Any, asking: Asking, chunk_id: str, prompt: str, state: RunState
+    llm: Any, asking: Asking, chunk_id: str, ask: Ask, state: RunState
 ) -> dict[str, Any] | None:
     """One chunk's answer with retries; None when it failed (recorded in `state`) or the run stops."""
     policy, endpoint = asking.policy, asking.endpoint
@@ -160,11 +167,12 @@ async def ask_one(
         state.requests += 1
         try:
             # the clients time out on each read; this bounds a server that trickles bytes forever
-            resp = await asyncio.wait_for(llm.acomplete(prompt), timeout=policy.timeout_s * 2 + 5)
+            resp = await asyncio.wait_for(llm.acomplete(ask.prompt), timeout=policy.timeout_s * 2 + 5)
             state.llm_s += time.perf_counter() - t0
             return {
                 "format": CHECKPOINT_FORMAT,
                 "chunk_id": chunk_id,
+                "prompt_hash": ask.prompt_hash,
                 **asking.key,
                 "raw_text": resp.text or "",
                 "attempts": attempt + 1,

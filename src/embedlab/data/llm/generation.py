@@ -35,11 +35,19 @@ from urllib.parse import urlsplit, urlunsplit
 from embedlab import io
 from embedlab.data.generator import QUERIES_FORMAT, GeneratorResult, Query
 from embedlab.data.llm import roundtrip
-from embedlab.data.llm.asking import Asking, RetryPolicy, RunState, ask_chunks
+from embedlab.data.llm.asking import Ask, Asking, RetryPolicy, RunState, ask_chunks
 from embedlab.data.llm.checkpoint import Checkpoint
 from embedlab.data.llm.cleaning import DROP_REASONS, QuestionIndex, clean_reply, ordered_counts, words
 from embedlab.data.llm.dedup import semantic_duplicates
-from embedlab.data.llm.prompts import prompt_hash, prompt_template, reminded, render
+from embedlab.data.llm.prompts import (
+    ChunkPrompt,
+    chunk_prompt,
+    prompt_hash,
+    prompt_template,
+    reminded,
+    render,
+    type_instructions,
+)
 from embedlab.data.llm.providers import Endpoint, resolve_endpoint
 from embedlab.errors import EmbedlabError
 from embedlab.models.spec import ModelSpec
@@ -53,6 +61,16 @@ def _default(key: str) -> Any:
 
 
 REPORT_FORMAT = "embedlab.llm_report/1"
+
+
+@dataclass
+class LlmQuery(Query):
+    """An LLM question also records the type and persona its chunk drew (null when none is configured)."""
+
+    query_type: str | None = None
+    persona: str | None = None
+
+
 EXAMPLES_PER_REASON = 3
 
 
@@ -67,6 +85,9 @@ class LlmGenerator:
     api_key_env: str | None = _default("api_key_env")
     num_questions_per_chunk: int = _default("num_questions_per_chunk")
     prompts: dict[str, str] = field(default_factory=lambda: _default("prompts"))
+    types: dict[str, float] = field(default_factory=lambda: _default("types"))
+    type_prompts: dict[str, str] = field(default_factory=lambda: _default("type_prompts"))
+    personas: list[str] = field(default_factory=lambda: _default("personas"))
     temperature: float = _default("temperature")
     max_tokens: int = _default("max_tokens")
     seed: int | None = _default("seed")
@@ -91,6 +112,7 @@ class LlmGenerator:
     progress: bool = True
     report: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     reasked: set[str] = field(default_factory=set, init=False, repr=False)  # chunks asked twice (language)
+    asks: dict[str, ChunkPrompt] = field(default_factory=dict, init=False, repr=False)  # per chunk
     timing: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def template(self, lang: str) -> str:
@@ -120,11 +142,12 @@ class LlmGenerator:
         p_hash = prompt_hash(template)
         seed_used = self.seed if self.seed is not None else seed
         endpoint = resolve_endpoint(self.provider, self.model, self.base_url, self.api_key_env)
-        key = {"prompt_hash": p_hash, "model": endpoint.label, "options": self.options_hash(seed_used)}
-        retry = reminded(template, lang)
-        retry_key = {**key, "prompt_hash": prompt_hash(retry)}
+        key = {"model": endpoint.label, "options": self.options_hash(seed_used)}
+        self.asks = self._chunk_prompts(chunks, template, lang, seed)
+        first = {cid: a.template for cid, a in self.asks.items()}
+        again_t = {cid: reminded(t, lang) for cid, t in first.items()}
         ckpt = Checkpoint(self.checkpoint) if self.checkpoint else None
-        done, retried = self._resume(ckpt, [key, retry_key])
+        done, retried = self._resume(ckpt, key, [first, again_t])
         todo = [c for c in chunks if c["id"] not in done]
         log.info(
             "llm %s (%s): %d chunks, %d already answered in the checkpoint, %d to ask, %d at a time",
@@ -145,23 +168,23 @@ class LlmGenerator:
             "is_chat_model": self.is_chat_model,
         }
         policy = RetryPolicy(self.retries, self.timeout_s, self.backoff_initial_s, self.backoff_max_s)
+        asking = Asking(endpoint, key, llm_options, policy, self.workers())
+        texts = {c["id"]: c["text"] for c in chunks}
         n = self.num_questions_per_chunk
         try:
             if todo:
-                prompts = {c["id"]: render(template, c["text"], n) for c in todo}
-                asking = Asking(endpoint, key, llm_options, policy, self.workers())
-                done.update(ask_chunks(asking, prompts, len(chunks), f"llm questions ({lang})", self.progress,
-                                       ckpt, state))  # fmt: skip
-            strayed = [c for c in chunks if c["id"] in done and self._strayed(done[c["id"]], lang)]
-            again = {c["id"]: render(retry, c["text"], n) for c in strayed if c["id"] not in retried}
+                ask = _asks(first, texts, [c["id"] for c in todo], n)
+                desc = f"llm questions ({lang})"
+                done.update(ask_chunks(asking, ask, len(chunks), desc, self.progress, ckpt, state))
+            strayed = [c["id"] for c in chunks if c["id"] in done and self._strayed(done[c["id"]], lang)]
+            again = _asks(again_t, texts, [cid for cid in strayed if cid not in retried], n)
             if again:  # once, with a reminder of the language; what still strays is dropped and counted
-                asking = Asking(endpoint, retry_key, llm_options, policy, self.workers())
                 desc = f"llm re-asked ({lang})"
                 retried.update(ask_chunks(asking, again, len(strayed), desc, self.progress, ckpt, state))
         finally:
             if ckpt:
                 ckpt.close()
-        self.reasked = {c["id"] for c in strayed if c["id"] in retried}
+        self.reasked = {cid for cid in strayed if cid in retried}
         done = {**done, **{cid: retried[cid] for cid in self.reasked}}
         self._check_failures([c["id"] for c in chunks], done, state, ckpt is not None)
         t_clean = time.perf_counter()
@@ -191,16 +214,29 @@ class LlmGenerator:
         )
         return result
 
-    def _resume(self, ckpt: Checkpoint | None, keys: list[dict[str, str]]) -> list[dict[str, dict[str, Any]]]:
-        """Per key (prompt, model and options), the checkpoint's answers made with it: {chunk id: record}."""
-        found: list[dict[str, dict[str, Any]]] = [{} for _ in keys]
+    def _chunk_prompts(
+        self, chunks: Sequence[dict[str, Any]], template: str, lang: str, seed: int
+    ) -> dict[str, ChunkPrompt]:
+        """Each chunk's template with the question type and persona it draws (prompts.chunk_prompt)."""
+        shares, personas = self.types or {}, self.personas or []
+        instructions = type_instructions(shares, self.type_prompts or {})
+        return {c["id"]: chunk_prompt(template, lang, c["id"], seed, instructions, shares, personas)
+                for c in chunks}  # fmt: skip
+
+    def _resume(
+        self, ckpt: Checkpoint | None, key: dict[str, str], templates: list[dict[str, str]]
+    ) -> list[dict[str, dict[str, Any]]]:
+        """Per set of templates ({chunk id: template}), the checkpoint's answers to them made with this
+        model and these options: {chunk id: record}."""
+        found: list[dict[str, dict[str, Any]]] = [{} for _ in templates]
         if ckpt is None:
             return found
+        wanted = {(prompt_hash(t), cid): i for i, ts in enumerate(templates) for cid, t in ts.items()}
         stale = 0
         ckpt.open()  # lock first, then read: nobody else appends meanwhile
         for rec in ckpt.read():
-            i = next((i for i, key in enumerate(keys) if all(rec.get(k) == v for k, v in key.items())), None)
-            if i is None:
+            i = wanted.get((rec.get("prompt_hash"), rec.get("chunk_id")))
+            if i is None or any(rec.get(k) != v for k, v in key.items()):
                 stale += 1
             else:
                 found[i].setdefault(rec["chunk_id"], rec)
@@ -298,8 +334,27 @@ class LlmGenerator:
             "examples": {r: examples[r] for r in DROP_REASONS if r in examples},
             "round_trip": rt_report,
             "failed_chunks": failed,
+            **self._mix_report(queries),
         }
         return GeneratorResult(queries, stats)
+
+    def _mix_report(self, queries: list[LlmQuery]) -> dict[str, Any]:
+        """llm.report.json's `types` and `personas` (when configured): each one's share or instruction, the
+        chunks that drew it and the questions kept."""
+        out: dict[str, Any] = {}
+        if self.types:
+            instructions = type_instructions(self.types, self.type_prompts or {})
+            drew = Counter(a.query_type for a in self.asks.values())
+            kept = Counter(q.query_type for q in queries)
+            out["types"] = {
+                t: {"share": share, "instruction": instructions[t], "chunks": drew[t], "queries": kept[t]}
+                for t, share in self.types.items()
+            }
+        if self.personas:
+            drew = Counter(a.persona for a in self.asks.values())
+            kept = Counter(q.persona for q in queries)
+            out["personas"] = {p: {"chunks": drew[p], "queries": kept[p]} for p in self.personas}
+        return out
 
     def _clean_answers(
         self,
@@ -310,12 +365,12 @@ class LlmGenerator:
         p_hash: str,
         drops: Counter[str],
         examples: dict[str, list[str]],
-    ) -> list[Query]:
+    ) -> list[LlmQuery]:
         """Clean every answer in chunk order (so the output does not depend on arrival order): a question
         equal or near to one of an earlier chunk is dropped (the first chunk in document order keeps it),
         unless what sets it apart occurs in its own chunk only (cleaning.QuestionIndex). Every dropped line
         is counted in `drops` by reason, with a few `examples`."""
-        queries: list[Query] = []
+        queries: list[LlmQuery] = []
         seen = QuestionIndex(self.near_duplicate_ratio)
         for chunk in chunks:
             rec = done.get(chunk["id"])
@@ -334,6 +389,7 @@ class LlmGenerator:
                 _example(examples, reason, line)
             k = 0
             chunk_words = words(chunk["text"])
+            ask = self.asks.get(chunk["id"]) or ChunkPrompt("")
             for text in cleaned.questions:
                 reason = (
                     "duplicate_across_chunks"
@@ -348,7 +404,7 @@ class LlmGenerator:
                     continue
                 seen.add(text, chunk_words)
                 queries.append(
-                    Query(
+                    LlmQuery(
                         id=f"llm.{chunk['id']}.{k}",
                         text=text,
                         chunk_ids=[chunk["id"]],
@@ -356,14 +412,16 @@ class LlmGenerator:
                         llm_model=endpoint.label,
                         prompt_hash=rec.get("prompt_hash", p_hash),  # a re-asked chunk: the reminder's
                         raw_text=rec["raw_text"],
+                        query_type=ask.query_type,
+                        persona=ask.persona,
                     )
                 )
                 k += 1
         return queries
 
     def _semantic_dedup(
-        self, queries: list[Query], drops: Counter[str], examples: dict[str, list[str]]
-    ) -> list[Query]:
+        self, queries: list[LlmQuery], drops: Counter[str], examples: dict[str, list[str]]
+    ) -> list[LlmQuery]:
         """Paraphrases across chunks dropped by the dedup model (data.llm.dedup), when it is on."""
         settings = {**_default("semantic_dedup"), **(self.semantic_dedup or {})}
         if not settings["enabled"]:
@@ -378,11 +436,11 @@ class LlmGenerator:
 
     def _round_trip(
         self,
-        queries: list[Query],
+        queries: list[LlmQuery],
         chunks: Sequence[dict[str, Any]],
         drops: Counter[str],
         examples: dict[str, list[str]],
-    ) -> tuple[list[Query], dict[str, Any]]:
+    ) -> tuple[list[LlmQuery], dict[str, Any]]:
         """The round-trip filter (data.llm.roundtrip) over every chunk given, when `round_trip` is on."""
         settings = {**_default("round_trip"), **(self.round_trip or {})}
         if not settings["enabled"]:
@@ -395,13 +453,18 @@ class LlmGenerator:
         return _without(queries, res.missed, "round_trip_miss", drops, examples), report
 
 
+def _asks(templates: dict[str, str], texts: dict[str, str], ids: list[str], n: int) -> dict[str, Ask]:
+    """The requests of chunks `ids`: each its template's hash and the template filled with its text."""
+    return {cid: Ask(prompt_hash(templates[cid]), render(templates[cid], texts[cid], n)) for cid in ids}
+
+
 def _without(
-    queries: list[Query],
+    queries: list[LlmQuery],
     dropped: Sequence[int],
     reason: str,
     drops: Counter[str],
     examples: dict[str, list[str]],
-) -> list[Query]:
+) -> list[LlmQuery]:
     """`queries` but the `dropped` indices, each counted under `reason` (a few kept as examples)."""
     for i in dropped:
         drops[reason] += 1

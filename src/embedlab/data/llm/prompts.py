@@ -1,9 +1,13 @@
 """The `llm` generator's prompts: the tutorial's reverse-HyDE instructions per language, a generic one for
-any other language, and the hash that names the instructions behind every query."""
+any other language, the question types and personas a chunk's prompt may add, and the hash that names the
+instructions behind every query."""
 
 from __future__ import annotations
 
 import hashlib
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from embedlab.errors import EmbedlabError
 from embedlab.text import language
@@ -69,6 +73,78 @@ GENERIC_PROMPT = (
 
 # Appended to a chunk's prompt when its reply had a line in another language: asked once more, with this.
 LANGUAGE_REMINDER = "\nWrite every question in {language_name} only, the language of the context above.\n"
+
+
+# Question types (generators.llm.types): one instruction appended to the prompt of each chunk drawn for the
+# type, so that a team sees which kinds of question each model fails (the recipes that report gains mix
+# facts, reasons, short search queries and comparisons). generators.llm.type_prompts adds or overrides them.
+TYPE_INSTRUCTIONS: dict[str, str] = {
+    "specific": (
+        "Each question asks for one specific fact the context states: a name, a number, a condition, a "
+        "deadline or a definition."
+    ),
+    "abstract": (
+        "Each question asks why or how: about the purpose, the reasons or the consequences of what the "
+        "context describes, in general words rather than the context's own phrasing."
+    ),
+    "keyword": (
+        "Write each question as a short search query of three to eight words, the way someone types it "
+        "into a search box, without a question mark."
+    ),
+    "comparison": "Each question asks how two things the context describes differ or relate to each other.",
+}
+PERSONA_LINE = "Ask them the way {persona} would ask them."
+TYPE_LANGUAGE_LINE = "Write them in {language_name}."
+
+
+@dataclass(frozen=True)
+class ChunkPrompt:
+    """What one chunk is asked with: the template (type and persona lines included) and what it drew."""
+
+    template: str
+    query_type: str | None = None
+    persona: str | None = None
+
+
+def type_instructions(types: Mapping[str, float], type_prompts: Mapping[str, str]) -> dict[str, str]:
+    """The instruction of each configured type: `type_prompts` over the built-in ones; a type with neither
+    is a config error."""
+    known = {**TYPE_INSTRUCTIONS, **type_prompts}
+    missing = [t for t in types if t not in known]
+    if missing:
+        raise EmbedlabError(
+            f"config error at generators.llm.types.{missing[0]}: no instruction for this type: add "
+            f"generators.llm.type_prompts.{missing[0]}, or use a built-in type "
+            f"({', '.join(TYPE_INSTRUCTIONS)})"
+        )
+    return {t: known[t] for t in types}
+
+
+def _draw(options: Sequence[str], weights: Sequence[float], seed: int, what: str, chunk_id: str) -> str:
+    """One option by weight, seeded by seed and chunk id only: adding a chunk never changes another's."""
+    return random.Random(f"{seed}:llm-{what}:{chunk_id}").choices(list(options), weights=list(weights))[0]
+
+
+def chunk_prompt(
+    template: str,
+    lang: str,
+    chunk_id: str,
+    seed: int,
+    instructions: Mapping[str, str],
+    shares: Mapping[str, float],
+    personas: Sequence[str],
+) -> ChunkPrompt:
+    """The template of one chunk: `template` plus the instruction of the type it draws (by `shares`) and
+    the persona it draws (uniformly), both seeded; `template` itself when neither is configured."""
+    query_type = _draw(list(shares), list(shares.values()), seed, "type", chunk_id) if shares else None
+    persona = _draw(personas, [1.0] * len(personas), seed, "persona", chunk_id) if personas else None
+    if query_type is None and persona is None:
+        return ChunkPrompt(template)
+    lines = [instructions[query_type]] if query_type else []
+    if persona:
+        lines.append(PERSONA_LINE.replace("{persona}", persona))
+    lines.append(TYPE_LANGUAGE_LINE.replace("{language_name}", language(lang).name))
+    return ChunkPrompt(template.rstrip("\n") + "\n" + " ".join(lines) + "\n", query_type, persona)
 
 
 def reminded(template: str, lang: str) -> str:
