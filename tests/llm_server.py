@@ -125,6 +125,23 @@ def realistic_reply(prompt: str, style: str | None = None) -> str:
     return styles.get(style, styles["numbered"])
 
 
+def judge_reply(prompt: str, style: str | None = None) -> str:
+    """A judge's reply to embedlab's judge prompt: `answerable` from how many of the question's words
+    (Chinese: character pairs) the passage holds, `specific` 4-10 by the prompt's hash, now and then inside
+    a code fence; style "malformed": prose without scores."""
+    if style == "malformed":
+        return "This is a good question about the passage; I would rate it highly."
+    passage = prompt.split("---------------------")[1].lower()
+    question = prompt.split("Question:", 1)[1].split("\n", 1)[0].lower()
+    cjk = "".join(_CJK.findall(question))
+    words = [cjk[i : i + 2] for i in range(len(cjk) - 1)] if cjk else re.findall(r"[^\W\d_]{4,}", question)
+    share = sum(w in passage for w in words) / max(len(words), 1)
+    h = int(prompt_key(prompt), 16)
+    obj = {"answerable": max(1, min(10, 1 + round(9 * share))), "specific": 4 + h % 7,
+           "reason": f"{share:.0%} of the question's words are in the passage."}  # fmt: skip
+    return f"Here is my judgement:\n```json\n{json.dumps(obj)}\n```" if h % 5 == 0 else json.dumps(obj)
+
+
 class _Server(ThreadingHTTPServer):
     request_queue_size = 256  # many clients connect at once; the default backlog of 5 stalls them
     daemon_threads = True
@@ -137,6 +154,7 @@ class FakeLLMServer:
         self.latency = latency
         self.style = style
         self.stubborn = False  # True: a re-asked prompt's language reminder is ignored
+        self.judge_style: str | None = None  # "malformed": judge replies without scores
         self.hang_s = hang_s
         self.models = list(OLLAMA_MODELS)
         self.require_key: str | None = None  # 401 unless "Authorization: Bearer <key>"
@@ -159,7 +177,7 @@ class FakeLLMServer:
 
     def inject(self, *faults: str) -> None:
         """Queue faults for the next generation requests, in arrival order: "429", "429:<seconds>", "500",
-        "503", "malformed", "hang", "drop", "400", "401", "404"."""
+        "503", "malformed", "hang", "drop", "400", "401", "404", or "ok" (none: served as usual)."""
         with self._lock:
             self._faults.extend(faults)
 
@@ -256,7 +274,10 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": f"model '{model}' not found"})
                 return
             listens = not server.stubborn and "Write every question in" in prompt  # the language reminder
-            reply = realistic_reply(prompt, "numbered" if listens else server.style)
+            if "You are judging a question" in prompt:  # embedlab's judge prompt (data/llm/judge.py)
+                reply = judge_reply(prompt, server.judge_style)
+            else:
+                reply = realistic_reply(prompt, "numbered" if listens else server.style)
             self._send(200, _reply_body(self.path, model, reply))
 
         def _fault(self, fault: str, body: dict[str, Any]) -> bool:
@@ -264,6 +285,8 @@ def _handler(server: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             name, _, arg = fault.partition(":")
             auth = self.headers.get("Authorization") or ""
             echo = f" (auth was {auth})" if server.echo_key_in_errors else ""
+            if name == "ok":  # no fault: lets a test aim a fault at a later request
+                return False
             if name == "429":
                 retry_after = arg or "1"
                 self._send(

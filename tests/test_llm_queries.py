@@ -202,9 +202,9 @@ def test_rule_writes_queries_report_and_dataset_input(tmp_path, server, chunk_fi
     assert doc["format"] == "embedlab.queries/1" and doc["generator"] == "llm"
     assert set(doc["queries"][0]) == {
         "id", "text", "chunk_ids", "generator", "positive_text", "llm_model", "prompt_hash", "raw_text",
-        "query_type", "persona",
+        "query_type", "persona", "judge",
     }  # fmt: skip
-    assert doc["queries"][0]["query_type"] is None and doc["queries"][0]["persona"] is None  # none configured
+    assert {doc["queries"][0][k] for k in ("query_type", "persona", "judge")} == {None}  # none configured
     rep = io.read_json(report)
     n_chunks = len(io.read_json(chunk_files["en"])["chunks"])
     assert rep["format"] == "embedlab.llm_report/1" and rep["chunks"]["chunks_answered"] == n_chunks

@@ -36,6 +36,9 @@ DROP_REASONS = (
     "near_duplicate_across_chunks",
     "semantic_duplicate_across_chunks",  # not cleaning either (data.llm.dedup)
     "round_trip_miss",  # not cleaning (data.llm.roundtrip): listed so that every report shows one order
+    "judge_failed",  # nor these (data.llm.judge): the judge's request failed after its retries,
+    "judge_unreadable",  # its reply had no two scores on the scale,
+    "judge_below_threshold",  # or a score under generators.llm.judge.threshold
 )
 QUESTION_END = ("?", "？", "؟")
 

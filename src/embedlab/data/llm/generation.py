@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from embedlab import io
 from embedlab.data.generator import QUERIES_FORMAT, GeneratorResult, Query
-from embedlab.data.llm import roundtrip
+from embedlab.data.llm import judge, roundtrip
 from embedlab.data.llm.asking import Ask, Asking, RetryPolicy, RunState, ask_chunks
 from embedlab.data.llm.checkpoint import Checkpoint
 from embedlab.data.llm.cleaning import DROP_REASONS, QuestionIndex, clean_reply, ordered_counts, words
@@ -61,6 +61,7 @@ def _default(key: str) -> Any:
 
 
 REPORT_FORMAT = "embedlab.llm_report/1"
+JUDGE_PASS = "judge"  # the `pass` of the judge's checkpoint records
 
 
 @dataclass
@@ -69,6 +70,7 @@ class LlmQuery(Query):
 
     query_type: str | None = None
     persona: str | None = None
+    judge: dict[str, Any] | None = None  # the judge's scores and reason, when generators.llm.judge is on
 
 
 EXAMPLES_PER_REASON = 3
@@ -105,6 +107,7 @@ class LlmGenerator:
     uses_gpu: bool | None = _default("uses_gpu")
     round_trip: dict[str, Any] = field(default_factory=lambda: _default("round_trip"))
     semantic_dedup: dict[str, Any] = field(default_factory=lambda: _default("semantic_dedup"))
+    judge: dict[str, Any] = field(default_factory=lambda: _default("judge"))
     checkpoint: str | None = None  # set by the rule (a path beside the output); None: no resume
     # set by the rule: round_trip.retriever resolved in the config's models (None: plain BM25 for `bm25`)
     retriever_spec: ModelSpec | None = None
@@ -235,6 +238,8 @@ class LlmGenerator:
         stale = 0
         ckpt.open()  # lock first, then read: nobody else appends meanwhile
         for rec in ckpt.read():
+            if rec.get("pass") == JUDGE_PASS:
+                continue  # the judge's records (_judge)
             i = wanted.get((rec.get("prompt_hash"), rec.get("chunk_id")))
             if i is None or any(rec.get(k) != v for k, v in key.items()):
                 stale += 1
@@ -255,13 +260,19 @@ class LlmGenerator:
         return cleaned.drops["wrong_language"] > 0
 
     def _check_failures(
-        self, ids: list[str], done: dict[str, dict[str, Any]], state: RunState, resumable: bool
+        self,
+        ids: list[str],
+        done: dict[str, dict[str, Any]],
+        state: RunState,
+        resumable: bool,
+        what: str = "chunks",
     ) -> None:
-        """Stop on a fatal error or when more chunks failed than `max_failed_fraction` allows."""
+        """Stop on a fatal error or when more chunks (or judged questions) failed than
+        `max_failed_fraction` allows."""
         if state.fatal:
             raise EmbedlabError(state.fatal)
         for cid, err in state.failures.items():
-            log.warning("chunk %s failed after retries: %s", cid, err)
+            log.warning("%s %s failed after retries: %s", what.removesuffix("s"), cid, err)
         missing = [cid for cid in ids if cid not in done]
         if len(missing) > state.allowed_failures:
             first = next(iter(state.failures.values()), "none")
@@ -273,7 +284,7 @@ class LlmGenerator:
             not_asked = len(missing) - len(state.failures)
             stopped = f" ({not_asked} not asked: the run stopped early)" if not_asked else ""
             raise EmbedlabError(
-                f"llm: {len(state.failures)} of {len(ids)} chunks failed after retries{stopped}; at most "
+                f"llm: {len(state.failures)} of {len(ids)} {what} failed after retries{stopped}; at most "
                 f"{self.max_failed_fraction:.0%} may fail (generators.llm.max_failed_fraction); first error: "
                 f"{first}{where}"
             )
@@ -295,6 +306,7 @@ class LlmGenerator:
         queries = self._clean_answers(chunks, done, lang, endpoint, p_hash, drops, examples)
         queries = self._semantic_dedup(queries, drops, examples)
         queries, rt_report = self._round_trip(queries, chunks, drops, examples)
+        queries, judge_report = self._judge(queries, chunks, lang, drops, examples)
         with_questions = {q.chunk_ids[0] for q in queries}
         answered = sum(1 for c in chunks if c["id"] in done)
         stats = {
@@ -333,6 +345,7 @@ class LlmGenerator:
             "dropped": ordered_counts(drops),
             "examples": {r: examples[r] for r in DROP_REASONS if r in examples},
             "round_trip": rt_report,
+            "judge": judge_report,
             "failed_chunks": failed,
             **self._mix_report(queries),
         }
@@ -451,6 +464,85 @@ class LlmGenerator:
         )
         self.timing["round_trip_s"] = time.perf_counter() - t0
         return _without(queries, res.missed, "round_trip_miss", drops, examples), report
+
+    def _judge(
+        self,
+        queries: list[LlmQuery],
+        chunks: Sequence[dict[str, Any]],
+        lang: str,
+        drops: Counter[str],
+        examples: dict[str, list[str]],
+    ) -> tuple[list[LlmQuery], dict[str, Any]]:
+        """The judge's pass (data.llm.judge) over the questions still kept, when it is on: each question
+        keeps its scores or is dropped with the reason counted."""
+        settings = {**_default("judge"), **(self.judge or {})}
+        if not settings["enabled"] or not queries:
+            return queries, {"enabled": bool(settings["enabled"])}
+        t0 = time.perf_counter()
+        templ = judge.template(settings["prompt"])
+        j_hash = prompt_hash(templ)
+        texts = {c["id"]: c["text"] for c in chunks}
+        asks = {q.id: judge.ask(j_hash, templ, q.text, texts[q.chunk_ids[0]]) for q in queries}
+        label, done = self._ask_judge(asks, settings, lang)
+        kept, threshold = [], settings["threshold"]
+        for q in queries:
+            verdict = judge.read_verdict(done[q.id]["raw_text"]) if q.id in done else None
+            reason = (
+                "judge_failed" if verdict is None
+                else "judge_unreadable" if not verdict.readable
+                else None if verdict.keeps(threshold)
+                else "judge_below_threshold"
+            )  # fmt: skip
+            if reason:
+                drops[reason] += 1
+                _example(examples, reason, q.text)
+                continue
+            q.judge = verdict.provenance()
+            kept.append(q)
+        self.timing["judge_s"] = time.perf_counter() - t0
+        report = {"enabled": True, "llm_model": label, "prompt_hash": j_hash, "threshold": threshold,
+                  "judged": len(done), "kept": len(kept)}  # fmt: skip
+        return kept, report
+
+    def _ask_judge(
+        self, asks: dict[str, Ask], settings: dict[str, Any], lang: str
+    ) -> tuple[str, dict[str, dict[str, Any]]]:
+        """The judge's replies by question id (its model's label too): from the checkpoint where it has
+        them (same judge prompt, model and options), the rest asked and appended there."""
+        same = settings["provider"] in (None, self.provider)
+
+        def setting(name: str) -> Any:  # the judge's own, else the generator's when the provider is the same
+            return settings[name] or (getattr(self, name) if same else None)
+
+        provider = settings["provider"] or self.provider
+        endpoint = resolve_endpoint(provider, setting("model"), setting("base_url"), setting("api_key_env"))
+        options = judge.options_hash(0.0, settings["max_tokens"], self.seed)
+        key = {"model": endpoint.label, "options": options, "pass": JUDGE_PASS}
+        ckpt = Checkpoint(self.checkpoint) if self.checkpoint else None
+        done: dict[str, dict[str, Any]] = {}
+        state = RunState(allowed_failures=int(self.max_failed_fraction * len(asks)))
+        try:
+            if ckpt:
+                ckpt.open()
+                for rec in ckpt.read():
+                    ask = asks.get(rec.get("chunk_id", ""))
+                    same_key = all(rec.get(k) == v for k, v in key.items())
+                    if ask and same_key and rec["prompt_hash"] == ask.prompt_hash:
+                        done.setdefault(rec["chunk_id"], rec)
+            todo = {qid: a for qid, a in asks.items() if qid not in done}
+            if todo:
+                llm_options = {"temperature": 0.0, "max_tokens": settings["max_tokens"], "seed": self.seed,
+                               "timeout_s": self.timeout_s, "context_window": self.context_window,
+                               "is_chat_model": self.is_chat_model}  # fmt: skip
+                policy = RetryPolicy(self.retries, self.timeout_s, self.backoff_initial_s, self.backoff_max_s)
+                asking = Asking(endpoint, key, llm_options, policy, self.workers())
+                desc = f"llm judge ({lang})"
+                done.update(ask_chunks(asking, todo, len(asks), desc, self.progress, ckpt, state))
+        finally:
+            if ckpt:
+                ckpt.close()
+        self._check_failures(list(asks), done, state, ckpt is not None, "judged questions")
+        return endpoint.label, done
 
 
 def _asks(templates: dict[str, str], texts: dict[str, str], ids: list[str], n: int) -> dict[str, Ask]:
