@@ -5,6 +5,7 @@ seeded per chunk, the checkpoint resumes per chunk prompt, and the report scores
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +14,7 @@ from llm_server import FakeLLMServer
 from test_llm_queries import FAST, chunk_files, chunks  # noqa: F401  (fixtures: chunks of real text)
 
 from embedlab import io
+from embedlab.data.chunking import ChunkingSettings, chunk_corpus
 from embedlab.data.llm.cleaning import QUESTION_END
 from embedlab.data.llm.generation import LlmGenerator, generate_llm_queries
 from embedlab.data.llm.prompts import (
@@ -25,12 +27,13 @@ from embedlab.data.llm.prompts import (
     type_instructions,
 )
 from embedlab.data.queries import build_dataset
+from embedlab.data.split import split_dataset
 from embedlab.errors import EmbedlabError
 from embedlab.report.markdown import generator_section
 from embedlab.workflow.config import validate_config
 from embedlab.workflow.plan import Plan
 
-from conftest import REPO
+from conftest import CORPORA, REPO
 
 TYPES = {"specific": 1.0, "abstract": 1.0, "keyword": 1.0, "comparison": 1.0}
 SHARES = {"specific": 3.0, "keyword": 1.0}
@@ -54,8 +57,8 @@ def test_each_type_and_persona_reaches_the_prompt_and_the_provenance(tmp_path, s
     asked = _prompts(server)
     by_chunk = {c["id"]: c["text"] for c in chunks["en"]}
     assert len(asked) == len(by_chunk)
-    for name, instruction in TYPE_INSTRUCTIONS.items():
-        assert any(instruction in p for p in asked), name
+    for name in TYPES:
+        assert any(TYPE_INSTRUCTIONS[name] in p for p in asked), name
     for persona in PERSONAS:
         assert any(PERSONA_LINE.replace("{persona}", persona) in p for p in asked), persona
     assert all("Write them in English." in p for p in asked)  # the language, named by langcodes
@@ -158,3 +161,56 @@ def test_the_report_scores_each_llm_question_type():
     assert "| c | en | m | llm · keyword | 0.750 | 2 |" in lines
     assert "| c | en | m | llm · abstract | 0.000 | 1 |" in lines
     assert "| c | en | m | ict | 1.000 | 1 |" in lines
+
+
+@pytest.fixture(scope="module")
+def articles(tmp_path_factory) -> Path:
+    """Chunks of articles 8-21 of the AI Act (real text, test corpora): several groups, most of several
+    chunks."""
+    root = tmp_path_factory.mktemp("articles")
+    lines = (CORPORA / "eu_ai_act/EN.md").read_text(encoding="utf-8").split("\n")
+    part = root / "EN.md"
+    part.write_text("\n".join(lines[:1] + lines[756:1060]), encoding="utf-8")
+    settings = ChunkingSettings.default(chunk_size=200, chunk_overlap=0, tokenizer="cl100k_base")
+    chunk_corpus(part, root / "en.json", "eu_ai_act", "en", settings)
+    return root / "en.json"
+
+
+def test_multi_hop_questions_read_a_chunk_with_the_next_in_its_group_and_keep_to_one_side(
+    tmp_path, server, articles
+):
+    settings = {"provider": "ollama", "base_url": server.url, "types": {"multi_hop": 1.0}, **FAST}
+    out = tmp_path / "llm.json"
+    doc = generate_llm_queries(articles, out, tmp_path / "r.json", tmp_path / "c", settings, 42)
+    chunk_list = io.read_json(articles)["chunks"]
+    order = [c["id"] for c in chunk_list]
+    group = {c["id"]: c["group"] for c in chunk_list}
+    text = {c["id"]: c["text"] for c in chunk_list}
+    nxt = dict(zip(order, [*order[1:], None], strict=True))
+    last_in_group = {cid for cid in order if group.get(nxt[cid]) != group[cid]}
+    assert 3 < len(last_in_group) < len(order)  # several groups, several chunks in most
+    asked = _prompts(server)
+    hops = [q for q in doc["queries"] if q["query_type"] == "multi_hop"]
+    assert hops and all(q["chunk_ids"][0] not in last_in_group for q in hops)
+    for q in hops:
+        first, second = q["chunk_ids"]  # multi_hop_chunks 2: the chunk and the next one, same group
+        assert order.index(second) == order.index(first) + 1 and group[first] == group[second]
+        prompt = next(p for p in asked if f"Passage 1:\n{text[first]}\n\nPassage 2:" in p)
+        assert f"Passage 2:\n{text[second]}" in prompt
+        assert TYPE_INSTRUCTIONS["multi_hop"] in prompt
+    alone = [q for q in doc["queries"] if q["chunk_ids"][0] in last_in_group]
+    assert alone and all(q["query_type"] is None and len(q["chunk_ids"]) == 1 for q in alone)  # no other type
+
+    build_dataset(articles, [out], tmp_path / "ds.json", tmp_path / "prov.json")
+    files = [tmp_path / f for f in ("ds.json", "prov.json", "train.json", "val.json", "split.json")]
+    report = split_dataset(articles, *files, 0.3, 42)
+    assert report["queries"]["dropped_straddling"] == 0
+    placed = 0
+    for side in ("train", "val"):
+        ds = io.read_json(tmp_path / f"{side}.json")
+        for q in hops:
+            if q["id"] in ds["queries"]:
+                placed += 1
+                assert all(report["side"][c] == side for c in q["chunk_ids"])
+                assert set(q["chunk_ids"]) <= set(ds["relevant_docs"][q["id"]])  # both are positives
+    assert placed == len(hops)

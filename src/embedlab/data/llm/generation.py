@@ -22,6 +22,7 @@ work itself lives in the modules named above.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import time
@@ -90,6 +91,7 @@ class LlmGenerator:
     types: dict[str, float] = field(default_factory=lambda: _default("types"))
     type_prompts: dict[str, str] = field(default_factory=lambda: _default("type_prompts"))
     personas: list[str] = field(default_factory=lambda: _default("personas"))
+    multi_hop_chunks: int = _default("multi_hop_chunks")
     temperature: float = _default("temperature")
     max_tokens: int = _default("max_tokens")
     seed: int | None = _default("seed")
@@ -172,7 +174,7 @@ class LlmGenerator:
         }
         policy = RetryPolicy(self.retries, self.timeout_s, self.backoff_initial_s, self.backoff_max_s)
         asking = Asking(endpoint, key, llm_options, policy, self.workers())
-        texts = {c["id"]: c["text"] for c in chunks}
+        texts = self._contexts(chunks)
         n = self.num_questions_per_chunk
         try:
             if todo:
@@ -220,11 +222,24 @@ class LlmGenerator:
     def _chunk_prompts(
         self, chunks: Sequence[dict[str, Any]], template: str, lang: str, seed: int
     ) -> dict[str, ChunkPrompt]:
-        """Each chunk's template with the question type and persona it draws (prompts.chunk_prompt)."""
+        """Each chunk's template with the question type and persona it draws (prompts.chunk_prompt); a
+        multi-hop one is read with up to `multi_hop_chunks` - 1 chunks after it in its group (the split
+        keeps a group on one side, so its questions never straddle train and val)."""
         shares, personas = self.types or {}, self.personas or []
         instructions = type_instructions(shares, self.type_prompts or {})
-        return {c["id"]: chunk_prompt(template, lang, c["id"], seed, instructions, shares, personas)
-                for c in chunks}  # fmt: skip
+        out = {}
+        for i, c in enumerate(chunks):
+            after = chunks[i + 1 : i + self.multi_hop_chunks]
+            group = c.get("group")
+            partners = [p["id"] for p in itertools.takewhile(lambda p, g=group: p.get("group") == g, after)]
+            args = (instructions, shares, personas, partners)
+            out[c["id"]] = chunk_prompt(template, lang, c["id"], seed, *args)
+        return out
+
+    def _contexts(self, chunks: Sequence[dict[str, Any]]) -> dict[str, str]:
+        """What each chunk's prompt reads: its text, or the passages of its multi-hop question."""
+        texts = {c["id"]: c["text"] for c in chunks}
+        return {cid: (self.asks.get(cid) or ChunkPrompt("")).context(texts, cid) for cid in texts}
 
     def _resume(
         self, ckpt: Checkpoint | None, key: dict[str, str], templates: list[dict[str, str]]
@@ -420,7 +435,7 @@ class LlmGenerator:
                     LlmQuery(
                         id=f"llm.{chunk['id']}.{k}",
                         text=text,
-                        chunk_ids=[chunk["id"]],
+                        chunk_ids=[chunk["id"], *ask.with_chunks],
                         generator="llm",
                         llm_model=endpoint.label,
                         prompt_hash=rec.get("prompt_hash", p_hash),  # a re-asked chunk: the reminder's
@@ -481,7 +496,7 @@ class LlmGenerator:
         t0 = time.perf_counter()
         templ = judge.template(settings["prompt"])
         j_hash = prompt_hash(templ)
-        texts = {c["id"]: c["text"] for c in chunks}
+        texts = self._contexts(chunks)
         asks = {q.id: judge.ask(j_hash, templ, q.text, texts[q.chunk_ids[0]]) for q in queries}
         label, done = self._ask_judge(asks, settings, lang)
         kept, threshold = [], settings["threshold"]

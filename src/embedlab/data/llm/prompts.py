@@ -92,18 +92,32 @@ TYPE_INSTRUCTIONS: dict[str, str] = {
         "into a search box, without a question mark."
     ),
     "comparison": "Each question asks how two things the context describes differ or relate to each other.",
+    "multi_hop": (
+        "Each question needs every passage above to be answered: it combines facts stated in different "
+        "passages, so that no single passage answers it."
+    ),
 }
+MULTI_HOP = "multi_hop"  # the type asked over a chunk and the chunks after it in its group
 PERSONA_LINE = "Ask them the way {persona} would ask them."
 TYPE_LANGUAGE_LINE = "Write them in {language_name}."
 
 
 @dataclass(frozen=True)
 class ChunkPrompt:
-    """What one chunk is asked with: the template (type and persona lines included) and what it drew."""
+    """What one chunk is asked with: the template (type and persona lines included), what it drew, and
+    for a multi-hop question the chunks read with it (all of them its positives)."""
 
     template: str
     query_type: str | None = None
     persona: str | None = None
+    with_chunks: tuple[str, ...] = ()
+
+    def context(self, texts: Mapping[str, str], chunk_id: str) -> str:
+        """The text the template's {context_str} holds: the chunk, or each passage of a multi-hop one."""
+        if not self.with_chunks:
+            return texts[chunk_id]
+        ids = (chunk_id, *self.with_chunks)
+        return "\n\n".join(f"Passage {i}:\n{texts[c]}" for i, c in enumerate(ids, 1))
 
 
 def type_instructions(types: Mapping[str, float], type_prompts: Mapping[str, str]) -> dict[str, str]:
@@ -133,10 +147,16 @@ def chunk_prompt(
     instructions: Mapping[str, str],
     shares: Mapping[str, float],
     personas: Sequence[str],
+    partners: Sequence[str] = (),
 ) -> ChunkPrompt:
     """The template of one chunk: `template` plus the instruction of the type it draws (by `shares`) and
-    the persona it draws (uniformly), both seeded; `template` itself when neither is configured."""
+    the persona it draws (uniformly), both seeded; `template` itself when neither is configured. A chunk
+    that draws `multi_hop` is read with its `partners` (the chunks after it in its group); one without
+    partners draws again among the other types (none left: no type)."""
     query_type = _draw(list(shares), list(shares.values()), seed, "type", chunk_id) if shares else None
+    if query_type == MULTI_HOP and not partners:
+        others = {t: w for t, w in shares.items() if t != MULTI_HOP}
+        query_type = _draw(list(others), list(others.values()), seed, "alone", chunk_id) if others else None
     persona = _draw(personas, [1.0] * len(personas), seed, "persona", chunk_id) if personas else None
     if query_type is None and persona is None:
         return ChunkPrompt(template)
@@ -144,7 +164,9 @@ def chunk_prompt(
     if persona:
         lines.append(PERSONA_LINE.replace("{persona}", persona))
     lines.append(TYPE_LANGUAGE_LINE.replace("{language_name}", language(lang).name))
-    return ChunkPrompt(template.rstrip("\n") + "\n" + " ".join(lines) + "\n", query_type, persona)
+    with_chunks = tuple(partners) if query_type == MULTI_HOP else ()
+    typed = template.rstrip("\n") + "\n" + " ".join(lines) + "\n"
+    return ChunkPrompt(typed, query_type, persona, with_chunks)
 
 
 def reminded(template: str, lang: str) -> str:
