@@ -291,6 +291,7 @@ rule evaluate_mteb:
         device=EVAL.device,
         cache=EMB_CACHE,
         probe_network=PLAN.settings.mteb.probe_network,
+        rerank_negatives=PLAN.settings.mteb.rerank_negatives,
     script:
         "../scripts/evaluate_mteb.py"
 

@@ -16,4 +16,5 @@ run_rule(
     device=p.device,
     cache_dir=p.cache,
     probe_network=p.probe_network,
+    rerank_negatives=p.rerank_negatives,
 )

@@ -151,6 +151,9 @@ def test_tutorial_config_plans_its_full_run(tmp_path, monkeypatch):
     for lang in ("EN", "FR", "CS", "HU"):
         assert f"resources/eu_ai_act/{lang}.html" in res.output
     assert "securities_law" not in res.output  # --configfile replaces the default config
+    for lang in ("en", "fr", "cs", "hu"):  # the course's custom retrieval and reranking tasks, per language
+        assert f"results/mteb/BGE-M3/EmbedlabVal.eu_ai_act.{lang}.json" in res.output
+        assert f"results/mteb/BGE-M3/EmbedlabValRerank.eu_ai_act.{lang}.json" in res.output
 
 
 def test_full_config_adds_the_reranker_and_the_default_stays_without_it(tmp_path, monkeypatch):

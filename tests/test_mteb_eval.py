@@ -118,3 +118,37 @@ def test_model_card_from_results(val, tmp_path):
     assert text.startswith("---\n") and "model-index:" in text and "T2Retrieval: unavailable" in text
     result = meta["model-index"][0]["results"][0]
     assert result["dataset"]["type"] == task and any(m["type"] == "ndcg_at_10" for m in result["metrics"])
+
+
+def test_custom_reranking_task_offline_matches_an_independent_map_and_mrr(val, tmp_path):
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from embedlab.evaluation.mteb_tasks import rerank_candidates, rerank_task_name
+    from embedlab.evaluation.qaset import load_qa
+    from embedlab.models.sources import resolve_model_source
+
+    spec = ModelSpec(name="minilm", source=MINILM, max_seq_length=128)
+    task = rerank_task_name("securities_law", "zh")
+    res = run_mteb(tmp_path / f"{task}.json", spec, task, val_path=val, corpus="securities_law", lang="zh",
+                   cache_dir=tmp_path / "cache", device="cpu", rerank_negatives=5)  # fmt: skip
+    assert res["status"] == "ok" and res["type"] == "Reranking" and res["custom"]["negatives"] == 5
+    scores = res["mteb"]["scores"]["test"][0]
+    assert res["main_score"] == pytest.approx(scores["map_at_1000"])
+
+    qa = load_qa(val)
+    lists = rerank_candidates(qa, 5)
+    for rel, cand in zip(qa.relevant, lists, strict=True):  # positives first, then 5 others
+        assert cand[: len(rel)] == sorted(rel) and len(cand) == len(rel) + 5 and len(set(cand)) == len(cand)
+    model = SentenceTransformer(resolve_model_source(MINILM), device="cpu")
+    model.max_seq_length = 128
+    q = model.encode(qa.queries, normalize_embeddings=True)
+    d = model.encode(qa.corpus, normalize_embeddings=True)
+    aps, rrs = [], []
+    for qi, (rel, cand) in enumerate(zip(qa.relevant, lists, strict=True)):
+        order = [cand[i] for i in np.argsort(-(d[cand] @ q[qi]), kind="stable")]
+        hits = [i for i, c in enumerate(order, 1) if c in set(rel)]
+        aps.append(np.mean([(k + 1) / rank for k, rank in enumerate(hits)]))
+        rrs.append(1 / hits[0] if hits[0] <= 10 else 0.0)
+    assert scores["map_at_1000"] == pytest.approx(np.mean(aps), abs=1e-3)
+    assert scores["mrr_at_10"] == pytest.approx(np.mean(rrs), abs=1e-3)

@@ -108,6 +108,7 @@ class MtebSettings:
     enabled: bool
     models: list[str] | None
     custom_tasks: bool
+    rerank_negatives: int
     tasks: list[str]
     select: bool
     task_types: list[str]

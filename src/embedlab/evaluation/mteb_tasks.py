@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "embedlab.mteb/1"
 CUSTOM_PREFIX = "EmbedlabVal"
+RERANK_PREFIX = "EmbedlabValRerank"
 
 # Errors that mean "the task's data could not be fetched" rather than a bug.
 _NETWORK_HINTS = (
@@ -60,6 +61,10 @@ def custom_task_name(corpus: str, lang: str) -> str:
     return f"{CUSTOM_PREFIX}.{corpus}.{lang}"
 
 
+def rerank_task_name(corpus: str, lang: str) -> str:
+    return f"{RERANK_PREFIX}.{corpus}.{lang}"
+
+
 def mteb_lang(lang: str) -> str:
     """MTEB's "{ISO 639-3}-{script}" label for a corpus language ("hu" -> "hun-Latn", "zh" -> "zho-Hans")."""
     return language(lang).mteb
@@ -71,32 +76,20 @@ def make_custom_task(val_path: str | Path, corpus: str, lang: str) -> Any:
     from datasets import Dataset
     from mteb.abstasks.retrieval import AbsTaskRetrieval
     from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
-    from mteb.abstasks.task_metadata import TaskMetadata
 
     qa = load_qa(val_path)
     name = custom_task_name(corpus, lang)
     revision = _file_revision(val_path)
 
     class EmbedlabValRetrieval(AbsTaskRetrieval):
-        metadata = TaskMetadata(
-            name=name,
-            description=f"embedlab held-out synthetic queries over every chunk of {corpus} ({lang}).",
-            reference=None,
-            dataset={"path": str(Path(val_path).resolve()), "revision": revision},
-            type="Retrieval",
-            category="t2t",
-            modalities=["text"],
-            eval_splits=["test"],
-            eval_langs=[mteb_lang(lang)],
-            main_score="ndcg_at_10",
-            date=None,
-            domains=["Legal"],
-            task_subtypes=[],
-            license="not specified",
-            annotations_creators="derived",
-            dialect=[],
-            sample_creation="created",
-            bibtex_citation="",
+        metadata = _metadata(
+            name,
+            f"embedlab held-out synthetic queries over every chunk of {corpus} ({lang}).",
+            val_path,
+            revision,
+            "Retrieval",
+            lang,
+            "ndcg_at_10",
         )
 
         def load_data(self, **kwargs: Any) -> None:
@@ -115,6 +108,102 @@ def make_custom_task(val_path: str | Path, corpus: str, lang: str) -> Any:
             self.data_loaded = True
 
     return EmbedlabValRetrieval()
+
+
+def rerank_candidates(qa: Any, negatives: int) -> list[list[int]]:
+    """Each query's candidates for the reranking task: its positives, then the `negatives` chunks BM25
+    ranks highest among the others (ties by chunk id). One lexical miner for every model keeps the lists
+    the same whoever is scored, and hard: they share the query's words."""
+    from embedlab.evaluation import fusion, metrics
+
+    enc = open_encoder(ModelSpec(name="bm25", kind="bm25"), "cpu", None)
+    try:
+        d = enc.encode_corpus(qa.corpus)  # lexical models need the corpus before the queries
+        q = enc.encode_queries(qa.queries)
+    finally:
+        enc.close()
+    spare = negatives + max((len(r) for r in qa.relevant), default=0)
+    top = fusion.top_candidates(q, d, metrics.tie_order(qa.corpus_ids), spare).ids
+    out = []
+    for rel, row in zip(qa.relevant, top, strict=True):
+        positives = sorted(int(i) for i in rel)
+        out.append(positives + [int(i) for i in row if int(i) not in set(positives)][:negatives])
+    return out
+
+
+def make_reranking_task(val_path: str | Path, corpus: str, lang: str, negatives: int) -> Any:
+    """An MTEB reranking task over one val split (the course's AbsTaskReranking, in MTEB 2's form: a
+    retrieval task whose `top_ranked` lists each query's candidates): each query's positives and its
+    `negatives` hardest BM25 negatives (`rerank_candidates`), scored by MAP and MRR@10 within the list."""
+    from datasets import Dataset
+    from mteb.abstasks.retrieval import AbsTaskRetrieval
+    from mteb.abstasks.retrieval_dataset_loaders import RetrievalSplitData
+
+    qa = load_qa(val_path)
+    name = rerank_task_name(corpus, lang)
+    revision = f"{_file_revision(val_path)}-n{negatives}"
+
+    class EmbedlabValReranking(AbsTaskRetrieval):
+        metadata = _metadata(
+            name,
+            f"embedlab val queries of {corpus} ({lang}): positives + {negatives} BM25 negatives.",
+            val_path,
+            revision,
+            "Reranking",
+            lang,
+            "map_at_1000",
+        )
+
+        def load_data(self, **kwargs: Any) -> None:
+            if self.data_loaded:
+                return
+            candidates = rerank_candidates(qa, negatives)
+            used = sorted({i for c in candidates for i in c})
+            texts = [qa.corpus[i] for i in used]
+            split = RetrievalSplitData(
+                corpus=Dataset.from_dict({"id": [qa.corpus_ids[i] for i in used], "text": texts}),
+                queries=Dataset.from_dict({"id": qa.query_ids, "text": qa.queries}),
+                relevant_docs={
+                    qid: {qa.corpus_ids[i]: 1 for i in rel}
+                    for qid, rel in zip(qa.query_ids, qa.relevant, strict=True)
+                },
+                top_ranked={
+                    qid: [qa.corpus_ids[i] for i in cand]
+                    for qid, cand in zip(qa.query_ids, candidates, strict=True)
+                },
+            )
+            self.dataset = {"default": {"test": split}}
+            self.data_loaded = True
+
+    return EmbedlabValReranking()
+
+
+def _metadata(
+    name: str, description: str, val_path: str | Path, revision: str, kind: str, lang: str, main_score: str
+) -> Any:
+    """The TaskMetadata of a custom task over a val split (one language, split `test`, offline)."""
+    from mteb.abstasks.task_metadata import TaskMetadata
+
+    return TaskMetadata(
+        name=name,
+        description=description,
+        reference=None,
+        dataset={"path": str(Path(val_path).resolve()), "revision": revision},
+        type=kind,
+        category="t2t",
+        modalities=["text"],
+        eval_splits=["test"],
+        eval_langs=[mteb_lang(lang)],
+        main_score=main_score,
+        date=None,
+        domains=["Legal"],
+        task_subtypes=[],
+        license="not specified",
+        annotations_creators="derived",
+        dialect=[],
+        sample_creation="created",
+        bibtex_citation="",
+    )
 
 
 def _file_revision(path: str | Path) -> str:
@@ -213,11 +302,16 @@ def run_mteb(
     results_dir: str | Path | None = None,
     batch_size: int | None = None,
     probe_network: bool = True,
+    rerank_negatives: int = 9,
 ) -> dict[str, Any]:
     """Rule `evaluate_mteb`: one model on one task -> `layout.mteb_result` (status ok / unavailable /
-    unsupported / skipped). A custom task needs val_path, corpus and lang."""
+    unsupported / skipped). A custom task needs val_path, corpus and lang; a custom reranking task
+    (`rerank_task_name`) also its BM25 negatives per query."""
     out: dict[str, Any] = {"format": FORMAT, "model": spec.name, "task": task}
-    if val_path is not None:
+    if val_path is not None and task.startswith(f"{RERANK_PREFIX}."):
+        mteb_task = make_reranking_task(val_path, corpus or "?", lang or "?", rerank_negatives)
+        out["custom"] = {"val": str(val_path), "corpus": corpus, "lang": lang, "negatives": rerank_negatives}
+    elif val_path is not None:
         mteb_task = make_custom_task(val_path, corpus or "?", lang or "?")
         out["custom"] = {"val": str(val_path), "corpus": corpus, "lang": lang}
     else:

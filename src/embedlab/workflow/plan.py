@@ -32,7 +32,7 @@ from embedlab.data.llm.providers import uses_gpu
 from embedlab.data.llm.roundtrip import resolve_retriever, retriever_needs_gpu
 from embedlab.data.training_data import DatasetFiles
 from embedlab.errors import EmbedlabError
-from embedlab.evaluation.mteb_tasks import custom_task_name
+from embedlab.evaluation.mteb_tasks import custom_task_name, rerank_task_name
 from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.shards import SHARDABLE_KINDS
 from embedlab.models.encoders import needs_gpu
@@ -465,10 +465,14 @@ class Plan:
 
     @cached_property
     def mteb_custom_tasks(self) -> dict[str, tuple[str, str]]:
-        """Custom task name -> (corpus, lang), one per val split, when mteb.custom_tasks is on."""
-        if not self.settings.mteb.custom_tasks:
-            return {}
-        return {custom_task_name(c, lang): (c, lang) for c, lang in self.corpus_languages}
+        """Custom task name -> (corpus, lang): a retrieval task per val split when mteb.custom_tasks is on,
+        a reranking task per val split with mteb.rerank_negatives."""
+        mt = self.settings.mteb
+        pairs = self.corpus_languages
+        return {
+            **({custom_task_name(c, lang): (c, lang) for c, lang in pairs} if mt.custom_tasks else {}),
+            **({rerank_task_name(c, lang): (c, lang) for c, lang in pairs} if mt.rerank_negatives else {}),
+        }
 
     @cached_property
     def mteb_tasks(self) -> list[str]:
