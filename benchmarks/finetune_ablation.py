@@ -7,6 +7,7 @@ run continues where it stopped) and the table is read from the report it ends in
 
     .venv/bin/python benchmarks/finetune_ablation.py --workdir /tmp/ablation     # runs, then prints the table
     .venv/bin/python benchmarks/finetune_ablation.py --workdir /tmp/ablation --table-only
+    .venv/bin/python benchmarks/finetune_ablation.py --workdir /tmp/loss --config config/ablation-default.yaml
 
 Per lever and dataset: val MRR@10 of the first seed with its 95 % interval, the mean and standard deviation
 across seeds, the same on real questions where the dataset has them, training seconds, and the release gate's
@@ -30,14 +31,14 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "config" / "ablation.yaml"
 
 
-def run_workflow(workdir: Path, cores: int) -> float:
-    """snakemake on the ablation config in `workdir` (documents read from the checkout); wall seconds."""
+def run_workflow(workdir: Path, cores: int, config: Path = CONFIG) -> float:
+    """snakemake on an ablation config in `workdir` (documents read from the checkout); wall seconds."""
     workdir.mkdir(parents=True, exist_ok=True)
     cmd = [
         str(Path(sys.executable).parent / "snakemake"),
         "--snakefile", str(REPO / "Snakefile"),
         "--directory", str(workdir),
-        "--configfile", str(CONFIG),
+        "--configfile", str(config),
         "--config", f"corpus_root={REPO}",
         "--cores", str(cores),
         "--resources", "gpu=1",
@@ -124,9 +125,10 @@ def main() -> None:
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/embedlab-ablation"))
     parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--config", type=Path, default=CONFIG, help="e.g. config/ablation-default.yaml")
     parser.add_argument("--table-only", action="store_true", help="only read a finished (or partial) run")
     args = parser.parse_args()
-    wall = None if args.table_only else run_workflow(args.workdir, args.cores)
+    wall = None if args.table_only else run_workflow(args.workdir, args.cores, args.config)
     text = table(args.workdir)
     (args.workdir / "ablation.md").write_text(text + "\n", encoding="utf-8")
     print(text)

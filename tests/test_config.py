@@ -169,3 +169,14 @@ def test_full_config_adds_the_reranker_and_the_default_stays_without_it(tmp_path
     assert "rule finetune_reranker:" not in default.output
     for rule in ("evaluate_hybrid", "evaluate_compression", "export_onnx", "finetune_model"):
         assert f"rule {rule}:" in default.output
+
+
+@pytest.mark.parametrize("name", ["ablation.yaml", "ablation-default.yaml"])
+def test_ablation_configs_plan_every_lever(tmp_path, name, monkeypatch):
+    """benchmarks/finetune_ablation.py runs these from the checkout (corpus_root = the repository)."""
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    res = _dry_run(tmp_path, "--configfile", str(REPO / "config" / name), "--config", f"corpus_root={REPO}")
+    assert res.returncode == 0, res.output[-3000:]
+    levers = yaml.safe_load((REPO / "config" / name).read_text(encoding="utf-8"))["finetune"]
+    for lever in levers:
+        assert f"results/models/{lever}" in res.output
