@@ -24,6 +24,11 @@ try:
 except EmbedlabError as _exc:
     sys.exit(str(_exc))
 
+# What the config needs that this machine lacks (keys, network, GPU), one line each, before any job.
+if workflow.is_main_process:
+    for _line in PLAN.needs():
+        print(f"embedlab: {_line}", file=sys.stderr)
+
 EMB_CACHE = PLAN.settings.evaluation.cache_dir
 # The options every evaluator shares, passed whole (one params line per rule).
 EVAL_OPTIONS = PLAN.eval_options

@@ -7,6 +7,7 @@ import yaml
 from embedlab.data.chunking import ChunkingSettings
 from embedlab.errors import EmbedlabError
 from embedlab.workflow.config import chunking, validate_config
+from embedlab.workflow.plan import Plan
 
 from conftest import REPO, run_snakemake
 
@@ -180,3 +181,46 @@ def test_ablation_configs_plan_every_lever(tmp_path, name, monkeypatch):
     levers = yaml.safe_load((REPO / "config" / name).read_text(encoding="utf-8"))["finetune"]
     for lever in levers:
         assert f"results/models/{lever}" in res.output
+
+
+# The course's parts as presets (config/course/; part 4, the AI Act table, is config/tutorial.yaml): outputs
+# each plan must hold.
+COURSE = {
+    "1-word2vec.yaml": ["results/word2vec/toy/", "results/word2vec/securities_law_zh/"],
+    "2-finetune-zh.yaml": [
+        "results/qa/securities_law/zh/queries/llm.json",
+        "results/models/zhengquan",
+        "results/eval/zhengquan/securities_law/zh.csv",
+        "results/eval/OAI-Small/securities_law/zh.csv",
+    ],
+    "3-autotrain.yaml": ["results/models/zhengquan-autotrain"],
+    "5-mteb.yaml": [
+        "results/mteb/use-multilingual/EmbedlabVal.securities_law.zh.json",
+        "results/mteb/minilm/EmbedlabValRerank.securities_law.zh.json",
+        "results/mteb/bge-small-zh/Banking77Classification.json",
+        "results/mteb/bge-small-zh/README.md",
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(COURSE))
+def test_each_course_part_plans(tmp_path, name, monkeypatch):
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert sorted(p.name for p in (REPO / "config" / "course").glob("*.yaml")) == sorted(COURSE)
+    res = _dry_run(tmp_path, "--configfile", str(REPO / "config" / "course" / name))
+    assert res.returncode == 0, res.output[-3000:]
+    missing = [out for out in COURSE[name] if out not in res.output]
+    assert missing == [], missing
+    needs = {line for line in res.output.splitlines() if line.startswith("embedlab: needs ")}
+    assert all(len(line) < 200 for line in needs)  # one line each
+    if name == "2-finetune-zh.yaml":  # named before any job: the key, the hub model, the LLM server
+        assert any("needs OPENAI_API_KEY" in line and "OAI-Small" in line for line in needs), needs
+        assert any("needs an LLM server for generators.llm (ollama" in line for line in needs), needs
+    if name == "5-mteb.yaml":
+        assert any("Banking77Classification" in line for line in needs), needs
+
+
+def test_the_default_run_needs_nothing_it_lacks(monkeypatch):
+    monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    assert Plan.of(validate_config(_default(), REPO), REPO).needs() == []

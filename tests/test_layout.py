@@ -29,6 +29,7 @@ ALLOWED = {
     ("src/embedlab/models/onnx.py", "sentence_bert_config.json"),
     ("src/embedlab/train/common.py", "modules.json"),
     ("src/embedlab/train/common.py", "config.json"),
+    ("src/embedlab/workflow/needs.py", "config.json"),  # a hub model's file looked up in the local HF cache
     ("src/embedlab/train/autotrain.py", "modules.json"),
     ("src/embedlab/train/autotrain.py", "sentence_bert_config.json"),
     # AutoTrain's project folder: its checkpoints, and its own card and parameters (not copied out of it)

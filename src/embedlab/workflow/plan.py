@@ -36,12 +36,12 @@ from embedlab.evaluation.mteb_tasks import custom_task_name, rerank_task_name
 from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.shards import SHARDABLE_KINDS
 from embedlab.models.encoders import needs_gpu
-from embedlab.models.spec import ModelSpec
+from embedlab.models.spec import ModelSpec, registry_spec
 from embedlab.report.release import Candidate, Gate
 from embedlab.settings import Settings
 from embedlab.train.negatives import Oracle, miner_name
 from embedlab.train.teachers import helper_models
-from embedlab.workflow import checks, layout, variants
+from embedlab.workflow import checks, layout, needs, variants
 from embedlab.workflow.config import chunking, validate_config
 from embedlab.workflow.merging import MergeChoice, MergeJob
 from embedlab.workflow.registry import Registry
@@ -233,6 +233,14 @@ class Plan:
     def query_generators(self, corpus: str) -> list[str]:
         """The generators a corpus's queries come from: its own list, else generators.use."""
         return list(self.corpora[corpus].get("generators") or self.generators["use"])
+
+    def needs(self) -> list[str]:
+        """What this config needs that this machine lacks now, one line each (workflow.needs)."""
+        uses_llm = any("llm" in self.query_generators(c) for c in self.corpora)
+        mt = self.settings.mteb
+        specs = [registry_spec(self.models, name) for name in self.models]
+        tasks = mt.tasks if mt.enabled else []
+        return needs.missing(specs, self.rerankers, self.llm if uses_llm else None, tasks)
 
     def generator_settings(self, generator: str) -> dict[str, Any]:
         return self.generators.get(generator, {})
