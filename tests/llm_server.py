@@ -41,8 +41,9 @@ def _lang(prompt: str) -> str:
     cjk = sum(1 for ch in prompt if "\u4e00" <= ch <= "\u9fff")
     if cjk > len(prompt) * 0.2:
         return "zh"
-    if "Write the questions in Polish" in prompt:  # the generic prompt, naming the language
-        return "pl"
+    for name, code in (("Polish", "pl"), ("German", "de"), ("Japanese", "ja")):
+        if f"Write the questions in {name}" in prompt:  # the generic prompt, naming the language
+            return code
     return "fr" if len(_FR_HINTS.findall(prompt)) > 8 else "en"
 
 
@@ -103,6 +104,22 @@ def realistic_reply(prompt: str, style: str | None = None) -> str:
         styles = {
             "numbered": f"1. {q1}\n2. {q2}",
             "preamble": f"Oto dwa pytania oparte na kontekście:\n\n1. {q1}\n2. {q2}",
+            "wrong_language": f"1. {q1}\n2. What does the regulation require regarding {b}?",
+        }
+    elif lang == "de":
+        q1 = f"Welche Pflichten sieht die Verordnung in Bezug auf {a} vor?"
+        q2 = f"In welchen Fällen gelten die Vorschriften für {b}?"
+        styles = {
+            "numbered": f"1. {q1}\n2. {q2}",
+            "preamble": f"Hier sind zwei Fragen zum Kontext:\n\n1. {q1}\n2. {q2}",
+            "wrong_language": f"1. {q1}\n2. What does the regulation require regarding {b}?",
+        }
+    elif lang == "ja":
+        q1 = f"「{a}」について、この規則はどのような義務を定めていますか？"
+        q2 = f"「{b}」の規定はどのような場合に適用されますか？"
+        styles = {
+            "numbered": f"1. {q1}\n2. {q2}",
+            "preamble": f"文脈に基づく質問を二つ作成しました。\n\n1. {q1}\n2. {q2}",
             "wrong_language": f"1. {q1}\n2. What does the regulation require regarding {b}?",
         }
     else:

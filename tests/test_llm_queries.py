@@ -167,11 +167,16 @@ def test_generic_prompt_for_a_language_without_a_tuned_one(server, chunks):
     assert LlmGenerator(prompts={"pl": "Pytania: {context_str}"}).template("pl") == "Pytania: {context_str}"
 
 
-@pytest.mark.parametrize(("lang", "stubborn"), [("en", False), ("en", True), ("zh", True), ("pl", True)])
+@pytest.mark.parametrize(
+    ("lang", "stubborn"),
+    [("en", False), ("en", True), ("zh", True), ("pl", True)]
+    + [("de", False), ("de", True), ("ja", False), ("ja", True)],
+)
 def test_a_reply_in_another_language_is_asked_once_more_then_dropped_and_counted(
     tmp_path, chunks, lang, stubborn
 ):
-    """Each chunk's reply has a line in another language (French in English, English in Chinese and Polish):
+    """Each chunk's reply has a line in another language (French in English, English in the others; Polish,
+    German and Japanese questions about English chunks, asked for by the generic prompt):
     the chunk is asked again with the language reminder, once; a model that listens then gives two questions
     in the language, one that does not loses the line for good (dropped and counted)."""
     chunk_list, ckpt = chunks["zh" if lang == "zh" else "en"][:4], tmp_path / "llm.checkpoint.jsonl"
@@ -181,7 +186,7 @@ def test_a_reply_in_another_language_is_asked_once_more_then_dropped_and_counted
         result = gen.generate(chunk_list, lang, 42)
         assert sorted(srv.counts.values()) == [1] * 8  # each chunk: its prompt, then the reminded one
         retry = prompt_hash(reminded(gen.template(lang), lang))
-        name = {"en": "English", "zh": "Chinese", "pl": "Polish"}[lang]
+        name = {"en": "English", "zh": "Chinese", "pl": "Polish", "de": "German", "ja": "Japanese"}[lang]
         assert f"Write every question in {name} only" in srv.bodies[-1]["messages"][-1]["content"]
         assert result.stats["chunks_reasked"] == 4 and gen.report["chunks"]["chunks_reasked"] == 4
         assert {q.prompt_hash for q in result.queries} == {retry}
