@@ -169,8 +169,16 @@ def test_generic_prompt_for_a_language_without_a_tuned_one(server, chunks):
 
 @pytest.mark.parametrize(
     ("lang", "stubborn"),
-    [("en", False), ("en", True), ("zh", True), ("pl", True)]
-    + [("de", False), ("de", True), ("ja", False), ("ja", True)],
+    [
+        ("en", False),
+        ("en", True),
+        ("zh", True),
+        ("pl", True),
+        ("de", False),
+        ("de", True),
+        ("ja", False),
+        ("ja", True),
+    ],
 )
 def test_a_reply_in_another_language_is_asked_once_more_then_dropped_and_counted(
     tmp_path, chunks, lang, stubborn
