@@ -147,11 +147,17 @@ def test_a_missing_file_with_a_url_is_planned_for_download(tmp_path, monkeypatch
 
 def test_tutorial_config_plans_its_full_run(tmp_path, monkeypatch):
     monkeypatch.delenv("EMBEDLAB_CORPUS_ROOT", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))  # whatever this machine has cached
     res = _dry_run(tmp_path, "--configfile", str(REPO / "config" / "tutorial.yaml"))
     assert res.returncode == 0, res.output[-3000:]
     for lang in ("EN", "FR", "CS", "HU"):
         assert f"resources/eu_ai_act/{lang}.html" in res.output
     assert "securities_law" not in res.output  # --configfile replaces the default config
+    needs = [line for line in res.output.splitlines() if line.startswith("embedlab: needs ")]
+    gpu_here = Path("/proc/driver/nvidia/version").exists()
+    assert gpu_here or any("needs a CUDA GPU for gte-large-en" in line for line in needs), needs  # 4-bit
+    assert any("needs network once to download" in line and "BAAI/bge-m3" in line for line in needs), needs
     for lang in ("en", "fr", "cs", "hu"):  # the course's custom retrieval and reranking tasks, per language
         assert f"results/mteb/BGE-M3/EmbedlabVal.eu_ai_act.{lang}.json" in res.output
         assert f"results/mteb/BGE-M3/EmbedlabValRerank.eu_ai_act.{lang}.json" in res.output
