@@ -25,6 +25,8 @@ from typing import Any
 
 from json_http import JSONHandler
 
+from embedlab.text import language
+
 OLLAMA_MODELS = ["qwen2:7b-instruct-q4_0", "llama3:latest"]
 _CJK = re.compile(r"[\u4e00-\u9fff]{2,4}")
 _LATIN = re.compile(r"[^\W\d_]{7,}")
@@ -41,8 +43,8 @@ def _lang(prompt: str) -> str:
     cjk = sum(1 for ch in prompt if "\u4e00" <= ch <= "\u9fff")
     if cjk > len(prompt) * 0.2:
         return "zh"
-    for name, code in (("Polish", "pl"), ("German", "de"), ("Japanese", "ja")):
-        if f"Write the questions in {name}" in prompt:  # the generic prompt, naming the language
+    for code in NAMED_LANGUAGES:
+        if f"Write the questions in {language(code).name}" in prompt:  # the generic prompt, naming it
             return code
     return "fr" if len(_FR_HINTS.findall(prompt)) > 8 else "en"
 
@@ -59,6 +61,27 @@ def _topics(prompt: str, lang: str, k: int = 3) -> list[str]:
         return ["this text"] * k
     h = int(prompt_key(prompt), 16)
     return [seen[(h // (i + 1) + i * 7) % len(seen)] for i in range(k)]
+
+
+# Languages the generic prompt asks for by name ("Write the questions in Polish"): a preamble and two
+# question templates each, about the context's words.
+NAMED_LANGUAGES = {
+    "pl": (
+        "Oto dwa pytania oparte na kontekście:",
+        "Jakie obowiązki przewiduje rozporządzenie w odniesieniu do {}?",
+        "W jakich przypadkach przepisy mają zastosowanie do {}?",
+    ),
+    "de": (
+        "Hier sind zwei Fragen zum Kontext:",
+        "Welche Pflichten sieht die Verordnung in Bezug auf {} vor?",
+        "In welchen Fällen gelten die Vorschriften für {}?",
+    ),
+    "ja": (
+        "文脈に基づく質問を二つ作成しました。",
+        "「{}」について、この規則はどのような義務を定めていますか？",
+        "「{}」の規定はどのような場合に適用されますか？",
+    ),
+}
 
 
 def realistic_reply(prompt: str, style: str | None = None) -> str:
@@ -98,28 +121,12 @@ def realistic_reply(prompt: str, style: str | None = None) -> str:
             "Dans certains cas.",
             "bullets": f"* « {q1} »\n* « {q2} »\n* {q3}",
         }
-    elif lang == "pl":
-        q1 = f"Jakie obowiązki przewiduje rozporządzenie w odniesieniu do {a}?"
-        q2 = f"W jakich przypadkach przepisy mają zastosowanie do {b}?"
+    elif lang in NAMED_LANGUAGES:
+        intro, t1, t2 = NAMED_LANGUAGES[lang]
+        q1, q2 = t1.format(a), t2.format(b)
         styles = {
             "numbered": f"1. {q1}\n2. {q2}",
-            "preamble": f"Oto dwa pytania oparte na kontekście:\n\n1. {q1}\n2. {q2}",
-            "wrong_language": f"1. {q1}\n2. What does the regulation require regarding {b}?",
-        }
-    elif lang == "de":
-        q1 = f"Welche Pflichten sieht die Verordnung in Bezug auf {a} vor?"
-        q2 = f"In welchen Fällen gelten die Vorschriften für {b}?"
-        styles = {
-            "numbered": f"1. {q1}\n2. {q2}",
-            "preamble": f"Hier sind zwei Fragen zum Kontext:\n\n1. {q1}\n2. {q2}",
-            "wrong_language": f"1. {q1}\n2. What does the regulation require regarding {b}?",
-        }
-    elif lang == "ja":
-        q1 = f"「{a}」について、この規則はどのような義務を定めていますか？"
-        q2 = f"「{b}」の規定はどのような場合に適用されますか？"
-        styles = {
-            "numbered": f"1. {q1}\n2. {q2}",
-            "preamble": f"文脈に基づく質問を二つ作成しました。\n\n1. {q1}\n2. {q2}",
+            "preamble": f"{intro}\n\n1. {q1}\n2. {q2}",
             "wrong_language": f"1. {q1}\n2. What does the regulation require regarding {b}?",
         }
     else:
