@@ -1,0 +1,137 @@
+"""The default run against the work it cannot avoid (issue 27): wall time, unavoidable work, their ratio, and
+where the rest went, by rule.
+
+Unavoidable work is what any tool producing the same outputs must spend: the fine-tunes' training steps
+(the median step time of each fine-tune's log times its steps: dev evaluations between steps are left out)
+plus the first encoding of each (model, text), read as the `encode_seconds` of every evaluation CSV (the
+embedding cache makes every later job of a model read its vectors; two jobs that start before either fills
+the cache both count, so this errs towards more unavoidable work, a lower ratio). Everything is read from
+the run's own files: snakemake's log (job start and end times, by rule), `logs/finetune_model/*.log`,
+`results/eval/**.csv`.
+
+    .venv/bin/python benchmarks/default_run.py --fresh /tmp/default-run    # clone, setup, make run, report
+    .venv/bin/python benchmarks/default_run.py --workdir /tmp/fresh-clone  # report on a finished run
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import re
+import statistics
+import subprocess
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+STAMP = re.compile(r"^\[(\w{3} \w{3} +\d+ \d\d:\d\d:\d\d \d{4})\]$")
+RULE = re.compile(r"^(?:local)?rule (\w+):$")
+JOBID = re.compile(r"^\s+jobid: (\d+)$")
+FINISHED = re.compile(r"^Finished jobid: (\d+) \(Rule: (\w+)\)$")
+STEP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .* step (\d+)/(\d+) ")
+
+
+def fresh_run(folder: Path, cores: int) -> None:
+    """A clone of this checkout's HEAD in `folder`, set up and run as a newcomer would (make setup, make
+    run), nothing from outside the clone."""
+    subprocess.run(["git", "clone", "-q", str(REPO), str(folder)], check=True)
+    env_unset = ["env", "-u", "EMBEDLAB_CORPUS_ROOT"]
+    subprocess.run([*env_unset, "make", "setup"], cwd=folder, check=True)
+    subprocess.run([*env_unset, "make", "run", f"CORES={cores}"], cwd=folder, check=True)
+
+
+def jobs(log: Path) -> list[tuple[str, float, float]]:
+    """(rule, start, end) of every job snakemake's log shows finished, in seconds since the epoch."""
+    started: dict[str, tuple[str, float]] = {}
+    out = []
+    stamp: float | None = None
+    rule: str | None = None
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if m := STAMP.match(line):
+            stamp = datetime.strptime(m.group(1), "%a %b %d %H:%M:%S %Y").timestamp()
+        elif m := RULE.match(line):
+            rule = m.group(1)
+        elif (m := JOBID.match(line)) and rule and stamp is not None:
+            started[m.group(1)] = (rule, stamp)
+            rule = None
+        elif (m := FINISHED.match(line)) and m.group(1) in started and stamp is not None:
+            name, t0 = started.pop(m.group(1))
+            out.append((name, t0, stamp))
+    return out
+
+
+def training_steps(log: Path) -> tuple[int, float]:
+    """(steps, seconds of training steps) of one fine-tune's log: its median step time x its steps."""
+    times, total = [], 0
+    for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+        if m := STEP.match(line):
+            times.append(datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp())
+            total = int(m.group(3))
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    return total, (statistics.median(gaps) * total if gaps else 0.0)
+
+
+def first_encodings(results: Path) -> float:
+    """Seconds spent encoding texts not yet in the cache, over every evaluation CSV."""
+    seconds = 0.0
+    for path in results.glob("eval/**/*.csv"):
+        if path.name.endswith(".queries.csv"):
+            continue
+        with open(path, encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                if float(row.get("encoded_texts") or 0) > 0:
+                    seconds += float(row.get("encode_seconds") or 0)
+    return seconds
+
+
+def report(workdir: Path) -> str:
+    """The Markdown table: wall, unavoidable work (training steps, first encodings), ratio, rules."""
+    log = max((workdir / ".snakemake/log").glob("*.snakemake.log"), key=lambda p: p.stat().st_size)
+    done = jobs(log)
+    wall = max(e for _, _, e in done) - min(s for _, s, _ in done)
+    train = {p.stem: training_steps(p) for p in sorted((workdir / "logs/finetune_model").glob("*.log"))}
+    steps_s = sum(s for _, s in train.values())
+    encode_s = first_encodings(workdir / "results")
+    by_rule: dict[str, list[float]] = defaultdict(list)
+    for rule, t0, t1 in done:
+        by_rule[rule].append(t1 - t0)
+    lines = [
+        f"Run: {workdir} ({log.name}), {len(done)} jobs.",
+        "",
+        "| measure | seconds |",
+        "|---|---|",
+        f"| wall time (first job start to last job end) | {wall:.0f} |",
+        *[f"| training steps of {n} ({k} steps) | {s:.0f} |" for n, (k, s) in train.items()],
+        f"| first encodings (evaluation CSVs' encode_seconds) | {encode_s:.0f} |",
+        f"| unavoidable work | {steps_s + encode_s:.0f} |",
+        f"| **wall / unavoidable** | **{wall / max(steps_s + encode_s, 1e-9):.2f}** |",
+        "",
+        "| rule | jobs | job seconds (sum) | share of all job seconds |",
+        "|---|---|---|---|",
+    ]
+    total = sum(sum(v) for v in by_rule.values())
+    for rule, secs in sorted(by_rule.items(), key=lambda kv: -sum(kv[1])):
+        lines.append(f"| {rule} | {len(secs)} | {sum(secs):.0f} | {sum(secs) / total:.0%} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=raw)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--fresh", type=Path, help="clone HEAD here (must not exist), set up, run, report")
+    where.add_argument("--workdir", type=Path, help="report on a finished default run in this folder")
+    parser.add_argument("--cores", type=int, default=2)
+    args = parser.parse_args()
+    if args.fresh:
+        t0 = time.monotonic()
+        fresh_run(args.fresh, args.cores)
+        print(f"clone + setup + run: {(time.monotonic() - t0) / 60:.1f} min")
+    print(report(args.fresh or args.workdir))
+
+
+if __name__ == "__main__":
+    main()
