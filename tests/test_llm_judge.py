@@ -5,15 +5,23 @@ pair again."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
 
 import pytest
-from llm_server import FakeLLMServer
+from llm_server import FakeLLMServer, prompt_key
 from test_llm_queries import FAST, chunk_files, chunks  # noqa: F401  (fixtures: chunks of real text)
 
 from embedlab import io
 from embedlab.data.llm.checkpoint import Checkpoint
 from embedlab.data.llm.generation import JUDGE_PASS, LlmGenerator, generate_llm_queries
 from embedlab.data.llm.judge import read_verdict
+
+from conftest import REPO
 
 JUDGE_MARK = "You are judging a question"
 
@@ -24,9 +32,13 @@ def server():
         yield srv
 
 
+def _all_prompts(server: FakeLLMServer) -> list[str]:
+    """Every generation request's prompt (a request cut short by a killed client has none)."""
+    return [b["messages"][-1]["content"] if "messages" in b else b.get("prompt", "") for b in server.bodies]
+
+
 def _judge_prompts(server: FakeLLMServer) -> list[str]:
-    prompts = [b["messages"][-1]["content"] if "messages" in b else b["prompt"] for b in server.bodies]
-    return [p for p in prompts if JUDGE_MARK in p]
+    return [p for p in _all_prompts(server) if JUDGE_MARK in p]
 
 
 def _scores(prompt: str) -> tuple[int, int]:
@@ -135,3 +147,51 @@ def test_another_server_can_judge(chunks):  # noqa: F811
             _judge_prompts(writer) == [] and len(_judge_prompts(judge)) == gen.report["judge"]["judged"] > 0
         )
         assert gen.report["judge"]["llm_model"] == "openai_like/judge-70b"
+
+
+_CHILD = """
+import json, sys
+from embedlab.data.llm.generation import LlmGenerator
+chunks = json.load(open(sys.argv[1]))["chunks"]
+LlmGenerator(provider="ollama", base_url=sys.argv[2], concurrency=2, progress=False, checkpoint=sys.argv[3],
+             judge={"enabled": True}).generate(chunks, "en", 42)
+"""
+
+
+def test_a_run_killed_while_judging_resumes_without_asking_a_judged_pair_again(tmp_path, chunk_files, chunks):  # noqa: F811
+    ckpt = tmp_path / "llm.checkpoint.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+
+    def judged() -> set[str]:  # the question ids judged so far (Checkpoint.read skips a line cut by the kill)
+        return {r["chunk_id"] for r in Checkpoint(ckpt).read() if r.get("pass") == JUDGE_PASS}
+
+    with FakeLLMServer(latency=0.1) as srv:
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, str(chunk_files["en"]), srv.url, str(ckpt)],
+                                 env=env, stderr=subprocess.PIPE)  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(judged()) < 4:
+            assert child.poll() is None, child.stderr.read().decode()[-2000:]
+            time.sleep(0.02)
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stderr.close()
+        before = judged()
+        asked_at_kill = Counter(prompt_key(p) for p in _judge_prompts(srv))
+        gen = LlmGenerator(provider="ollama", base_url=srv.url, checkpoint=str(ckpt), judge={"enabled": True},
+                           **FAST)  # fmt: skip
+        gen.generate(chunks["en"], "en", 42)
+        asked = Counter(prompt_key(p) for p in _judge_prompts(srv))
+
+    n_questions = gen.report["judge"]["judged"]
+    assert 4 <= len(before) < n_questions  # killed part way through the judge's pass
+    again = [k for k, n in asked.items() if n > 1]
+    assert len(again) <= 2 and all(asked_at_kill[k] == 1 for k in again)  # at most the 2 requests in flight
+    assert sum(asked.values()) - sum(asked_at_kill.values()) <= n_questions - len(before) + 2
+    assert sum(asked.values()) - sum(asked_at_kill.values()) >= n_questions - len(before)
+    assert sum(1 for p in _prompts_all(srv) if JUDGE_MARK not in p) == len(
+        chunks["en"]
+    )  # questions: once each
+
+
+def _prompts_all(server: FakeLLMServer) -> list[str]:
+    return [b["messages"][-1]["content"] if "messages" in b else b["prompt"] for b in server.bodies]
