@@ -152,7 +152,8 @@ class LlmGenerator:
         first = {cid: a.template for cid, a in self.asks.items()}
         again_t = {cid: reminded(t, lang) for cid, t in first.items()}
         ckpt = Checkpoint(self.checkpoint) if self.checkpoint else None
-        done, retried = self._resume(ckpt, key, [first, again_t])
+        hashes = [{cid: prompt_hash(t) for cid, t in ts.items()} for ts in (first, again_t)]
+        done, retried = self._resume(ckpt, key, hashes)
         todo = [c for c in chunks if c["id"] not in done]
         log.info(
             "llm %s (%s): %d chunks, %d already answered in the checkpoint, %d to ask, %d at a time",
@@ -242,19 +243,19 @@ class LlmGenerator:
         return {cid: (self.asks.get(cid) or ChunkPrompt("")).context(texts, cid) for cid in texts}
 
     def _resume(
-        self, ckpt: Checkpoint | None, key: dict[str, str], templates: list[dict[str, str]]
+        self, ckpt: Checkpoint | None, key: dict[str, str], hashes: list[dict[str, str]]
     ) -> list[dict[str, dict[str, Any]]]:
-        """Per set of templates ({chunk id: template}), the checkpoint's answers to them made with this
-        model and these options: {chunk id: record}."""
-        found: list[dict[str, dict[str, Any]]] = [{} for _ in templates]
+        """Per set of requests ({chunk or question id: prompt hash}), the checkpoint's answers to them made
+        with this `key` (model, options and, for the judge, its pass): {id: record}. Opens (locks) `ckpt`."""
+        found: list[dict[str, dict[str, Any]]] = [{} for _ in hashes]
         if ckpt is None:
             return found
-        wanted = {(prompt_hash(t), cid): i for i, ts in enumerate(templates) for cid, t in ts.items()}
+        wanted = {(h, rid): i for i, hs in enumerate(hashes) for rid, h in hs.items()}
         stale = 0
         ckpt.open()  # lock first, then read: nobody else appends meanwhile
         for rec in ckpt.read():
-            if rec.get("pass") == JUDGE_PASS:
-                continue  # the judge's records (_judge)
+            if rec.get("pass") != key.get("pass"):
+                continue  # the other pass's records (questions / the judge's verdicts)
             i = wanted.get((rec.get("prompt_hash"), rec.get("chunk_id")))
             if i is None or any(rec.get(k) != v for k, v in key.items()):
                 stale += 1
@@ -534,16 +535,9 @@ class LlmGenerator:
         options = judge.options_hash(0.0, settings["max_tokens"], self.seed)
         key = {"model": endpoint.label, "options": options, "pass": JUDGE_PASS}
         ckpt = Checkpoint(self.checkpoint) if self.checkpoint else None
-        done: dict[str, dict[str, Any]] = {}
         state = RunState(allowed_failures=int(self.max_failed_fraction * len(asks)))
         try:
-            if ckpt:
-                ckpt.open()
-                for rec in ckpt.read():
-                    ask = asks.get(rec.get("chunk_id", ""))
-                    same_key = all(rec.get(k) == v for k, v in key.items())
-                    if ask and same_key and rec["prompt_hash"] == ask.prompt_hash:
-                        done.setdefault(rec["chunk_id"], rec)
+            (done,) = self._resume(ckpt, key, [{qid: a.prompt_hash for qid, a in asks.items()}])
             todo = {qid: a for qid, a in asks.items() if qid not in done}
             if todo:
                 llm_options = {"temperature": 0.0, "max_tokens": settings["max_tokens"], "seed": self.seed,
