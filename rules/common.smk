@@ -15,7 +15,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.environ.get("P
 from embedlab.errors import EmbedlabError
 from embedlab.workflow import layout
 from embedlab.workflow.plan import Plan
-from embedlab.workflow.resources import rule_resources, threads
+from embedlab.workflow.resources import asks_for_gpus, rule_resources, threads
 
 # The config parsed once into the plan every rule reads it through. A bad config or a missing corpus file
 # stops the run here, before any job, with one line and no traceback.
@@ -47,10 +47,14 @@ wildcard_constraints:
     url_file=one_of(PLAN.url_files),
 
 
+# Whether GPU-capable rules ask for the `gpu` resource: not on a machine without GPUs (resources.gpu_jobs).
+GPU_JOBS = asks_for_gpus(PLAN.settings.resources.gpu_jobs, workflow.local_exec)
+
+
 def res(rule, **base):
     """A rule's `resources:` (use as `**res("rule", mem_mb=..., runtime=...)`): its own numbers or functions
     of wildcards, scaled by the config's `resources` section and grown per retry (workflow/resources.py)."""
-    return rule_resources(PLAN.settings.resources, rule, base)
+    return rule_resources(PLAN.settings.resources, rule, base, GPU_JOBS)
 
 
 def threads_of(rule, default):

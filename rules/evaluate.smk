@@ -7,6 +7,9 @@ EVAL = PLAN.settings.evaluation
 # datasets) and hybrids (evaluate_hybrid).
 _MODELS = one_of(sorted({*PLAN.eval_models, *PLAN.mteb_models, *PLAN.guard_models} - set(PLAN.hybrids)))
 _ANY_MODEL = one_of(sorted({*PLAN.eval_models, *PLAN.mteb_models, *PLAN.pipelines}))
+# Evaluation jobs take one core each (resources.rules.<rule>.threads raises it): most of such a job is starting
+# Python and loading its model, so on a CPU machine jobs side by side beat one job on every core
+# (benchmarks/README.md, the default run).
 
 
 # evaluation.shards > 1: fixed row ranges of a dense model's val corpus, one job each, as files that
@@ -26,7 +29,7 @@ rule encode_shard:
         shards="[0-9]+",
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("encode_shard", 2)
+    threads: threads_of("encode_shard", 1)
     resources:
         **res("encode_shard", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
     params:
@@ -54,7 +57,7 @@ rule evaluate_retrieval:
         model=_MODELS,
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("evaluate_retrieval", 2)
+    threads: threads_of("evaluate_retrieval", 1)
     resources:
         **res("evaluate_retrieval", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
     params:
@@ -96,7 +99,7 @@ rule evaluate_hybrid:
         model=one_of(PLAN.hybrids),
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("evaluate_hybrid", 2)
+    threads: threads_of("evaluate_hybrid", 1)
     resources:
         **res("evaluate_hybrid", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
     params:
@@ -139,7 +142,7 @@ rule evaluate_compression:
         model=_MODELS,
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("evaluate_compression", 2)
+    threads: threads_of("evaluate_compression", 1)
     resources:
         **res("evaluate_compression", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
     params:
@@ -166,7 +169,7 @@ rule evaluate_rerank:
         model=one_of(PLAN.pipelines),
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("evaluate_rerank", 2)
+    threads: threads_of("evaluate_rerank", 1)
     resources:
         **res("evaluate_rerank", gpu=1, mem_mb=8000, runtime=120),
     params:
@@ -210,7 +213,7 @@ rule evaluate_crosslingual:
         tgt="[a-z]{2,3}",
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("evaluate_crosslingual", 2)
+    threads: threads_of("evaluate_crosslingual", 1)
     resources:
         **res("evaluate_crosslingual", gpu=model_gpus, mem_mb=model_mem_mb, runtime=120),
     params:
@@ -233,7 +236,7 @@ rule crosscheck_evaluators:
         model=_MODELS,
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("crosscheck_evaluators", 2)
+    threads: threads_of("crosscheck_evaluators", 1)
     resources:
         **res("crosscheck_evaluators", gpu=model_gpus, mem_mb=model_mem_mb, runtime=240),
     params:
@@ -281,7 +284,7 @@ rule evaluate_mteb:
         task="[A-Za-z0-9_.-]+",
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("evaluate_mteb", 2)
+    threads: threads_of("evaluate_mteb", 1)
     resources:
         **res("evaluate_mteb", gpu=model_gpus, mem_mb=model_mem_mb, runtime=480),
     params:

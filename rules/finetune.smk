@@ -40,7 +40,7 @@ rule merge_model:
         name=one_of(PLAN.merges),
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("merge_model", 2)
+    threads: threads_of("merge_model", 1)
     resources:
         **res(
             "merge_model",
@@ -96,7 +96,7 @@ rule export_onnx:
         name=one_of(PLAN.finetunes),
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("export_onnx", 2)
+    threads: threads_of("export_onnx", 1)
     resources:
         **res("export_onnx", mem_mb=4000, runtime=60),
     params:

@@ -113,20 +113,34 @@ def test_config_mistakes_are_named():
         config({"models": {"x": {"kind": "huggingface", "pooling": "max"}}})
 
 
-def test_dry_run_schedules_the_rules_with_gpu_only_for_neural_models(tmp_path):
+def test_dry_run_schedules_the_rules_with_gpu_only_for_neural_models(tmp_path, monkeypatch):
     targets = [
         "results/eval/minilm/eu_ai_act/en-fr.csv",
         "results/eval/bm25/securities_law/zh.csv",
         "results/mteb/minilm/README.md",
     ]
-    out = dry_run_config(raw_config({"mteb": {"tasks": ["Banking77Classification"]}}), tmp_path, targets)
+
+    def jobs(gpu_jobs: str) -> tuple[str, str, str]:
+        extra = {"mteb": {"tasks": ["Banking77Classification"]}, "resources": {"gpu_jobs": gpu_jobs}}
+        out = dry_run_config(raw_config(extra), tmp_path, targets)
+        blocks = out.split("\n\n")
+        minilm = next(b for b in blocks if "rule evaluate_crosslingual:" in b)
+        bm25 = next(b for b in blocks if "rule evaluate_retrieval:" in b and "model=bm25" in b)
+        return out, minilm, bm25
+
+    out, minilm, bm25 = jobs("always")
     for rule in ("evaluate_crosslingual", "evaluate_retrieval", "evaluate_mteb", "write_mteb_card"):
         assert f"rule {rule}:" in out
-    blocks = out.split("\n\n")
-    minilm = next(b for b in blocks if "rule evaluate_crosslingual:" in b)
-    bm25 = next(b for b in blocks if "rule evaluate_retrieval:" in b and "model=bm25" in b)
     assert "gpu=1" in minilm and "gpu=0" in bm25
     assert "results/mteb/minilm/Banking77Classification.json" in out
+    # auto (the default), run locally: a GPU token only on a machine that has a GPU (EMBEDLAB_GPUS stands in
+    # for the count), so a CPU machine's `--resources gpu=1` does not queue CPU jobs behind each other
+    for count, token in (("0", "gpu=0"), ("1", "gpu=1")):
+        monkeypatch.setenv("EMBEDLAB_GPUS", count)
+        _, minilm, bm25 = jobs("auto")
+        assert token in minilm and "gpu=0" in bm25, count
+    _, minilm, _ = jobs("never")
+    assert "gpu=0" in minilm
 
 
 def test_deployment_configurations_are_planned_and_checked():

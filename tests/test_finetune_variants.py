@@ -133,6 +133,7 @@ def test_dry_run_plans_replicas_merges_and_guard_runs(tmp_path):
         guard={"datasets": ["securities_law/zh"]},
     )
     cfg["mteb"] = {"enabled": False}
+    cfg["resources"] = {"gpu_jobs": "always"}  # as on a GPU machine or a cluster (auto: none here)
     targets = [
         "results/models/ft.seed2",
         "results/eval/ft.merge0.5/securities_law/zh.csv",

@@ -13,7 +13,7 @@ import yaml
 from embedlab.errors import EmbedlabError
 from embedlab.settings import SCHEMA, Settings
 from embedlab.workflow.config import validate_config
-from embedlab.workflow.resources import rule_resources, threads, value
+from embedlab.workflow.resources import asks_for_gpus, rule_resources, threads, value
 
 from conftest import REPO
 
@@ -93,6 +93,7 @@ def _config(section: dict | None = None) -> dict:
 def test_defaults_leave_the_rules_numbers_and_grow_retries() -> None:
     cfg = _config()
     assert cfg["resources"] == {
+        "gpu_jobs": "auto",
         "scale_mem": 1.0,
         "scale_runtime": 1.0,
         "retry_mem": 1.5,
@@ -208,3 +209,20 @@ def test_a_retry_appends_to_the_rule_log_and_a_user_error_is_not_retried(tmp_pat
     ]
     assert run_rule(job(1), lambda: 7) == 7
     assert log_file.read_text(encoding="utf-8").count("\n") == 1  # a first attempt starts the log afresh
+
+
+def test_gpu_tokens_only_where_a_gpu_can_be_used(monkeypatch) -> None:
+    """auto: a cluster executor always asks (its nodes may have GPUs this machine lacks); a local run asks
+    only when this machine has a GPU; without the ask the rule's gpu is 0 but a per-rule value still wins."""
+    for count, local_auto in (("0", False), ("2", True)):
+        monkeypatch.setenv("EMBEDLAB_GPUS", count)
+        assert asks_for_gpus("auto", local=True) is local_auto
+        assert asks_for_gpus("auto", local=False) is True
+        assert asks_for_gpus("always", local=True) is True and asks_for_gpus("never", local=False) is False
+    wc = SimpleNamespace(model="minilm")
+    res = Settings.of(_config({})).resources
+    assert rule_resources(res, "evaluate_retrieval", {"gpu": 1, "mem_mb": 100}, gpus=False)["gpu"](wc, 1) == 0
+    assert rule_resources(res, "evaluate_retrieval", {"gpu": 1, "mem_mb": 100}, gpus=True)["gpu"](wc, 1) == 1
+    assert "gpu" not in rule_resources(res, "chunk_corpus", {"mem_mb": 100}, gpus=False)
+    forced = Settings.of(_config({"rules": {"evaluate_retrieval": {"gpu": 1}}})).resources
+    assert rule_resources(forced, "evaluate_retrieval", {"gpu": 1}, gpus=False)["gpu"](wc, 1) == 1

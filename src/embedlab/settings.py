@@ -26,6 +26,7 @@ SCHEMA = files("embedlab") / "config.schema.yaml"
 
 @dataclass(frozen=True)
 class ResourceSettings:
+    gpu_jobs: str  # auto | always | never (workflow.resources.asks_for_gpus)
     scale_mem: float
     scale_runtime: float
     retry_mem: float

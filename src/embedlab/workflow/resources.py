@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from embedlab.settings import ResourceSettings
+from embedlab.workflow import gpu
 
 Value = int | float | str | Callable[[Any], int | float | str]
 """A rule's own value: a number (or a string such as SLURM's `gres`), or a function of the job's wildcards
@@ -50,8 +51,23 @@ def value(
     return max(1, math.ceil(round(amount, 6)))
 
 
-def rule_resources(settings: ResourceSettings, rule: str, base: dict[str, Value]) -> dict[str, Any]:
-    """`resources:` of a rule as Snakemake callables of (wildcards, attempt); overrides may add resources."""
+def asks_for_gpus(setting: str, local: bool) -> bool:
+    """Whether GPU-capable rules ask for the `gpu` resource (`resources.gpu_jobs`): `local` is Snakemake's
+    local execution (False: a cluster executor, whose nodes may have GPUs the submitting machine lacks).
+
+    On a machine without GPUs every such job runs on the CPU anyway; asking for a token there only makes
+    `--resources gpu=1` run them one at a time while cores sit idle."""
+    if setting != "auto":
+        return setting == "always"
+    return not local or gpu.gpu_count() > 0
+
+
+def rule_resources(
+    settings: ResourceSettings, rule: str, base: dict[str, Value], gpus: bool = True
+) -> dict[str, Any]:
+    """`resources:` of a rule as Snakemake callables of (wildcards, attempt); overrides may add resources.
+    Without `gpus` (`asks_for_gpus`) the rule's own `gpu` is 0."""
+    base = base if gpus or "gpu" not in base else {**base, "gpu": 0}
     wanted = {**base, **{k: None for k in (settings.rules.get(rule) or {}) if k != "threads"}}
 
     def resource(name: str) -> Callable[[Any, int], int | str]:
