@@ -164,6 +164,24 @@ def test_dev_slice_is_whole_groups_disjoint_from_val_and_training(files, st_run)
             assert {c.split(POSITIVE_SEP)[0] for c in train["relevant_docs"][q]} <= data.dev_chunk_ids
 
 
+def test_dev_index_keeps_every_dev_chunk_and_a_seeded_sample_of_training_chunks(files, st_run):
+    """Checkpoint selection ranks the dev chunks among a fixed sample of distractors (dev_corpus_size):
+    every dev query keeps its positives, the sample is the seed's, and no size means the whole train side."""
+    _, facts = st_run
+    data = load_training_data(files, 0.2, 4, 42)
+    n_dev, n_all = len(data.dev_chunk_ids), len(data.dev_corpus)
+    size = n_dev + (n_all - n_dev) // 3
+    index = data.dev_index(size, 42)
+    assert len(index) == size and data.dev_chunk_ids <= set(index) <= set(data.dev_corpus)
+    assert all(index[c] == data.dev_corpus[c] for c in index)
+    assert index == data.dev_index(size, 42) and set(index) != set(data.dev_index(size, 7))
+    assert data.dev_index(None, 42) == data.dev_corpus == data.dev_index(n_all + 1, 42)
+    assert set(data.dev_index(1, 42)) == data.dev_chunk_ids  # never fewer than the dev chunks
+    # the fixture's run ranked the schema default's sample (256) or, on a smaller train side, all of it
+    assert facts["selection"]["dev_corpus"] == min(256, n_all)
+    assert facts["hyperparameters"]["dev_corpus_size"] == 256
+
+
 def test_hard_negatives_come_from_training_chunks_only(files, tiny):
     from sentence_transformers import SentenceTransformer
 

@@ -61,6 +61,19 @@ class TrainingData:
     stats: dict[str, dict[str, Any]]  # dataset -> counts for the model card
     dev_groups: dict[str, list[str]]  # dataset -> groups carved out for dev
 
+    def dev_index(self, size: int | None, seed: int) -> dict[str, str]:
+        """The chunks a checkpoint's dev evaluation ranks: every dev chunk (each dev query's positives are
+        among them) plus a seeded sample of training chunks as distractors, `size` in all (None, or a size
+        above the train side: `dev_corpus` whole). Each evaluation re-encodes its index with the model of
+        that step, so the index, not the queries, sets the cost of checkpoint selection."""
+        if size is None or size >= len(self.dev_corpus):
+            return self.dev_corpus
+        distractors = [c for c in self.dev_corpus if c not in self.dev_chunk_ids]
+        keep = self.dev_chunk_ids | set(
+            random.Random(seed).sample(distractors, max(0, size - len(self.dev_chunk_ids)))
+        )
+        return {cid: text for cid, text in self.dev_corpus.items() if cid in keep}
+
 
 def chunk_of(corpus_id: str) -> str:
     """The chunk a train.json corpus id points at ("<chunk id>#<query id>" -> "<chunk id>")."""

@@ -48,7 +48,7 @@ def dev_set(
     datasets: Sequence[DatasetFiles], dev_fraction: float, max_pairs_per_query: int | None, seed: int
 ) -> QASet:
     """The dev slice a fine-tune held out (its datasets together, as in training), against every train-side
-    chunk: what checkpoint selection scored."""
+    chunk (checkpoint selection ranks a sample of them: `TrainingData.dev_index`)."""
     data = load_training_data(list(datasets), dev_fraction, max_pairs_per_query, seed)
     if not data.dev_queries:
         names = ", ".join(ds.name for ds in datasets)

@@ -284,6 +284,7 @@ def _hyperparameters(
         "precision": run["precision"],
         "seed": seed,
         "dev_fraction": settings["dev_fraction"],
+        "dev_corpus_size": settings["dev_corpus_size"],
         "max_pairs_per_query": settings["max_pairs_per_query"],
     }
 

@@ -50,7 +50,7 @@ def train_llamaindex(
 
     spec, settings, workdir = job.base, job.settings, job.workdir
     base_path = resolve_model_source(spec.source or "")  # before the chdir below (a relative source)
-    train_ds, dev_ds = _qa_datasets(data, spec)
+    train_ds, dev_ds = _qa_datasets(data, spec, data.dev_index(settings["dev_corpus_size"], job.seed))
     bs = settings["batch_size"]
     n_batches = math.ceil(len(data.pairs) / bs)
     total = min(settings["max_steps"] or n_batches * settings["epochs"], n_batches * settings["epochs"])
@@ -109,8 +109,9 @@ def train_llamaindex(
     }
 
 
-def _qa_datasets(data: TrainingData, spec: ModelSpec) -> tuple[Any, Any]:
-    """The engine's training set (the pairs) and dev set (None without a dev slice), prefixes applied."""
+def _qa_datasets(data: TrainingData, spec: ModelSpec, index: dict[str, str]) -> tuple[Any, Any]:
+    """The engine's training set (the pairs) and dev set (None without a dev slice; its corpus `index`),
+    prefixes applied."""
     from llama_index.finetuning import EmbeddingQAFinetuneDataset
 
     qp, pp = spec.query_prefix, spec.passage_prefix
@@ -126,7 +127,7 @@ def _qa_datasets(data: TrainingData, spec: ModelSpec) -> tuple[Any, Any]:
     if data.dev_queries:
         dev_ds = EmbeddingQAFinetuneDataset(
             queries={q: qp + t for q, t in data.dev_queries.items()},
-            corpus={c: pp + t for c, t in data.dev_corpus.items()},
+            corpus={c: pp + t for c, t in index.items()},
             relevant_docs={q: sorted(ids) for q, ids in data.dev_relevant.items()},
         )
     return train_ds, dev_ds

@@ -32,15 +32,18 @@ from embedlab.train.teachers import DISTILLED, GUIDED, load_helper, teacher_scor
 log = logging.getLogger(__name__)
 
 
-def dev_evaluator(data: TrainingData, spec: ModelSpec, batch_size: int, name: str = "dev") -> Any:
-    """The checkpoint-selection evaluator: dev queries against every train-side chunk; None if no dev."""
+def dev_evaluator(
+    data: TrainingData, spec: ModelSpec, batch_size: int, index: dict[str, str], name: str = "dev"
+) -> Any:
+    """The checkpoint-selection evaluator: dev queries against `index` (`TrainingData.dev_index`); None if
+    no dev."""
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     if not data.dev_queries:
         return None
     return InformationRetrievalEvaluator(
         data.dev_queries,
-        data.dev_corpus,
+        index,
         data.dev_relevant,
         name=name,
         query_prompt=spec.query_prefix or None,
@@ -61,7 +64,8 @@ def train_sentence_transformers(
     dataset = _pairs_dataset(data, spec, labels)
     bs = settings["batch_size"]
     world = distributed.world_size()
-    evaluator = dev_evaluator(data, spec, batch_size=max(bs, spec.batch_size))
+    index = data.dev_index(settings["dev_corpus_size"], job.seed)
+    evaluator = dev_evaluator(data, spec, max(bs, spec.batch_size), index)
     sampler = batch_sampler(settings["batches"], data.pairs, world)
     # one step takes one batch per rank; under DDP the last incomplete round is dropped (see _training_args)
     per_epoch = steps_per_epoch(sampler, len(dataset), bs, world, job.seed)
@@ -86,7 +90,9 @@ def train_sentence_transformers(
         bs,
         f" x {world} ranks (in-batch negatives gathered: effective batch {bs * world})" if world > 1 else "",
         total,
-        f"dev eval every {eval_steps} steps" if selecting else "no dev slice: the last step is kept",
+        f"dev eval every {eval_steps} steps ({len(index)} chunks)"
+        if selecting
+        else "no dev slice: last step kept",
         device,
         precision,
     )
@@ -103,6 +109,7 @@ def train_sentence_transformers(
         "eval_steps": eval_steps if selecting else None,
         "selection": {
             "metric": f"dev {SELECTION_METRIC}" if selecting else None,
+            "dev_corpus": len(index) if selecting else None,
             "best_step": int(best.rsplit("-", 1)[1]) if best else trainer.state.global_step,
             "best_score": trainer.state.best_metric,
         },
