@@ -193,3 +193,43 @@ def test_the_job_file_carries_the_guide_and_teacher(tmp_path):
     assert TrainingJob.from_record(job.record()) == job and job.helpers == {"guide": guide}
     job = TrainingJob("ft", tmp_path / "ft", tmp_path / "w", [], {}, ModelSpec("b"), 1, teacher=teacher)
     assert TrainingJob.from_record(job.record()) == job and job.helpers == {"teacher": teacher}
+
+
+def test_matryoshka_gist_runs_its_guide_once_per_column_with_the_same_loss(pairs):
+    """MatryoshkaLoss calls GIST once per dimension on one batch; the guide's outputs are remembered for
+    that batch (train.common.GuideMemo), so the guide runs once per column and the loss is unchanged."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer import losses
+
+    from embedlab.models.sources import resolve_model_source
+    from embedlab.train.common import build_loss
+
+    path = resolve_model_source(MINILM)
+
+    def frozen():
+        return SentenceTransformer(path, device="cpu").eval().requires_grad_(False)
+
+    model = SentenceTransformer(path, device="cpu").eval()  # eval: no dropout, so runs can be compared
+    model.max_seq_length = 128
+    dims = [384, 128, 64]
+    guide, plain_guide = frozen(), frozen()
+    calls = {"memo": 0, "plain": 0}
+    for name, g in (("memo", guide), ("plain", plain_guide)):
+        forward = g.forward
+
+        def counted(features, *a, _f=forward, _n=name, **k):
+            calls[_n] += 1
+            return _f(features, *a, **k)
+
+        g.forward = counted
+    memo = build_loss(model, {"loss": "gist", "mini_batch_size": 8, "matryoshka_dims": dims}, guide=guide)
+    plain = losses.MatryoshkaLoss(model, losses.GISTEmbedLoss(model, plain_guide), matryoshka_dims=dims)
+    batches = [pairs[:8], pairs[8:16]]
+    for batch in batches:
+        features = [model.preprocess([p.query for p in batch]), model.preprocess([p.positive for p in batch])]
+        with torch.no_grad():
+            a = memo([dict(f) for f in features], None)
+            b = plain([dict(f) for f in features], None)
+        assert torch.equal(a, b)
+    assert calls == {"memo": 2 * len(batches), "plain": 2 * len(batches) * len(dims)}

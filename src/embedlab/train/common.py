@@ -172,7 +172,33 @@ def build_loss(model: Any, settings: dict[str, Any], gather: bool = False, guide
                 f"matryoshka_dims {dims}: {dims[0]} exceeds the model's {full} dimensions: use dims <= {full}"
             )
         loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=dims)
+        if name == "gist":
+            guide.forward = GuideMemo(guide.forward)
     return loss
+
+
+class GuideMemo:
+    """A frozen guide's forward that remembers its outputs for the columns of the batch it last embedded.
+
+    MatryoshkaLoss calls the GISTEmbedLoss it wraps once per dimension on the same batch, and GIST runs its
+    guide each time: the same outputs (eval mode, no gradients) computed once per dimension, which made a
+    Matryoshka fine-tune's steps 1.6 times a plain one's. A column is known by its input_ids tensor itself,
+    held so that its id cannot be reused by a later batch."""
+
+    def __init__(self, forward: Any, columns: int = 8) -> None:
+        self.forward, self.columns = forward, columns
+        self.seen: list[tuple[Any, dict[str, Any]]] = []
+
+    def __call__(self, features: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        ids = features["input_ids"]
+        for held, outputs in self.seen:
+            if held is ids:
+                return {**features, **outputs}
+        given = set(features)
+        result = self.forward(features, *args, **kwargs)
+        outputs = {k: v for k, v in result.items() if k not in given}
+        self.seen = [*self.seen[1 - self.columns :], (ids, outputs)]
+        return result
 
 
 def loss_facts(
