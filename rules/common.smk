@@ -47,14 +47,17 @@ wildcard_constraints:
     url_file=one_of(PLAN.url_files),
 
 
-# Whether GPU-capable rules ask for the `gpu` resource: not on a machine without GPUs (resources.gpu_jobs).
-GPU_JOBS = asks_for_gpus(PLAN.settings.resources.gpu_jobs, workflow.local_exec)
+def gpu_jobs():
+    """Whether GPU-capable rules ask for the `gpu` resource: not on a machine without GPUs (resources.gpu_jobs).
+    Asked per job: only then does the workflow know its executor. A job running inside a cluster job (remote
+    mode) counts as cluster execution too: its jobstep's srun asks for the GPUs its submission did."""
+    return asks_for_gpus(PLAN.settings.resources.gpu_jobs, workflow.local_exec and not workflow.remote_exec)
 
 
 def res(rule, **base):
     """A rule's `resources:` (use as `**res("rule", mem_mb=..., runtime=...)`): its own numbers or functions
     of wildcards, scaled by the config's `resources` section and grown per retry (workflow/resources.py)."""
-    return rule_resources(PLAN.settings.resources, rule, base, GPU_JOBS)
+    return rule_resources(PLAN.settings.resources, rule, base, gpu_jobs)
 
 
 def threads_of(rule, default):

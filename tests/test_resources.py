@@ -221,8 +221,16 @@ def test_gpu_tokens_only_where_a_gpu_can_be_used(monkeypatch) -> None:
         assert asks_for_gpus("always", local=True) is True and asks_for_gpus("never", local=False) is False
     wc = SimpleNamespace(model="minilm")
     res = Settings.of(_config({})).resources
-    assert rule_resources(res, "evaluate_retrieval", {"gpu": 1, "mem_mb": 100}, gpus=False)["gpu"](wc, 1) == 0
-    assert rule_resources(res, "evaluate_retrieval", {"gpu": 1, "mem_mb": 100}, gpus=True)["gpu"](wc, 1) == 1
-    assert "gpu" not in rule_resources(res, "chunk_corpus", {"mem_mb": 100}, gpus=False)
+    asked = []
+
+    def no() -> bool:
+        asked.append(1)
+        return False
+
+    without = rule_resources(res, "evaluate_retrieval", {"gpu": 1, "mem_mb": 100}, gpus=no)
+    assert not asked  # asked per job, not when the rule is read (the executor is not known then)
+    assert without["gpu"](wc, 1) == 0 and without["mem_mb"](wc, 1) == 100 and asked
+    assert rule_resources(res, "evaluate_retrieval", {"gpu": 1}, gpus=lambda: True)["gpu"](wc, 1) == 1
+    assert "gpu" not in rule_resources(res, "chunk_corpus", {"mem_mb": 100}, gpus=no)
     forced = Settings.of(_config({"rules": {"evaluate_retrieval": {"gpu": 1}}})).resources
-    assert rule_resources(forced, "evaluate_retrieval", {"gpu": 1}, gpus=False)["gpu"](wc, 1) == 1
+    assert rule_resources(forced, "evaluate_retrieval", {"gpu": 1}, gpus=no)["gpu"](wc, 1) == 1

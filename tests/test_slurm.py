@@ -83,7 +83,9 @@ from embedlab.settings import ResourceSettings
 from embedlab.workflow.resources import rule_resources
 
 # the typed `resources` settings (as the plan holds them): a retry gets 3x the memory, 2x the time
-RESOURCES = ResourceSettings(scale_mem=1.0, scale_runtime=1.0, retry_mem=3.0, retry_runtime=2.0, rules={{}})
+RESOURCES = ResourceSettings(
+    gpu_jobs="auto", scale_mem=1.0, scale_runtime=1.0, retry_mem=3.0, retry_runtime=2.0, rules={{}}
+)
 
 localrules: all
 

@@ -63,16 +63,17 @@ def asks_for_gpus(setting: str, local: bool) -> bool:
 
 
 def rule_resources(
-    settings: ResourceSettings, rule: str, base: dict[str, Value], gpus: bool = True
+    settings: ResourceSettings, rule: str, base: dict[str, Value], gpus: Callable[[], bool] = lambda: True
 ) -> dict[str, Any]:
     """`resources:` of a rule as Snakemake callables of (wildcards, attempt); overrides may add resources.
-    Without `gpus` (`asks_for_gpus`) the rule's own `gpu` is 0."""
-    base = base if gpus or "gpu" not in base else {**base, "gpu": 0}
+    When `gpus()` (`asks_for_gpus`) says no, the rule's own `gpu` is 0. It is asked per job, not when the
+    rule is read: Snakemake reads the Snakefile before it knows its executor."""
     wanted = {**base, **{k: None for k in (settings.rules.get(rule) or {}) if k != "threads"}}
 
     def resource(name: str) -> Callable[[Any, int], int | str]:
         def evaluate(wildcards: Any, attempt: int) -> int | str:
-            return value(settings, rule, name, wanted[name], wildcards, attempt)
+            own = 0 if name == "gpu" and wanted[name] is not None and not gpus() else wanted[name]
+            return value(settings, rule, name, own, wildcards, attempt)
 
         evaluate.__name__ = f"{rule}_{name}"
         return evaluate
