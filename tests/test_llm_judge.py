@@ -188,10 +188,5 @@ def test_a_run_killed_while_judging_resumes_without_asking_a_judged_pair_again(t
     assert len(again) <= 2 and all(asked_at_kill[k] == 1 for k in again)  # at most the 2 requests in flight
     assert sum(asked.values()) - sum(asked_at_kill.values()) <= n_questions - len(before) + 2
     assert sum(asked.values()) - sum(asked_at_kill.values()) >= n_questions - len(before)
-    assert sum(1 for p in _prompts_all(srv) if JUDGE_MARK not in p) == len(
-        chunks["en"]
-    )  # questions: once each
-
-
-def _prompts_all(server: FakeLLMServer) -> list[str]:
-    return [b["messages"][-1]["content"] if "messages" in b else b["prompt"] for b in server.bodies]
+    questions = [p for p in _all_prompts(srv) if p and JUDGE_MARK not in p]
+    assert len(questions) == len(chunks["en"])  # each chunk's question asked once, the resume asked none

@@ -32,9 +32,7 @@ from embedlab.train.teachers import DISTILLED, GUIDED, load_helper, teacher_scor
 log = logging.getLogger(__name__)
 
 
-def dev_evaluator(
-    data: TrainingData, spec: ModelSpec, batch_size: int, index: dict[str, str], name: str = "dev"
-) -> Any:
+def dev_evaluator(data: TrainingData, spec: ModelSpec, batch_size: int, index: dict[str, str]) -> Any:
     """The checkpoint-selection evaluator: dev queries against `index` (`TrainingData.dev_index`); None if
     no dev."""
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
@@ -45,7 +43,7 @@ def dev_evaluator(
         data.dev_queries,
         index,
         data.dev_relevant,
-        name=name,
+        name="dev",
         query_prompt=spec.query_prefix or None,
         corpus_prompt=spec.passage_prefix or None,
         batch_size=batch_size,
