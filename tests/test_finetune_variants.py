@@ -168,6 +168,7 @@ def test_the_release_gate_judges_entries_and_merges_with_their_seeds_guard_and_a
     assert ft.guard == (("securities_law", "zh"),) and ft.max_loss == 0.03 and ft.guard_metric == "mrr@10"
     assert report.bases["ft.merge0.5"] == "minilm"  # merges get the paired test against the base too
     assert report.alternatives == ["bm25", "minilm"]
+    assert report.gate.min_seeds == 2 and ft.seedable  # the schema's default: one seed cannot ship
     assert ("minilm", "securities_law", "zh") in report.runs and ("ft", "securities_law", "zh") in report.runs
     assert "results/report/release.csv" in p.targets
 
@@ -206,6 +207,7 @@ def test_a_pipeline_with_a_trained_reranker_is_judged_against_its_first_stage(tm
     assert report.bases["bm25.rr@10"] == "bm25" and "minilm.ready@5" not in report.bases
     cand = next(c for c in report.candidates if c.name == "bm25.rr@10")
     assert (cand.base, cand.datasets, cand.base_role) == ("bm25", (("eu_ai_act", "en"),), "first stage")
+    assert not cand.seedable  # rerankers have no `seeds`: min_seeds does not hold them back
     assert "minilm.ready@5" in report.alternatives and "bm25.rr@10" not in report.alternatives
     assert p.real_question_sets == [("eu_ai_act", "en"), ("beir", "en")]
     assert [r for r in report.real_runs if r[0] == "bm25.rr@10"] == [("bm25.rr@10", "eu_ai_act", "en")]

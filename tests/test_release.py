@@ -29,11 +29,13 @@ def _row(model: str, value: float, base: str = "", diff=None, p=None, corpus="do
     }
 
 
-def _verdict(rows: list[dict], cand: Candidate, alternatives=("base", "bm25"), val_rows=None) -> dict:
+def _verdict(
+    rows: list[dict], cand: Candidate, alternatives=("base", "bm25"), val_rows=None, gate: Gate = GATE
+) -> dict:
     frame = pd.DataFrame(rows)
     on_real = {(r["corpus"], r["lang"]) for r in rows if r["query_set"] == "real"}
     table = release_verdicts(
-        frame, pd.DataFrame(val_rows or rows), on_real, [cand], alternatives, "mrr@10", GATE
+        frame, pd.DataFrame(val_rows or rows), on_real, [cand], alternatives, "mrr@10", gate
     )
     assert len(table) == 1
     return table.iloc[0].to_dict()
@@ -171,3 +173,26 @@ def test_a_reranker_below_its_first_stage_is_held_back_and_the_reason_names_the_
     v = _verdict(rows, Candidate("bm25.rr@10", "bm25", (DS,), base_role="first stage"))
     assert v["verdict"] == HOLD
     assert v["reason"].startswith("worse than its first stage: -0.120 vs bm25 (p = ")
+
+
+def test_a_single_seed_win_stays_undecided_until_min_seeds_seeds_agree():
+    """One seed's p < 0.05 can be luck (the default recipe: p = 0.045 with seed 42, 0.21-0.46 with three
+    others): with `min_seeds` 2 it is undecided, and the reason keeps the win and says what to add."""
+    two = Gate(alpha=0.05, margin=0.01, min_seeds=2)
+    won = [*BASELINES, _row("ft", 0.60, "base", 0.10, 0.001)]
+    v = _verdict(won, Candidate("ft", "base", (DS,)), gate=two)
+    assert v["verdict"] == UNDECIDED
+    assert v["reason"].startswith("better than its base: +0.100 vs base (p = 0.001)")
+    assert "but with 1 seed only" in v["reason"] and "`seeds`" in v["reason"]
+    seeded = [*won, _row("ft.seed2", 0.62, "base", 0.12, 0.001)]
+    assert (
+        _verdict(seeded, Candidate("ft", "base", (DS,), replicas=("ft", "ft.seed2")), gate=two)["verdict"]
+        == SHIP
+    )
+    worse = [*BASELINES, _row("ft", 0.45, "base", -0.05, 0.01)]
+    assert _verdict(worse, Candidate("ft", "base", (DS,)), gate=two)["reason"].startswith(
+        "worse than its base"
+    )
+    rerank = [*BASELINES, _row("base.rr@10", 0.60, "base", 0.10, 0.001)]
+    pipeline = Candidate("base.rr@10", "base", (DS,), base_role="first stage", seedable=False)
+    assert _verdict(rerank, pipeline, gate=two)["verdict"] == SHIP

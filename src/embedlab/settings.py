@@ -123,6 +123,7 @@ class MtebSettings:
 class ReleaseSettings:
     alpha: float
     margin: float
+    min_seeds: int
 
 
 @dataclass(frozen=True)

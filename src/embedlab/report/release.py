@@ -8,7 +8,7 @@ agree, a guard set that was not evaluated):
   them (`report.min_real_questions`), else on the synthetic val queries (which favour lexical matching: the
   reason says so);
 - every seed replica better than the base too (training randomness, beside the query sampling the test
-  covers);
+  covers), with at least `min_seeds` seeds: one seed's win can be luck of the draw;
 - not worse than the best option that involves no fine-tune (BM25, the base, a hybrid of the base) by more
   than `margin` of the headline metric;
 - on each forgetting-guard dataset, no more than `max_loss` below its base.
@@ -67,6 +67,7 @@ class Candidate(NamedTuple):
     max_loss: float = 0.0
     guard_metric: str = ""  # the guard's metric (`guard.metric`); empty: the report's headline metric
     base_role: str = "base"  # what `base` is to it, in the reasons: "base", or a pipeline's "first stage"
+    seedable: bool = True  # False for a rerank pipeline: rerankers have no `seeds`, so min_seeds cannot apply
 
 
 class Gate(NamedTuple):
@@ -74,6 +75,7 @@ class Gate(NamedTuple):
 
     alpha: float
     margin: float
+    min_seeds: int = 1
 
 
 @dataclass
@@ -213,6 +215,12 @@ def _seeds(
             checks.open.append(f"better than its base in {better} of {n} seeds only")
         else:
             checks.passed.append(f"in all {n} seeds")
+    if cand.seedable and n < gate.min_seeds and not checks.failed:
+        won = f"{checks.passed[0]}, but with " if checks.passed else "trained with "
+        checks.open.append(
+            f"{won}{n} seed{'s' if n > 1 else ''} only: stability across training seeds unknown "
+            f"(`report.release.min_seeds` {gate.min_seeds}; list seeds in its finetune entry's `seeds`)"
+        )
     mean = sum(values) / len(values) if values else None
     sd = (
         math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
@@ -292,7 +300,8 @@ def release_markdown(table: pd.DataFrame) -> list[str]:
     return [
         "## Release verdict",
         "",
-        "Ship a fine-tune when it beats its base by the paired test, in every seed, is not worse than the "
+        "Ship a fine-tune when it beats its base by the paired test, in every seed (at least "
+        "`report.release.min_seeds` of them), is not worse than the "
         "best option without fine-tuning beyond `report.release.margin`, and keeps the forgetting-guard "
         "sets within their `guard.max_loss`; the first failed check holds it back, an open one leaves it "
         "undecided. A trained reranker is judged by its pipeline, its first stage in the base's place.",

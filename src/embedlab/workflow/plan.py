@@ -18,7 +18,7 @@ stands alone lives beside it: the model registry (workflow/registry.py), the con
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from itertools import permutations
 from pathlib import Path
@@ -766,7 +766,7 @@ class Plan:
             exported=self.exported_only,
             candidates=[self.release_candidate(m) for m in bases if m not in self.replicas],
             alternatives=[m for m in models if not self.involves_finetune(m)],
-            gate=Gate(self.settings.report.release.alpha, self.settings.report.release.margin),
+            gate=Gate(**asdict(self.settings.report.release)),
         )
 
     def release_candidate(self, name: str) -> Candidate:
@@ -781,6 +781,7 @@ class Plan:
                 pipeline.retriever,
                 _dataset_pairs(datasets),
                 base_role="first stage",
+                seedable=False,
             )
         entry_name = self.entry_of(name)
         entry = self.finetunes[entry_name]
