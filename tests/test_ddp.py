@@ -499,3 +499,27 @@ def _probe_main() -> int:
 
 if __name__ == "__main__":
     sys.exit(_probe_main())
+
+
+def test_lora_adapters_train_under_two_gloo_ranks_and_save_a_plain_model(tiny, files, tmp_path):
+    """LoRA with data parallelism (issue 25): the adapter is what DDP wraps and syncs; the saved folder is still
+    a plain model, the base's weights plus the adapter's update, and the base's frozen weights stay bit for
+    bit."""
+    import torch
+    from safetensors.torch import load_file
+    from sentence_transformers import SentenceTransformer
+
+    lora = {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0}
+    out = tmp_path / "lora" / "ft"
+    facts = _train(tiny, files, out, batch_size=8, gpus=2, lora=dict(lora))
+    assert facts["distributed"]["world_size"] == 2 and facts["lora"]["enabled"]
+    assert [p["step"] for p in facts["loss_curve"]] == [*range(1, STEPS + 1)]
+    adapter = load_file(out / "adapter" / "adapter_model.safetensors")
+    assert facts["lora"]["trainable_parameters"] == sum(t.numel() for t in adapter.values())
+    base, saved = load_file(tiny / "model.safetensors"), load_file(out / "model.safetensors")
+    assert saved.keys() == base.keys()
+    moved = [k for k in base if not torch.equal(base[k], saved[k])]
+    assert moved and all(k.endswith(("query.weight", "value.weight")) for k in moved), moved
+    model = SentenceTransformer(str(out), device="cpu")
+    assert model.encode(["high-risk AI systems"]).shape == (1, 64)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["ft"]
