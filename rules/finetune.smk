@@ -14,6 +14,9 @@ rule finetune_model:
         layout.log("finetune_model", "{name}"),
     wildcard_constraints:
         name=one_of(PLAN.finetunes),
+    # Training and the evaluations of its model are the run's longest chain: start it as soon as its data is
+    # ready, ahead of evaluation jobs that can fill the cores around it (issue 27).
+    priority: 10
     conda:
         "../envs/train.yaml"
     threads: threads_of("finetune_model", 8)

@@ -502,9 +502,8 @@ if __name__ == "__main__":
 
 
 def test_lora_adapters_train_under_two_gloo_ranks_and_save_a_plain_model(tiny, files, tmp_path):
-    """LoRA with data parallelism (issue 25): the adapter is what DDP wraps and syncs; the saved folder is still
-    a plain model, the base's weights plus the adapter's update, and the base's frozen weights stay bit for
-    bit."""
+    """LoRA with data parallelism (issue 25): the adapter is what DDP wraps and syncs; the saved folder is
+    still a plain model, the base's weights plus the adapter's update, the frozen weights bit for bit."""
     import torch
     from safetensors.torch import load_file
     from sentence_transformers import SentenceTransformer

@@ -202,3 +202,36 @@ def test_deployment_configurations_are_planned_and_checked():
     ]:  # fmt: skip
         with pytest.raises(EmbedlabError, match=message):
             config(extra)
+
+
+def test_jobs_that_read_vectors_again_run_after_the_jobs_that_encode_them(tmp_path):
+    """Issue 27: two jobs started side by side both encoded the same texts before either had cached them.
+    The real-question, compression and MTEB jobs of a model wait for its val evaluation, a hybrid for its
+    members' evaluations (val and real), so each reads those vectors from the cache; BM25 is never cached."""
+    cfg = yaml.safe_load((REPO / ".test" / "evaluate.yaml").read_text())
+    cfg["models"]["bm25+minilm"] = {"kind": "hybrid", "of": ["bm25", "minilm"]}
+    plan = Plan.of(cfg, REPO)
+    val, real = "results/eval/minilm/drf_tutorial/en.csv", "results/eval/minilm/drf_tutorial/en.real.csv"
+    assert plan.encoded_first("minilm", "drf_tutorial", "en") == [val]
+    assert plan.encoded_first("bm25+minilm", "drf_tutorial", "en", real=True) == [val, real]
+    assert plan.encoded_first("bm25", "drf_tutorial", "en", real=True) == []
+    assert plan.mteb_encoded_first("minilm", "EmbedlabVal.drf_tutorial.en") == [val]
+    uncached = Plan.of({**cfg, "evaluation": {**cfg["evaluation"], "cache": {"enabled": False}}}, REPO)
+    assert uncached.encoded_first("bm25+minilm", "drf_tutorial", "en", real=True) == []
+
+    targets = [
+        "results/eval/minilm/drf_tutorial/en.real.csv",
+        "results/eval/bm25+minilm/drf_tutorial/en.csv",
+        "results/mteb/minilm/EmbedlabVal.drf_tutorial.en.json",
+    ]
+    blocks = dry_run_config(cfg, tmp_path, targets).split("\n\n")
+
+    def inputs(rule: str, model: str) -> str:
+        block = next(b for b in blocks if f"rule {rule}:" in b and f"model={model}," in b)
+        return next(line for line in block.splitlines() if line.strip().startswith("input:"))
+
+    assert val in inputs("evaluate_retrieval_real", "minilm")
+    hybrid = inputs("evaluate_hybrid", "bm25+minilm")
+    assert val in hybrid and real in hybrid
+    assert val in inputs("evaluate_mteb", "minilm")
+    assert val not in inputs("evaluate_retrieval", "minilm")

@@ -394,6 +394,34 @@ class Plan:
             return [self.registry.spec(name).source]
         return [layout.model_dir(name)] if name in self.finetunes or name in self.merges else []
 
+    def encoded_first(self, name: str, corpus: str, lang: str, real: bool = False) -> list[str]:
+        """Evaluation outputs whose jobs encode texts that a job of `name` (or of its hybrid members) on this
+        dataset reads again: their val evaluation (val chunks and queries), with `real` their real-question
+        evaluation too (every chunk). Rules take them as inputs only to run after those jobs and read the
+        vectors from the embedding cache: two jobs started side by side both encoded the same texts before
+        either had cached them (issue 27). None without the cache, for BM25 (never cached) or for a job that
+        is itself the first."""
+        if self.settings.evaluation.cache_dir is None or not self.settings.evaluation.enabled:
+            return []
+        members = self.models[name]["of"] if name in self.hybrids else [name]
+        out: list[str] = []
+        for m in members:
+            if self.registry.spec(m).kind == "bm25":
+                continue
+            if (m in self.eval_models and (corpus, lang) in self.corpus_languages) or (
+                (m, corpus, lang) in self.guard_runs
+            ):
+                out.append(layout.eval_summary(m, corpus, lang))
+            if real and (m, corpus, lang) in self.real_runs:
+                out.append(layout.eval_summary(m, corpus, lang, "real"))
+        return out
+
+    def mteb_encoded_first(self, name: str, task: str) -> list[str]:
+        """`encoded_first` for an MTEB custom task (its val split); none for a standard task."""
+        if task not in self.mteb_custom_tasks:
+            return []
+        return self.encoded_first(name, *self.mteb_custom_tasks[task])
+
     def gpus_for(self, name: str) -> int:
         spec = self.registry.spec(name)
         if spec.kind == "hybrid":
