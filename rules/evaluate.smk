@@ -69,7 +69,8 @@ rule evaluate_retrieval:
 
 # Real questions (rules/queries.smk: map_questions): the same evaluation on real.json, into {lang}.real.csv.
 # `encoded_first` (here and below) are inputs for order only: the jobs that encode the texts this one reads
-# again run before it, so it reads their vectors from the embedding cache (PLAN.encoded_first).
+# again run before it, so it reads their vectors from the embedding cache (PLAN.encoded_first); ancient(), as
+# the job does not read those files, so their being rewritten does not rerun it.
 use rule evaluate_retrieval as evaluate_retrieval_real with:
     input:
         val=layout.real_set(),
@@ -77,7 +78,7 @@ use rule evaluate_retrieval as evaluate_retrieval_real with:
         model=model_files,
         shard_vectors=[],
         shard_meta=[],
-        encoded_first=lambda wc: PLAN.encoded_first(wc.model, wc.corpus, wc.lang),
+        encoded_first=lambda wc: ancient(PLAN.encoded_first(wc.model, wc.corpus, wc.lang)),
     output:
         summary=layout.eval_summary(query_set="real"),
         queries=layout.eval_queries(query_set="real"),
@@ -93,7 +94,7 @@ rule evaluate_hybrid:
         train=layout.train(),
         chunks=layout.chunks(),
         model=model_files,
-        encoded_first=lambda wc: PLAN.encoded_first(wc.model, wc.corpus, wc.lang, real=True),
+        encoded_first=lambda wc: ancient(PLAN.encoded_first(wc.model, wc.corpus, wc.lang, real=True)),
     output:
         summary=layout.eval_summary(),
         queries=layout.eval_queries(),
@@ -123,7 +124,7 @@ use rule evaluate_hybrid as evaluate_hybrid_real with:
         train=layout.train(),
         chunks=layout.chunks(),
         model=model_files,
-        encoded_first=lambda wc: PLAN.encoded_first(wc.model, wc.corpus, wc.lang, real=True),
+        encoded_first=lambda wc: ancient(PLAN.encoded_first(wc.model, wc.corpus, wc.lang, real=True)),
     output:
         summary=layout.eval_summary(query_set="real"),
         queries=layout.eval_queries(query_set="real"),
@@ -138,7 +139,7 @@ rule evaluate_compression:
         val=layout.val(),
         chunks=layout.chunks(),
         model=model_files,
-        encoded_first=lambda wc: PLAN.encoded_first(wc.model, wc.corpus, wc.lang),
+        encoded_first=lambda wc: ancient(PLAN.encoded_first(wc.model, wc.corpus, wc.lang)),
     output:
         summary=layout.compression_summary(),
         queries=layout.compression_queries(),
@@ -281,7 +282,7 @@ rule evaluate_mteb:
     input:
         val=lambda wc: PLAN.mteb_val_input(wc.task),
         model=model_files,
-        encoded_first=lambda wc: PLAN.mteb_encoded_first(wc.model, wc.task),
+        encoded_first=lambda wc: ancient(PLAN.mteb_encoded_first(wc.model, wc.task)),
     output:
         layout.mteb_result(),
     log:
