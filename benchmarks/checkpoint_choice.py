@@ -23,8 +23,12 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from embedlab.workflow.plan import Plan
 
 REPO = Path(__file__).resolve().parents[1]
 SETS = {
@@ -34,7 +38,7 @@ SETS = {
 }
 
 
-def plan_for(size: int) -> object:
+def plan_for(size: int) -> Plan:
     """The ablation config's datasets with one fine-tune entry per (set, index): config.yaml's recipe."""
     from embedlab.workflow.plan import Plan
 
@@ -55,7 +59,7 @@ def plan_for(size: int) -> object:
     return Plan.of(config, REPO)
 
 
-def train(plan: object, name: str) -> dict:
+def train(plan: Plan, name: str) -> dict[str, Any]:
     """One fine-tune through the rule's library call; its training.json (reused when already trained)."""
     from embedlab.train.finetune import finetune
     from embedlab.workflow import layout
@@ -66,7 +70,7 @@ def train(plan: object, name: str) -> dict:
     return json.loads((out / "training.json").read_text(encoding="utf-8"))
 
 
-def val_mrr(plan: object, name: str, datasets: list[str]) -> float:
+def val_mrr(plan: Plan, name: str, datasets: list[str]) -> float:
     """The kept model's val MRR@10 over its datasets' queries together (query-weighted mean)."""
     from embedlab.evaluation.options import EvalOptions
     from embedlab.evaluation.qaset import load_qa
