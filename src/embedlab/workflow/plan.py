@@ -397,10 +397,10 @@ class Plan:
     def encoded_first(self, name: str, corpus: str, lang: str, real: bool = False) -> list[str]:
         """Evaluation outputs whose jobs encode texts that a job of `name` (or of its hybrid members) on this
         dataset reads again: their val evaluation (every chunk and the val queries), with `real` their
-        real-question evaluation too (the real questions). Rules take them as inputs only to run after those jobs and read the
-        vectors from the embedding cache: two jobs started side by side both encoded the same texts before
-        either had cached them (issue 27). None without the cache, for BM25 (never cached) or for a job that
-        is itself the first."""
+        real-question evaluation too (the real questions). Rules take them as inputs only to run after those
+        jobs and read the vectors from the embedding cache: two jobs started side by side both encoded the
+        same texts before either had cached them (issue 27). None without the cache, for BM25 (never cached)
+        or for a job that is itself the first."""
         if self.settings.evaluation.cache_dir is None or not self.settings.evaluation.enabled:
             return []
         members = self.models[name]["of"] if name in self.hybrids else [name]
