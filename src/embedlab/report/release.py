@@ -75,7 +75,7 @@ class Gate(NamedTuple):
 
     alpha: float
     margin: float
-    min_seeds: int = 1
+    min_seeds: int
 
 
 @dataclass

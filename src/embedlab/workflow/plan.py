@@ -401,20 +401,17 @@ class Plan:
         jobs and read the vectors from the embedding cache: two jobs started side by side both encoded the
         same texts before either had cached them (issue 27). None without the cache, for BM25 (never cached)
         or for a job that is itself the first."""
-        if self.settings.evaluation.cache_dir is None or not self.settings.evaluation.enabled:
+        if self.settings.evaluation.cache_dir is None:
             return []
         members = self.models[name]["of"] if name in self.hybrids else [name]
-        out: list[str] = []
-        for m in members:
-            if self.registry.spec(m).kind == "bm25":
-                continue
-            if (m in self.eval_models and (corpus, lang) in self.corpus_languages) or (
-                (m, corpus, lang) in self.guard_runs
-            ):
-                out.append(layout.eval_summary(m, corpus, lang))
-            if real and (m, corpus, lang) in self.real_runs:
-                out.append(layout.eval_summary(m, corpus, lang, "real"))
-        return out
+        sets = ("val", "real") if real else ("val",)
+        wanted = [
+            layout.eval_summary(m, corpus, lang, s)
+            for m in members
+            if self.registry.spec(m).kind != "bm25"
+            for s in sets
+        ]
+        return [path for path in wanted if path in self.evaluation_targets]
 
     def mteb_encoded_first(self, name: str, task: str) -> list[str]:
         """`encoded_first` for an MTEB custom task (its val split); none for a standard task."""
