@@ -30,6 +30,7 @@ import numpy as np  # noqa: E402
 from embedlab.evaluation.compression import evaluate_variants  # noqa: E402
 from embedlab.evaluation.options import EvalOptions  # noqa: E402
 from embedlab.models.spec import ModelSpec  # noqa: E402
+from embedlab.settings import CompressionSettings  # noqa: E402
 
 DATASETS = [("eu_ai_act", "en"), ("securities_law", "zh")]
 DIMS = [384, 256, 128, 64]
@@ -70,7 +71,7 @@ def main() -> None:
             t0 = time.perf_counter()
             rows = evaluate_variants(
                 val, res / "chunks" / corpus / f"{lang}.json", Path(tmp) / "s.csv", Path(tmp) / "q.csv",
-                spec=SPEC, dims=DIMS, precisions=PRECISIONS, rescore_multiplier=args.rescore_multiplier,
+                spec=SPEC, sweep=CompressionSettings(None, DIMS, PRECISIONS, args.rescore_multiplier),
                 corpus=corpus, lang=lang,
                 options=EvalOptions.default(ks=tuple(KS), bootstrap_samples=1000, seed=42, device="cpu",
                                             cache_dir=args.cache or Path(tmp) / "cache",

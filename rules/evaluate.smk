@@ -160,6 +160,55 @@ rule evaluate_compression:
         "../scripts/evaluate_compression.py"
 
 
+# evaluation.jobs: model (PLAN.model_jobs): every evaluation of one encoder in one job, one model load: each
+# dataset's val set, then its real questions and compression sweep (reading the vectors the val run cached),
+# into the files the three rules above write. The ruleorder prefers these; the rules above then serve sharded
+# models, guard sets, and evaluation.jobs: dataset (no model matches these then). Two rules, as a model with a
+# sweep has more outputs.
+rule evaluate_model:
+    input:
+        questions=lambda wc: sorted({r.questions for r in PLAN.model_runs(wc.model)}),
+        chunks=lambda wc: sorted({r.chunks for r in PLAN.model_runs(wc.model)}),
+        model=model_files,
+    output:
+        PLAN.model_job_outputs(compression=False),
+    log:
+        layout.log("evaluate_model", "{model}"),
+    wildcard_constraints:
+        model=one_of([m for m in PLAN.model_jobs if m not in PLAN.compression_models]),
+    conda:
+        "../envs/eval.yaml"
+    threads: threads_of("evaluate_model", 1)
+    resources:
+        **res(
+            "evaluate_model",
+            gpu=model_gpus,
+            mem_mb=model_mem_mb,
+            runtime=lambda wc: 120 * len(PLAN.model_runs(wc.model)),
+        ),
+    params:
+        spec=model_spec,
+        runs=lambda wc: PLAN.model_runs(wc.model),
+        options=EVAL_OPTIONS,
+        compression=EVAL.compression,
+    script:
+        "../scripts/evaluate_model.py"
+
+
+use rule evaluate_model as evaluate_model_compression with:
+    output:
+        PLAN.model_job_outputs(compression=True),
+    wildcard_constraints:
+        model=one_of([m for m in PLAN.model_jobs if m in PLAN.compression_models]),
+
+
+ruleorder: evaluate_model > evaluate_retrieval
+ruleorder: evaluate_model > evaluate_retrieval_real
+ruleorder: evaluate_model_compression > evaluate_retrieval
+ruleorder: evaluate_model_compression > evaluate_retrieval_real
+ruleorder: evaluate_model_compression > evaluate_compression
+
+
 # A retrieve-then-rerank pipeline {retriever}.{reranker}@{k}: the retriever's top k reordered by the
 # cross-encoder; the same output files as any model, with the rerank latency per query.
 rule evaluate_rerank:

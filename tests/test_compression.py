@@ -25,6 +25,7 @@ from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.retrieval import evaluate
 from embedlab.models.embcache import open_encoder
 from embedlab.models.spec import ModelSpec
+from embedlab.settings import CompressionSettings
 
 KS = [1, 3, 5, 10]
 
@@ -197,7 +198,7 @@ def run_variants(root, spec, cache_dir="cache"):
                                   cache_dir=cache_dir and root / cache_dir, latency_queries=2)  # fmt: skip
     return evaluate_variants(
         root / "val.json", root / "chunks.json", root / "s.csv", root / "q.csv", spec=spec, corpus="t",
-        lang="en", dims=[64, 16], precisions=["float32", "int8", "binary"], rescore_multiplier=2,
+        lang="en", sweep=CompressionSettings(None, [64, 16], ["float32", "int8", "binary"], 2),
         options=options,
     )  # fmt: skip
 
@@ -235,7 +236,7 @@ def minilm_variants(corpora, tmp_path_factory):
                                   cache_dir=root / "cache")  # fmt: skip
     rows = evaluate_variants(
         split / "val.json", split / "chunks.json", root / "v.csv", root / "vq.csv", spec=spec,
-        dims=[512, 384, 128], precisions=["float32", "int8", "binary"], rescore_multiplier=4,
+        sweep=CompressionSettings(None, [512, 384, 128], ["float32", "int8", "binary"], 4),
         corpus="eu_ai_act", lang="en", options=options._replace(latency_queries=5),
     )  # fmt: skip
     plain = evaluate(

@@ -174,7 +174,7 @@ def test_full_config_adds_the_reranker_and_the_default_stays_without_it(tmp_path
     default = _dry_run(tmp_path)
     assert default.returncode == 0, default.output[-3000:]
     assert "rule finetune_reranker:" not in default.output
-    for rule in ("evaluate_hybrid", "evaluate_compression", "export_onnx", "finetune_model"):
+    for rule in ("evaluate_hybrid", "evaluate_model_compression", "export_onnx", "finetune_model"):
         assert f"rule {rule}:" in default.output
 
 

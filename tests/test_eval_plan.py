@@ -125,11 +125,11 @@ def test_dry_run_schedules_the_rules_with_gpu_only_for_neural_models(tmp_path, m
         out = dry_run_config(raw_config(extra), tmp_path, targets)
         blocks = out.split("\n\n")
         minilm = next(b for b in blocks if "rule evaluate_crosslingual:" in b)
-        bm25 = next(b for b in blocks if "rule evaluate_retrieval:" in b and "model=bm25" in b)
+        bm25 = next(b for b in blocks if "rule evaluate_model:" in b and "model=bm25" in b)
         return out, minilm, bm25
 
     out, minilm, bm25 = jobs("always")
-    for rule in ("evaluate_crosslingual", "evaluate_retrieval", "evaluate_mteb", "write_mteb_card"):
+    for rule in ("evaluate_crosslingual", "evaluate_model", "evaluate_mteb", "write_mteb_card"):
         assert f"rule {rule}:" in out
     assert "gpu=1" in minilm and "gpu=0" in bm25
     assert "results/mteb/minilm/Banking77Classification.json" in out
@@ -207,8 +207,10 @@ def test_deployment_configurations_are_planned_and_checked():
 def test_jobs_that_read_vectors_again_run_after_the_jobs_that_encode_them(tmp_path):
     """Issue 27: two jobs started side by side both encoded the same texts before either had cached them.
     The real-question, compression and MTEB jobs of a model wait for its val evaluation, a hybrid for its
-    members' evaluations (val and real), so each reads those vectors from the cache; BM25 is never cached."""
+    members' evaluations (val and real), so each reads those vectors from the cache; BM25 is never cached.
+    With a job per dataset (with one per model, the val set goes first inside it: tests/test_per_model.py)."""
     cfg = yaml.safe_load((REPO / ".test" / "evaluate.yaml").read_text())
+    cfg["evaluation"] = {**cfg["evaluation"], "jobs": "dataset"}
     cfg["models"]["bm25+minilm"] = {"kind": "hybrid", "of": ["bm25", "minilm"]}
     plan = Plan.of(cfg, REPO)
     val, real = "results/eval/minilm/drf_tutorial/en.csv", "results/eval/minilm/drf_tutorial/en.real.csv"

@@ -150,7 +150,8 @@ def test_dry_run_plans_replicas_merges_and_guard_runs(tmp_path):
     assert "gpu=0" in fixed and "gpu=1" in chosen
     assert "results/qa/securities_law/zh/train.json" in chosen and "results/models/ft" in chosen
     assert "output: results/models/ft\n" in job("finetune_model", "name=ft\n")  # the first seed's model
-    assert "rule evaluate_retrieval:" in job("evaluate_retrieval", "model=ft.merge0.5, corpus=securities_law")
+    merged = job("evaluate_model_compression", "model=ft.merge0.5\n")  # one job: its sets and its sweep
+    assert "results/eval/ft.merge0.5/securities_law/zh.csv" in merged
 
 
 def test_the_release_gate_judges_entries_and_merges_with_their_seeds_guard_and_alternatives():

@@ -69,7 +69,8 @@ RULES = {
     "split_dataset",
     "train_word2vec",
     "encode_shard",
-    "evaluate_retrieval",
+    "evaluate_retrieval",  # sharded MiniLM
+    "evaluate_model",  # BM25, one job for its sets (evaluation.jobs: model)
 }
 SHARDS = 3
 SHARD_BLOCK = 64  # rows per encoding call in both runs (securities_law/zh has ~265 chunks: 5 blocks)

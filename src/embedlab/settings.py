@@ -80,6 +80,7 @@ class EvaluationSettings:
     bootstrap_samples: int
     device: str
     shards: int
+    jobs: str  # model | dataset
     shard_block: int
     index: IndexSettings
     latency_queries: int

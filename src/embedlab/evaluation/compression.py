@@ -36,8 +36,9 @@ from embedlab.evaluation.encoding import Encoded, encode_qa
 from embedlab.evaluation.options import EvalOptions
 from embedlab.evaluation.qaset import QASet, chunk_groups, load_qa
 from embedlab.evaluation.results import RunResult, summary_row, write_csv
-from embedlab.models.embcache import open_encoder
+from embedlab.models.embcache import CachedEncoder, open_encoder
 from embedlab.models.spec import ModelSpec
+from embedlab.settings import CompressionSettings
 
 PRECISIONS = ("float32", "int8", "binary")
 FORMAT = "embedlab.compression/1"
@@ -235,15 +236,37 @@ def evaluate_variants(
     out_queries: str | Path,
     *,
     spec: ModelSpec,
-    dims: Sequence[int],
-    precisions: Sequence[str],
-    rescore_multiplier: int,
+    sweep: CompressionSettings,
     corpus: str,
     lang: str,
     options: EvalOptions,
 ) -> list[dict[str, Any]]:
-    """One dense model on one val split at every dims × precision: a summary CSV (a row per variant) and
-    a per-query CSV (a `variant` column, then the evaluate rule's per-query columns)."""
+    """`variants_with` on the model opened for this one val split."""
+    enc = open_encoder(spec, options.device, options.cache_dir)
+    try:
+        return variants_with(enc, val_path, chunks_path, out_csv, out_queries, sweep=sweep, corpus=corpus,
+                             lang=lang, options=options)  # fmt: skip
+    finally:
+        enc.close()
+
+
+def variants_with(
+    enc: CachedEncoder,
+    val_path: str | Path,
+    chunks_path: str | Path,
+    out_csv: str | Path,
+    out_queries: str | Path,
+    *,
+    sweep: CompressionSettings,
+    corpus: str,
+    lang: str,
+    options: EvalOptions,
+) -> list[dict[str, Any]]:
+    """One dense model on one val split at every dims × precision of `sweep` (its `models` are the plan's
+    business): a summary CSV (a row per variant) and a per-query CSV (a `variant` column, then the evaluate
+    rule's per-query columns). The model stays open: one job may score several sets with one load
+    (`embedlab.evaluation.per_model`)."""
+    rescore_multiplier = sweep.rescore_multiplier
     if rescore_multiplier < 0:
         raise EmbedlabError(f"compression rescore_multiplier {rescore_multiplier}: use 0 (off) or more")
     qa = load_qa(val_path).with_groups(chunk_groups(chunks_path))
@@ -251,43 +274,40 @@ def evaluate_variants(
     ks, seed, samples = options.ks, options.seed, options.bootstrap_samples
     k = max(ks)
     candidates = rescore_multiplier * k
-    enc = open_encoder(spec, options.device, options.cache_dir)
+    spec = enc.spec
     rows: list[dict[str, Any]] = []
     per_query: list[list[Any]] = []
     names = metrics.metric_names(ks)
-    try:
-        e = _encode_once(enc, qa)
-        d, q = e.corpus, e.queries
-        sample = latency.sample_queries(qa.queries, options.latency_queries, seed)
-        vectors, encode_ms = latency.timed(latency.uncached_query_encoder(enc), sample)
-        for v in variants(dims, precisions, d.shape[1]):
-            t0 = time.perf_counter()
-            index = CompressedIndex(d, v, spec.normalize)
-            ranks = compressed_ranks(index, index.query(q), qa.relevant, ties, candidates)
-            values = metrics.per_query(ranks, ks)
-            run = RunResult(qa, ranks, values, e.seconds, time.perf_counter() - t0, e.encoded, e.cached,
-                            e.zero_vectors, v.dims)  # fmt: skip
-            row = summary_row(run, ks, spec.name, spec.kind, corpus, lang, enc.encoder.device, samples, seed)
-            row["format"] = FORMAT
-            row.update(
-                variant=v.name,
-                dims=v.dims,
-                precision=v.precision,
-                rescore_candidates=0 if v.precision == "float32" else candidates,
-                bytes_per_vector=bytes_per_vector(v.dims, v.precision),
-                index_bytes=index.nbytes,
-            )
-            with latency.one_search_thread():
-                _, search_ms = latency.timed(index_searcher(index, k, candidates), vectors)
-            row["query_ms"] = float(np.median(encode_ms + search_ms))  # per query: encode + search
-            row["search_ms"] = float(np.median(search_ms))
-            rows.append(row)
-            for i, qid in enumerate(qa.query_ids):
-                group = qa.groups[i] if qa.groups is not None else qid
-                per_query.append([v.name, qid, group, len(qa.relevant[i]), values["first_rank"][i],
-                                  values["reciprocal_rank"][i], *(values[m][i] for m in names)])  # fmt: skip
-    finally:
-        enc.close()
+    e = _encode_once(enc, qa)
+    d, q = e.corpus, e.queries
+    sample = latency.sample_queries(qa.queries, options.latency_queries, seed)
+    vectors, encode_ms = latency.timed(latency.uncached_query_encoder(enc), sample)
+    for v in variants(sweep.dims, sweep.precisions, d.shape[1]):
+        t0 = time.perf_counter()
+        index = CompressedIndex(d, v, spec.normalize)
+        ranks = compressed_ranks(index, index.query(q), qa.relevant, ties, candidates)
+        values = metrics.per_query(ranks, ks)
+        run = RunResult(qa, ranks, values, e.seconds, time.perf_counter() - t0, e.encoded, e.cached,
+                        e.zero_vectors, v.dims)  # fmt: skip
+        row = summary_row(run, ks, spec.name, spec.kind, corpus, lang, enc.encoder.device, samples, seed)
+        row["format"] = FORMAT
+        row.update(
+            variant=v.name,
+            dims=v.dims,
+            precision=v.precision,
+            rescore_candidates=0 if v.precision == "float32" else candidates,
+            bytes_per_vector=bytes_per_vector(v.dims, v.precision),
+            index_bytes=index.nbytes,
+        )
+        with latency.one_search_thread():
+            _, search_ms = latency.timed(index_searcher(index, k, candidates), vectors)
+        row["query_ms"] = float(np.median(encode_ms + search_ms))  # per query: encode + search
+        row["search_ms"] = float(np.median(search_ms))
+        rows.append(row)
+        for i, qid in enumerate(qa.query_ids):
+            group = qa.groups[i] if qa.groups is not None else qid
+            per_query.append([v.name, qid, group, len(qa.relevant[i]), values["first_rank"][i],
+                              values["reciprocal_rank"][i], *(values[m][i] for m in names)])  # fmt: skip
     write_csv(out_csv, list(rows[0]), [list(r.values()) for r in rows])
     header = ["variant", "query_id", "group", "n_relevant", "first_rank", "reciprocal_rank", *names]
     write_csv(out_queries, header, per_query)

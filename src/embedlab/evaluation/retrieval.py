@@ -166,11 +166,15 @@ def evaluate(
             f"{len(shard_vectors)} shard vector files but {len(shard_meta)} sidecars: pass both files of "
             "every shard"
         )
-    qa = load_qa(val_path).with_groups(chunk_groups(chunks_path)).with_documents(chunks_path)
     return evaluate_qa(
-        qa, out_csv, out_queries, spec, corpus=corpus, lang=lang, options=options,
-        shards=list(zip(shard_vectors, shard_meta, strict=True)),
+        load_questions(val_path, chunks_path), out_csv, out_queries, spec, corpus=corpus, lang=lang,
+        options=options, shards=list(zip(shard_vectors, shard_meta, strict=True)),
     )  # fmt: skip
+
+
+def load_questions(path: str | Path, chunks_path: str | Path) -> QASet:
+    """A val.json or real.json with its chunks' heading groups (and documents, for labels that name them)."""
+    return load_qa(path).with_groups(chunk_groups(chunks_path)).with_documents(chunks_path)
 
 
 def score(
@@ -197,19 +201,36 @@ def evaluate_qa(
     options: EvalOptions,
     shards: Sequence[tuple[str | Path, str | Path]] = (),
 ) -> dict[str, Any]:
-    """Encode (through the cache), rank and write the summary + per-query files for one query set, with
-    the query latency (`latency_queries` single uncached queries encoded and searched, median ms) and which
-    index ranked the chunks (`index`, `index_recall@10`)."""
-    o = options
-    enc = open_encoder(model_spec, o.device, o.cache_dir, o.shard_block)
+    """`evaluate_with` on the model opened for this one query set."""
+    enc = open_encoder(model_spec, options.device, options.cache_dir, options.shard_block)
     try:
-        run = retrieve(enc, qa, o.ks, block=o.shard_block, index=o.index, seed=o.seed, shards=shards)
-        size, query_ms = _deployed(enc, run, max(o.ks), qa.queries, o.latency_queries, o.seed)
+        return evaluate_with(enc, qa, out_csv, out_queries, corpus=corpus, lang=lang, options=options,
+                             shards=shards)  # fmt: skip
     finally:
         enc.close()
-    device = enc.encoder.device
+
+
+def evaluate_with(
+    enc: CachedEncoder,
+    qa: QASet,
+    out_csv: str | Path,
+    out_queries: str | Path,
+    *,
+    corpus: str,
+    lang: str,
+    options: EvalOptions,
+    shards: Sequence[tuple[str | Path, str | Path]] = (),
+) -> dict[str, Any]:
+    """Encode (through the cache), rank and write the summary + per-query files for one query set, with
+    the query latency (`latency_queries` single uncached queries encoded and searched, median ms) and which
+    index ranked the chunks (`index`, `index_recall@10`). The model stays open: one job may score several
+    query sets with one load (`embedlab.evaluation.per_model`)."""
+    o = options
+    run = retrieve(enc, qa, o.ks, block=o.shard_block, index=o.index, seed=o.seed, shards=shards)
+    size, query_ms = _deployed(enc, run, max(o.ks), qa.queries, o.latency_queries, o.seed)
+    spec = enc.spec
     row = summary_row(
-        run, o.ks, model_spec.name, model_spec.kind, corpus, lang, device, o.bootstrap_samples, o.seed
+        run, o.ks, spec.name, spec.kind, corpus, lang, enc.encoder.device, o.bootstrap_samples, o.seed
     )
     row = add_columns(row, costs(size, len(qa.corpus), query_ms))
     return write_results(run, row, out_csv, out_queries, o.ks)

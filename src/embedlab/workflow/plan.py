@@ -34,6 +34,7 @@ from embedlab.data.training_data import DatasetFiles
 from embedlab.errors import EmbedlabError
 from embedlab.evaluation.mteb_tasks import custom_task_name, rerank_task_name
 from embedlab.evaluation.options import EvalOptions
+from embedlab.evaluation.per_model import EvalRun
 from embedlab.evaluation.shards import SHARDABLE_KINDS
 from embedlab.models.encoders import needs_gpu
 from embedlab.models.spec import ModelSpec, registry_spec
@@ -377,6 +378,38 @@ class Plan:
         """evaluation.compression.models, or every evaluated dense model."""
         chosen = self.settings.evaluation.compression.models
         return self.dense_models if chosen is None else list(dict.fromkeys(chosen))
+
+    @cached_property
+    def model_jobs(self) -> list[str]:
+        """Models whose evaluations run as one job each (rule evaluate_model, `evaluation.jobs: model`): every
+        evaluated encoder but a sharded one (its corpus is encode_shard's). Hybrids, pipelines, guard sets,
+        cross-lingual runs and MTEB keep their own rules."""
+        if self.settings.evaluation.jobs != "model":
+            return []
+        return [m for m in self.encoder_models if self.shard_count(m) == 1]
+
+    def model_runs(self, name: str, compression: bool | None = None) -> list[EvalRun]:
+        """A model job's runs, each dataset's val set first (its real questions and compression sweep then
+        read the chunk vectors from the cache). `name` may be "{model}" (the rule's output patterns), with
+        `compression` saying which of the two rules; else it follows `compression_models`."""
+        if compression is None:
+            compression = name in self.compression_models
+        runs: list[EvalRun] = []
+        for c, lang in self.corpus_languages:
+            chunks, val = layout.chunks(c, lang), layout.val(c, lang)
+            runs.append(EvalRun(val, chunks, layout.eval_summary(name, c, lang), c, lang))
+            if (c, lang) in self.real_question_sets:
+                real = layout.eval_summary(name, c, lang, "real")
+                runs.append(EvalRun(layout.real_set(c, lang), chunks, real, c, lang))
+            if compression:
+                sweep = layout.compression_summary(name, c, lang)
+                runs.append(EvalRun(val, chunks, sweep, c, lang, compression=True))
+        return runs
+
+    def model_job_outputs(self, compression: bool) -> list[str]:
+        """Rule evaluate_model's outputs ({model} left as a wildcard): with `compression`, its variant for
+        `compression_models`."""
+        return [path for r in self.model_runs("{model}", compression) for path in (r.summary, r.queries)]
 
     @cached_property
     def pipelines(self) -> dict[str, RerankPipeline]:
