@@ -349,9 +349,12 @@ def test_real_workflow_runs_through_slurm_like_locally(
 
     # same bytes as the local run
     slurm, local = _outputs(runs["slurm"].workdir), _outputs(runs["local"].workdir)
-    assert set(TARGETS) <= set(slurm), sorted(set(TARGETS) - set(slurm))
-    assert sorted(slurm) == sorted(local)
-    assert [f for f in slurm if slurm[f] != local[f]] == []
+    both = set(slurm) & set(local)
+    assert set(TARGETS) <= both, sorted(set(TARGETS) - both)
+    # a job per model (evaluation.jobs: model) scores every dataset of its model: BM25 in both runs, MiniLM
+    # unsharded in the local one only, which therefore has more files (other datasets, MiniLM's sweep)
+    assert set(slurm) < set(local), sorted(set(slurm) - set(local))
+    assert [f for f in sorted(both) if slurm[f] != local[f]] == []
 
 
 def test_killed_jobs_retry_with_more_or_fail_with_the_slurm_reason(bad_input_run: Run) -> None:
