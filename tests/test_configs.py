@@ -35,6 +35,7 @@ MATRIX = {
     "finetune.yaml": [
         "results/models/minilm-tiny/model.safetensors",
         "results/eval/minilm-tiny/fastapi_security/de.csv",
+        "results/eval/minilm-tiny/fastapi_security/de.compression.csv",  # rule evaluate_compression
         "results/eval/compare/minilm__vs__minilm-tiny/fastapi_security/de.json",
         "results/published/minilm-tiny/README.md",
         "results/report/summary.md",
@@ -44,6 +45,10 @@ MATRIX = {
         "results/qa/fastapi_security/zh/queries/llm.report.json",
     ],
 }
+
+
+# The rule that scores a dense model's sets and compression sweep in each config's run.
+EVALUATED_BY = {"evaluate.yaml": "evaluate_model_compression", "finetune.yaml": "evaluate_compression"}
 
 
 def test_every_test_config_is_in_the_matrix() -> None:
@@ -65,6 +70,8 @@ def test_config_runs_to_the_end(name: str, corpora: Path, tmp_path: Path) -> Non
         assert lint.returncode == 0, lint.output[-3000:]
         run = snakemake()
         assert run.returncode == 0, run.output[-3000:]
+        if name in EVALUATED_BY:  # a job per model (the default), a job per set (evaluation.jobs: dataset)
+            assert f"rule {EVALUATED_BY[name]}:" in run.output, run.output[-3000:]
         again = snakemake("-n")
         assert "Nothing to be done" in again.output, again.output[-3000:]
 

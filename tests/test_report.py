@@ -117,7 +117,7 @@ def _model_stages_in_process(wd: Path, cfg: dict) -> None:
     from embedlab.evaluation.retrieval import evaluate
     from embedlab.train.finetune import finetune
 
-    ev, cwd = cfg["evaluation"], Path.cwd()
+    cwd = Path.cwd()
     os.chdir(wd)
     try:
         name = "tiny-ft"
@@ -144,8 +144,7 @@ def _model_stages_in_process(wd: Path, cfg: dict) -> None:
                 evaluate_variants(
                     layout.val(c, lang), layout.chunks(c, lang), layout.compression_summary(model, c, lang),
                     layout.compression_queries(model, c, lang), spec=plan.registry.spec(model),
-                    **{k: v for k, v in ev["compression"].items() if k != "models"}, corpus=c, lang=lang,
-                    options=options,
+                    sweep=plan.settings.evaluation.compression, corpus=c, lang=lang, options=options,
                 )  # fmt: skip
         for model in plan.mteb_models:
             for task, (c, lang) in plan.mteb_custom_tasks.items():
