@@ -86,6 +86,13 @@ def pipeline_files(wildcards):
     }
 
 
+def encoded_first(real=False):
+    """Order-only inputs of a job that reads a model's vectors again (PLAN.encoded_first): the jobs that encode
+    them run first. ancient(): the job does not read these files, so their being rewritten does not rerun it.
+    """
+    return lambda wc: ancient(PLAN.encoded_first(wc.model, wc.corpus, wc.lang, real=real))
+
+
 def model_gpus(wildcards):
     return PLAN.gpus_for(wildcards.model)
 

@@ -69,7 +69,7 @@ rule evaluate_retrieval:
 
 # Real questions (rules/queries.smk: map_questions): the same evaluation on real.json, into {lang}.real.csv.
 # `encoded_first` (here and below) are inputs for order only: the jobs that encode the texts this one reads
-# again run before it, so it reads their vectors from the embedding cache (PLAN.encoded_first); ancient(), as
+# again run before it, so it reads their vectors from the embedding cache (rules/common.smk); ancient(), as
 # the job does not read those files, so their being rewritten does not rerun it.
 use rule evaluate_retrieval as evaluate_retrieval_real with:
     input:
@@ -78,7 +78,7 @@ use rule evaluate_retrieval as evaluate_retrieval_real with:
         model=model_files,
         shard_vectors=[],
         shard_meta=[],
-        encoded_first=lambda wc: ancient(PLAN.encoded_first(wc.model, wc.corpus, wc.lang)),
+        encoded_first=encoded_first(),
     output:
         summary=layout.eval_summary(query_set="real"),
         queries=layout.eval_queries(query_set="real"),
@@ -94,7 +94,7 @@ rule evaluate_hybrid:
         train=layout.train(),
         chunks=layout.chunks(),
         model=model_files,
-        encoded_first=lambda wc: ancient(PLAN.encoded_first(wc.model, wc.corpus, wc.lang, real=True)),
+        encoded_first=encoded_first(real=True),
     output:
         summary=layout.eval_summary(),
         queries=layout.eval_queries(),
@@ -124,7 +124,7 @@ use rule evaluate_hybrid as evaluate_hybrid_real with:
         train=layout.train(),
         chunks=layout.chunks(),
         model=model_files,
-        encoded_first=lambda wc: ancient(PLAN.encoded_first(wc.model, wc.corpus, wc.lang, real=True)),
+        encoded_first=encoded_first(real=True),
     output:
         summary=layout.eval_summary(query_set="real"),
         queries=layout.eval_queries(query_set="real"),
@@ -139,7 +139,7 @@ rule evaluate_compression:
         val=layout.val(),
         chunks=layout.chunks(),
         model=model_files,
-        encoded_first=lambda wc: ancient(PLAN.encoded_first(wc.model, wc.corpus, wc.lang)),
+        encoded_first=encoded_first(),
     output:
         summary=layout.compression_summary(),
         queries=layout.compression_queries(),

@@ -141,8 +141,8 @@ def _judge(
     corpus, lang = row["corpus"], row["lang"]
     checks = _Checks()
     on = "real questions" if query_set == "real" else "synthetic val queries (lexical: see the trust section)"
-    _vs_base(checks, row, cand, on, gate)
-    seeds = _seeds(checks, cand, corpus, lang, index, metric, gate)
+    won = _vs_base(checks, row, cand, on, gate)
+    seeds = _seeds(checks, cand, corpus, lang, index, metric, gate, won)
     best = _vs_alternatives(checks, row, corpus, lang, index, alternatives, metric, gate)
     guard_loss = _guard(checks, cand, val_index, metric)
     verdict, reason = checks.verdict()
@@ -174,20 +174,23 @@ def _better(row: dict[str, Any], alpha: float) -> int:
     return 1 if diff > 0 else -1 if diff < 0 else 0
 
 
-def _vs_base(checks: _Checks, row: dict[str, Any], cand: Candidate, on: str, gate: Gate) -> None:
+def _vs_base(checks: _Checks, row: dict[str, Any], cand: Candidate, on: str, gate: Gate) -> str | None:
+    """The paired test against the base; returns the win's words when it is better (for `_seeds`)."""
     diff, p = row.get("diff_vs_base"), row.get("p_value_vs_base")
     its = f"its {cand.base_role}"
     if missing(diff) or missing(p):
         checks.open.append(f"not evaluated next to {its} {cand.base} on {on}")
-        return
+        return None
     said = f"{diff:+.3f} vs {cand.base} (p = {p_cell(p)}) on {on}"
     side = _better(row, gate.alpha)
     if side > 0:
         checks.passed.append(f"better than {its}: {said}")
-    elif side < 0:
+        return checks.passed[-1]
+    if side < 0:
         checks.failed.append(f"worse than {its}: {said}")
     else:
         checks.open.append(f"not distinguishable from {its} at p < {gate.alpha:g}: {said}")
+    return None
 
 
 def _seeds(
@@ -198,8 +201,10 @@ def _seeds(
     index: dict[tuple[str, str, str], dict[str, Any]],
     metric: str,
     gate: Gate,
+    won: str | None,
 ) -> dict[str, Any]:
-    """Every replica against the base; mean and spread of the metric across the seeds that were scored."""
+    """Every replica against the base; mean and spread of the metric across the seeds that were scored. Too
+    few seeds leave it open, keeping the win against the base (`won`) in the reason."""
     replicas = cand.replicas or [cand.name]
     scored = [index[(m, corpus, lang)] for m in replicas if (m, corpus, lang) in index]
     values = [float(r[metric]) for r in scored]
@@ -216,9 +221,9 @@ def _seeds(
         else:
             checks.passed.append(f"in all {n} seeds")
     if cand.seedable and n < gate.min_seeds and not checks.failed:
-        won = f"{checks.passed[0]}, but with " if checks.passed else "trained with "
+        lead = f"{won}, but with " if won else "trained with "
         checks.open.append(
-            f"{won}{n} seed{'s' if n > 1 else ''} only: stability across training seeds unknown "
+            f"{lead}{n} seed{'s' if n > 1 else ''} only: stability across training seeds unknown "
             f"(`report.release.min_seeds` {gate.min_seeds}; list seeds in its finetune entry's `seeds`)"
         )
     mean = sum(values) / len(values) if values else None
