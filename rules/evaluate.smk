@@ -7,9 +7,10 @@ EVAL = PLAN.settings.evaluation
 # datasets) and hybrids (evaluate_hybrid).
 _MODELS = one_of(sorted({*PLAN.eval_models, *PLAN.mteb_models, *PLAN.guard_models} - set(PLAN.hybrids)))
 _ANY_MODEL = one_of(sorted({*PLAN.eval_models, *PLAN.mteb_models, *PLAN.pipelines}))
-# Evaluation jobs take one core each (resources.rules.<rule>.threads raises it): most of such a job is starting
-# Python and loading its model, so on a CPU machine jobs side by side beat one job on every core
-# (benchmarks/README.md, the default run).
+# Evaluation jobs of one set take one core each (resources.rules.<rule>.threads raises it): most of such a job
+# is starting Python and loading its model, so on a CPU machine jobs side by side beat one job on every core.
+# A model's job (evaluate_model) is mostly encoding and takes two: the default run is faster so, as the
+# fine-tunes, which take two, no longer wait for a one-core job to end (benchmarks/README.md, the default run).
 
 
 # evaluation.shards > 1: fixed row ranges of a dense model's val corpus, one job each, as files that
@@ -178,7 +179,7 @@ rule evaluate_model:
         model=one_of([m for m in PLAN.model_jobs if m not in PLAN.compression_models]),
     conda:
         "../envs/eval.yaml"
-    threads: threads_of("evaluate_model", 1)
+    threads: threads_of("evaluate_model", 2)
     resources:
         **res(
             "evaluate_model",
